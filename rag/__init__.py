@@ -1,0 +1,1 @@
+"""公文起草助手: corpus → Chroma → retrieval → drafting."""

@@ -1,0 +1,142 @@
+"""Command line: python -m rag {build-corpus,ingest,search,draft,model} …
+
+A thin shell over the stage functions; every user-facing message is Chinese, and a
+user error exits with status 2 and one clear line instead of a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rag.config import PROJECT_ROOT, get_settings
+from rag.errors import UserFacingError
+from rag.schema import GENRES, ROLES
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_build_corpus(args: argparse.Namespace) -> int:
+    from rag.corpus import build_corpus, check_corpus
+    raw, out = Path(args.raw), Path(args.out)
+    if args.check:
+        diffs = check_corpus(raw, out)
+        for d in diffs:
+            print(d)
+        print("语料与原始文件一致。" if not diffs else f"语料有 {len(diffs)} 处与重新生成的结果不同。")
+        return 1 if diffs else 0
+    result = build_corpus(raw, out)
+    print(f"已生成 {len(result.articles)} 篇文章、{len(result.chunks)} 个段落，"
+          f"审计记录 {len(result.audit)} 条，写入 {out}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from rag.ingest import ingest_paths
+    report = ingest_paths([Path(p) for p in args.paths], get_settings(), progress=_progress,
+                          delete=args.delete)
+    print(report.summary())
+    return 1 if report.errors and not (report.added or report.replaced or report.unchanged
+                                       or report.deleted) else 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from rag.retrieve import retrieve_exemplars
+    hits = retrieve_exemplars(args.query, genre=args.genre, role=args.role, k=args.k,
+                              settings=get_settings())
+    if args.json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False, indent=1))
+        return 0
+    if not hits:
+        print("没有找到匹配的范文段落。")
+    for i, h in enumerate(hits, 1):
+        print(f"[{i}] {h.score:.4f}  {h.genre}·{h.role}  《{h.title}》 {h.section}  ({h.source})")
+        print(f"    {h.text[:160]}{'…' if len(h.text) > 160 else ''}")
+    return 0
+
+
+def cmd_draft(args: argparse.Namespace) -> int:
+    from rag.draft import draft_report
+    from rag.schema import DraftRequest
+    request = DraftRequest.load(args.request)
+    stream = None if args.json else (lambda t: print(t, end="", flush=True))
+    result = draft_report(request, get_settings(), on_token=stream, progress=_progress)
+    if args.json:
+        print(json.dumps(result.to_json(), ensure_ascii=False, indent=1))
+    else:
+        print("\n\n" + result.summary())
+    return 0 if result.draft else 1
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from rag.local_model import ensure_model_file, serve_forever
+    path = ensure_model_file(get_settings(), progress=_progress)
+    print(f"模型文件就绪：{path}")
+    if args.serve:
+        serve_forever(get_settings(), progress=_progress)
+    return 0
+
+
+def _genre(value: str) -> str:
+    if value not in GENRES:
+        raise argparse.ArgumentTypeError(f"未知文种“{value}”，可选：{'、'.join(GENRES)}")
+    return value
+
+
+def _role(value: str) -> str:
+    if value not in ROLES:
+        raise argparse.ArgumentTypeError(f"未知段落角色“{value}”，可选：{'、'.join(ROLES)}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m rag", description="公文起草助手：语料、检索与起草")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build-corpus", help="从 corpus/raw 重新生成清洗后的语料（JSONL）")
+    b.add_argument("--raw", default=str(PROJECT_ROOT / "corpus" / "raw"))
+    b.add_argument("--out", default=str(PROJECT_ROOT / "corpus"))
+    b.add_argument("--check", action="store_true", help="只检查提交的语料能否逐字节重现")
+    b.set_defaults(func=cmd_build_corpus)
+
+    i = sub.add_parser("ingest", help="把自己的范文（.txt/.md/.docx 或文件夹）加入语料库")
+    i.add_argument("paths", nargs="+")
+    i.add_argument("--delete", action="store_true", help="从语料库中删除这些文件")
+    i.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("search", help="按文种检索范文段落")
+    s.add_argument("query")
+    s.add_argument("--genre", required=True, type=_genre, help="、".join(GENRES))
+    s.add_argument("--role", type=_role, default=None, help="、".join(ROLES))
+    s.add_argument("-k", type=int, default=5)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_search)
+
+    d = sub.add_parser("draft", help="根据请求文件起草")
+    d.add_argument("--request", required=True)
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_draft)
+
+    m = sub.add_parser("model", help="准备内置模型（拼接并校验），可选启动服务")
+    m.add_argument("--serve", action="store_true")
+    m.set_defaults(func=cmd_model)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserFacingError as e:
+        print(f"错误：{e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("已中断。", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

