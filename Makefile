@@ -7,6 +7,6 @@ run:
 	.venv/bin/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 --browser.gatherUsageStats false
 
 test:
-	scripts/venv.sh --group dev
+	scripts/venv.sh
 	scripts/test-system-deps.sh
 	.venv/bin/python -m pytest -q -rs
