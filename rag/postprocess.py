@@ -1,0 +1,210 @@
+"""Deterministic clean-up of model output, and the safe deterministic repairs.
+
+A small model writes Markdown, chat lines ("以下是…"), ASCII punctuation, its own heading
+styles, the odd traditional character, and shortens fact terms (孕产妇 → 孕妇). Everything here
+is rule-based and idempotent: clean_draft(clean_draft(x)) == clean_draft(x).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from rag.textnorm import (HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral,
+                          to_fullwidth_punctuation, to_simplified)
+
+CN_NUM = "一二三四五六七八九十"
+
+# --- Markdown and chat ------------------------------------------------------------------------
+
+_FENCE_LINE = re.compile(r"^\s*(```|~~~).*$")
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s*")
+_MD_QUOTE = re.compile(r"^\s*>\s?")
+_MD_BULLET = re.compile(r"^\s*(?:[-*+•·▪●]\s+|[-*+•·▪●](?=[" + HAN + "（(]))")
+_MD_EMPHASIS = re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])|`")
+_MD_RULE = re.compile(r"^\s*(?:[-*_]\s*){3,}$")
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+
+# LANG-03 meta/chat phrases (eval-rules.md §5) plus common model preambles.
+_CHAT = re.compile(
+    r"(以下是|下面是|如下是)(根据|为您|您|一篇|一份|一段|关于|本|改写|修改|按照|修订)|根据您(提供|的要求)|希望(以上|这份|这篇|本文|对你|对您)"
+    r"|(对你|对您)有所?帮助|以上(就是|便是)|如需(修改|调整)|作为(一个)?(AI|人工智能|语言模型)|我无法|抱歉"
+    r"|请注意[：:]|^注[：:]|^好的[，,。！]|^当然[，,！]|^修改后的|^改好的|^正文[：:]|^(以下|下面)为")
+
+
+def strip_markdown(text: str) -> str:
+    lines = []
+    for line in text.splitlines():
+        if _FENCE_LINE.match(line) or _MD_RULE.match(line):
+            continue
+        line = _MD_HEADING.sub("", line)
+        line = _MD_QUOTE.sub("", line)
+        line = _MD_BULLET.sub("", line)
+        line = _HTML_TAG.sub("", line)
+        lines.append(_MD_EMPHASIS.sub("", line))
+    return "\n".join(lines)
+
+
+_SENTENCE = re.compile(r"[^。！？!?\n]*[。！？!?]?")
+
+
+def drop_chat(text: str) -> str:
+    """Remove meta/chat sentences; a line that is nothing but chat disappears."""
+    out = []
+    for line in text.splitlines():
+        if not _CHAT.search(line.strip()):
+            out.append(line)
+            continue
+        kept = "".join(s for s in _SENTENCE.findall(line.strip()) if s and not _CHAT.search(s))
+        if kept.strip():
+            out.append(kept)
+    return "\n".join(out)
+
+
+# --- characters, numbers, punctuation ---------------------------------------------------------
+
+_FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９％", "0123456789%")
+_ASCII_QUOTES = re.compile(r'"([^"\n]*)"')
+_SPACE_IN_TEXT = re.compile(f"(?<=[{HAN}，。；：、“”（）《》])[ \u3000\t]+|[ \u3000\t]+(?=[{HAN}，。；：、“”（）《》])")
+_DOUBLED = [(re.compile(r"[，、；：]+(?=[。！？])"), ""), (re.compile(r"。{2,}"), "。"),
+            (re.compile(r"，{2,}"), "，"), (re.compile(r"；{2,}"), "；"), (re.compile(r"、{2,}"), "、"),
+            (re.compile(r"的的"), "的")]
+
+
+def normalize_characters(text: str) -> str:
+    """Simplified script, ASCII digits and %, full-width Chinese punctuation, no stray spaces."""
+    text = to_simplified(text).translate(_FULLWIDTH_DIGITS)
+    text = _ASCII_QUOTES.sub(lambda m: f"“{m.group(1)}”", text)
+    text = to_fullwidth_punctuation(text)
+    text = text.replace("!", "！").replace("！", "。")  # official register: no exclamation marks
+    text = _SPACE_IN_TEXT.sub("", text)
+    for rx, rep in _DOUBLED:
+        text = rx.sub(rep, text)
+    return text
+
+
+# --- headings ---------------------------------------------------------------------------------
+
+# rank → pattern; group "n" is the ordinal, the rest of the line follows the match.
+_HEADING_PATTERNS: list[tuple[int, re.Pattern]] = [
+    (2, re.compile(rf"^[（(](?P<n>[{CN_NUM}]+)[）)]\s*")),
+    (4, re.compile(r"^[（(](?P<n>\d{1,2})[）)]\s*")),
+    (1, re.compile(rf"^(?:第)?(?P<n>[{CN_NUM}]+)\s*[、.．]\s*")),
+    (3, re.compile(r"^(?P<n>0?\d{1,2})(?:[.．](?!\d)|、)\s*")),
+]
+
+
+def heading_rank(line: str) -> tuple[int, int, str] | None:
+    """(rank, ordinal, rest) for a heading line in any common marker style, else None."""
+    s = line.strip()
+    for rank, rx in _HEADING_PATTERNS:
+        m = rx.match(s)
+        if not m:
+            continue
+        raw = m.group("n")
+        n = int(raw) if raw.isdigit() else parse_chinese_numeral(raw)
+        if n is None or n == 0:
+            return None
+        return rank, n, s[m.end():]
+    return None
+
+
+def marker(rank: int, n: int) -> str:
+    return {1: f"{chinese_numeral(n)}、", 2: f"（{chinese_numeral(n)}）", 3: f"{n}.",
+            4: f"（{n}）"}[rank]
+
+
+def normalize_headings(text: str) -> str:
+    """Canonical markers 一、（一）1.（1） numbered in sequence.
+
+    The first heading of the draft's top rank keeps its ordinal (a section draft may start at
+    二、); every other heading counts from 1 under its parent.
+    """
+    lines = text.splitlines()
+    parsed = [heading_rank(l) for l in lines]
+    ranks = [p[0] for p in parsed if p]
+    if not ranks:
+        return text
+    top = min(ranks)
+    counters: dict[int, int] = {}
+    out = []
+    for line, p in zip(lines, parsed):
+        if not p:
+            out.append(line)
+            continue
+        rank, n, rest = p
+        for deeper in [r for r in counters if r > rank]:
+            del counters[deeper]
+        if rank == top and rank not in counters:
+            counters[rank] = n
+        else:
+            counters[rank] = counters.get(rank, 0) + 1
+        out.append(marker(rank, counters[rank]) + rest.strip())
+    return "\n".join(out)
+
+
+# --- fact terms the model shortened -----------------------------------------------------------
+
+def restore_fact_terms(text: str, facts: Iterable[str]) -> str:
+    """Put back fact terms the model shortened by one character (孕产妇死亡率 → 孕妇死亡率).
+
+    Every 4–7 character window of a fact minus one inner character is a candidate shortening;
+    it is replaced only where the shortened form occurs in the draft and nowhere in the facts.
+    """
+    fact_text = "\n".join(normalize_for_compare(f) for f in facts)
+    fixes: dict[str, str] = {}
+    for run in re.findall(f"[{HAN}]+", fact_text):
+        for size in range(4, 8):
+            for i in range(len(run) - size + 1):
+                window = run[i:i + size]
+                for j in range(1, size - 1):
+                    short = window[:j] + window[j + 1:]
+                    if short not in fact_text and short in text:
+                        fixes.setdefault(short, window)
+    for short in sorted(fixes, key=len, reverse=True):
+        text = text.replace(short, fixes[short])
+    return text
+
+
+# --- whole-draft and single-paragraph clean-up ------------------------------------------------
+
+def _tidy_lines(text: str) -> str:
+    lines = [l.strip() for l in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if not line and (not out or not out[-1]):
+            continue
+        out.append(line)
+    return "\n".join(out).strip()
+
+
+def clean_draft(text: str, facts: Iterable[str] = ()) -> str:
+    """Full deterministic clean-up of a draft (or any model output meant as report text)."""
+    text = strip_markdown(text)
+    text = drop_chat(text)
+    text = normalize_characters(text)
+    text = restore_fact_terms(text, facts)
+    text = normalize_headings(_tidy_lines(text))
+    return _tidy_lines(text)
+
+
+def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> str:
+    """One body paragraph: cleaned, headings the model added removed, lines joined."""
+    text = drop_chat(strip_markdown(text))
+    parts = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        h = heading_rank(line)
+        if h:
+            line = h[2]
+        if heading and line.rstrip("。：:") == heading.rstrip("。："):
+            continue  # the model repeated the sub-heading on its own line
+        parts.append(line)
+    text = normalize_characters("".join(parts))
+    if heading and text.startswith(heading.rstrip("。")):
+        text = text[len(heading.rstrip("。")):].lstrip("。：，")
+    text = restore_fact_terms(text, facts)
+    if text and text[-1] not in "。！？：；”）":
+        text += "。"
+    return text

@@ -1,0 +1,172 @@
+"""Prompt files, per-genre guidance and the pieces every drafting prompt is built from.
+
+Prompts live in prompts/*.md (Chinese, ${name} placeholders) and the genre knowledge in
+prompts/genres.toml, so wording can be tuned without touching code. Facts and exemplars always
+enter a prompt as fenced, quoted data; exemplars have their numbers and place names masked so
+they can teach style but never leak facts into a draft.
+"""
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from string import Template
+
+from rag.config import PROJECT_ROOT
+from rag.errors import RequestError
+from rag.schema import GENRES, WHOLE_REPORT
+from rag.textnorm import HAN, to_fullwidth_punctuation, to_simplified
+
+PROMPTS_DIR = PROJECT_ROOT / "prompts"
+
+
+@lru_cache(maxsize=None)
+def load_prompt(name: str) -> Template:
+    return Template((PROMPTS_DIR / f"{name}.md").read_text(encoding="utf-8").strip())
+
+
+def render(name: str, **values: object) -> str:
+    """Fill prompts/<name>.md; a missing placeholder is a bug, so substitute() raises."""
+    return load_prompt(name).substitute({k: str(v) for k, v in values.items()})
+
+
+@lru_cache(maxsize=1)
+def _genre_data() -> dict:
+    with open(PROMPTS_DIR / "genres.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """One section of a report (opening, 主要工作及成效, 存在问题 …) as genres.toml defines it."""
+    key: str
+    title: str
+    role: str
+    layout: str               # salutation | opening | items | paragraph | closing
+    guide: str = ""
+    text: str = ""            # fixed text (salutation)
+    keywords: str = ""        # facts matching this go here when the part is drafted
+    min_items: int = 2
+    max_items: int = 6
+    needed: tuple[str, ...] = ()      # data items to ask the user for when there are no facts
+
+
+@dataclass(frozen=True)
+class GenreGuide:
+    genre: str
+    title: str
+    voice: str
+    heading_style: str
+    opening: str
+    closing: str
+    fallback_headings: tuple[str, ...]
+    parts: tuple[PartSpec, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class UnitVoice:
+    """How a unit refers to itself and its area: 我局/我委, 全县/全区/全市, 县委、县政府."""
+    self_ref: str
+    level_word: str
+    leaders: str
+    level: str
+
+
+def genre_guide(genre: str) -> GenreGuide:
+    if genre not in GENRES:
+        raise RequestError(f"未知文种“{genre}”，可选：{'、'.join(GENRES)}。")
+    g = _genre_data()[genre]
+    parts = tuple(PartSpec(**{**p, "needed": tuple(p.get("needed", ()))}) for p in g["parts"])
+    return GenreGuide(genre=genre, title=g["title"], voice=g["voice"],
+                      heading_style=g["heading_style"], opening=g["opening"],
+                      closing=g.get("closing", ""),
+                      fallback_headings=tuple(g["fallback_headings"]),
+                      parts=parts)
+
+
+def fact_labels() -> tuple[re.Pattern, re.Pattern]:
+    """(problems label, next-steps label): a fact starting with one is routed to that part."""
+    c = _genre_data()["_common"]
+    return re.compile(c["problems_label"]), re.compile(c["next_label"])
+
+
+def topic_keywords() -> dict[str, re.Pattern]:
+    return {name: re.compile(rx) for name, rx in _genre_data()["topics"].items()}
+
+
+def requested_parts(genre: str, section: str) -> list[PartSpec]:
+    """The parts to draft for a request: all of them for 全文, else the section's parts.
+
+    An unknown section name is drafted as the genre's body part under that heading, so a user
+    who types “医疗服务” still gets a section rather than an error.
+    """
+    guide = genre_guide(genre)
+    if section == WHOLE_REPORT:
+        return list(guide.parts)
+    keys = _genre_data()["sections"].get(section.strip())
+    by_key = {p.key: p for p in guide.parts}
+    chosen = [by_key[k] for k in keys or () if k in by_key]
+    if chosen:
+        return chosen
+    body = next(p for p in guide.parts if p.layout == "items")
+    return [PartSpec(key=body.key, title=section.strip(), role=body.role, layout="items",
+                     min_items=body.min_items, max_items=body.max_items, needed=body.needed)]
+
+
+_UNIT_RE = re.compile(r"^(.*?)(卫生健康委员会|卫生健康委|卫健委|卫生健康局|卫健局|卫生局|卫生和计划生育委员会)$")
+
+
+def unit_voice(unit: str) -> UnitVoice:
+    unit = to_simplified(unit.strip())
+    m = _UNIT_RE.match(unit)
+    place, suffix = (m.group(1), m.group(2)) if m else (unit, "")
+    self_ref = "我委" if "委" in suffix else "我局"
+    level = place[-1] if place and place[-1] in "县区市" else "县"
+    leaders = f"{level}委、{level}政府"
+    return UnitVoice(self_ref=self_ref, level_word=f"全{level}", leaders=leaders, level=level)
+
+
+# --- exemplar masking ------------------------------------------------------------------------
+
+_NUMBER_RE = re.compile(r"\d+(?:[.．]\d+)?\s*(?:%|％|‰)?|[０-９]+")
+_PLACE_RE = re.compile(f"([{HAN}]{{2}})(市|县|区|镇|乡)")
+# Second characters that make "XY县/区…" an ordinary word rather than a place name.
+_NOT_PLACE_END = set("全我本该各城乡县市省州地社辖景园山灾病疫片小库郊矿街")
+# First characters that are function words or unit names, not the start of a place name.
+_NOT_PLACE_START = set("在和与对向从到及于为将把被由了的是局委院所站中个等各全本我该")
+_QUOTED_NAME = re.compile(r"“([^“”]{7,})”")
+_BOOK_TITLE = re.compile(r"《[^《》]+》")
+_LEVEL_WORDS = re.compile(r"(全|我|本)(县|区|市)")
+_SELF_REFS = re.compile(r"我(局|委)")
+_LEADERS = re.compile(r"(县|区|市)委、(县|区|市)政府")
+
+NUMBER_MASK, PLACE_MASK, NAME_MASK = "〔数〕", "〔地〕", "〔名〕"
+
+
+def mask_exemplar(text: str, voice: UnitVoice) -> str:
+    """Hide an exemplar's facts: numbers, place names, named projects and document titles.
+
+    Level words and self-references are rewritten to the requesting unit's own (全县, 我局), so
+    a 市 exemplar does not teach a 县 draft to say 全市 (UNIT-01).
+    """
+    text = to_fullwidth_punctuation(to_simplified(text))
+    text = _NUMBER_RE.sub(NUMBER_MASK, text)
+    text = _LEADERS.sub(voice.leaders, text)
+    text = _LEVEL_WORDS.sub(lambda m: m.group(1) + voice.level, text)
+    text = _SELF_REFS.sub(voice.self_ref, text)
+    text = _PLACE_RE.sub(lambda m: m.group(0) if (m.group(1)[1] in _NOT_PLACE_END
+                                                  or m.group(1)[0] in _NOT_PLACE_START)
+                         else PLACE_MASK, text)
+    text = _QUOTED_NAME.sub(f"“{NAME_MASK}”", text)
+    text = _BOOK_TITLE.sub(f"《{NAME_MASK}》", text)
+    return re.sub(f"(?:{re.escape(NUMBER_MASK)}[、，]?){{2,}}", NUMBER_MASK, text)
+
+
+def fence(text: str) -> str:
+    """Quoted data never closes its own fence: strip the fence markers from inside."""
+    return text.replace("<<<", "«").replace(">>>", "»").strip()
+
+
+def numbered(lines: list[str], brackets: bool = False) -> str:
+    return "\n".join(f"[{i}] {t}" if brackets else f"{i}. {t}" for i, t in enumerate(lines, 1))

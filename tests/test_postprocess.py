@@ -1,0 +1,63 @@
+"""Deterministic clean-up of model output (rag/postprocess.py)."""
+from __future__ import annotations
+
+from rag.postprocess import (clean_draft, clean_paragraph, heading_rank, normalize_headings,
+                             restore_fact_terms)
+
+
+def test_markdown_chat_and_punctuation_are_removed():
+    raw = ("好的，以下是根据您的要求撰写的工作总结：\n"
+           "```markdown\n"
+           "## 一、主要工作及成效\n"
+           "**(一)免疫规划**\n"
+           "- 全县接种率保持在95%以上,报告及时率100%!\n"
+           "```\n"
+           "希望这份总结对您有帮助。\n")
+    out = clean_draft(raw)
+    assert out == ("一、主要工作及成效\n"
+                   "（一）免疫规划\n"
+                   "全县接种率保持在95%以上，报告及时率100%。")
+
+
+def test_chat_sentence_inside_a_line_is_cut_but_the_rest_kept():
+    out = clean_draft("全县建成中医馆16个。以上就是本节内容，如需修改请告诉我。")
+    assert out == "全县建成中医馆16个。"
+
+
+def test_heading_markers_are_canonical_and_renumbered():
+    raw = "二、主要任务\n(三)甲\n（五）乙\n1、丙\n1.丁\n第三、戊\n(二)己\n(1)庚\n（3）辛"
+    assert normalize_headings(raw).splitlines() == [
+        "二、主要任务", "（一）甲", "（二）乙", "1.丙", "2.丁", "三、戊", "（一）己", "（1）庚", "（2）辛"]
+
+
+def test_decimals_and_body_lines_are_not_headings():
+    assert heading_rank("1.5万人次参加培训") is None
+    assert heading_rank("2024年，全县……") is None
+    assert heading_rank("一是加强领导") is None
+    assert heading_rank("（二）坚持检查常态")[:2] == (2, 2)
+
+
+def test_traditional_and_fullwidth_digits_are_normalized():
+    out = clean_draft("县中醫院完成評審，覆蓋率達到９５％。")
+    assert out == "县中医院完成评审，覆盖率达到95%。"
+
+
+def test_shortened_fact_terms_are_restored():
+    facts = ["全区孕产妇死亡率为0，婴儿死亡率2.1‰", "孕产妇系统管理率94.6%"]
+    text = "全区孕妇死亡率为0，孕妇系统管理率94.6%。"
+    assert restore_fact_terms(text, facts) == "全区孕产妇死亡率为0，孕产妇系统管理率94.6%。"
+    # a shortening that is itself in the facts is left alone
+    assert restore_fact_terms("婴儿死亡率2.1‰", facts) == "婴儿死亡率2.1‰"
+
+
+def test_clean_paragraph_drops_model_headings_and_joins_lines():
+    raw = "（一）推动县中医院提档升级\n**支持**县中医院创建三级中医医院,\n确保2025年完成评审申报"
+    assert clean_paragraph(raw, heading="推动县中医院提档升级") == \
+        "支持县中医院创建三级中医医院，确保2025年完成评审申报。"
+
+
+def test_clean_draft_is_idempotent():
+    raw = "## 一、工作\n(一)  甲 乙,丙\n\n\n(二)丁 "
+    once = clean_draft(raw)
+    assert clean_draft(once) == once
+    assert "  " not in once and not once.endswith(" ")
