@@ -1,0 +1,62 @@
+"""evaluate(draft, request) → Evaluation: every registered rule run on one draft.
+
+Score (0–100): 100 minus a penalty per rule that fired. A rule's penalty is the weight of its
+worst severity (blocker 40, major 15, minor 3, warn 0), times 1.5 if it fired twice and 2 if
+three or more times; the score is floored at 0. So one blocker alone leaves 60, one major 85,
+and a draft passes (no blocker, no major) with at least 100 − 3·(number of minor rules)·2.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from rag.schema import DraftRequest
+
+import evals.rules  # noqa: F401  (registers the rules)
+from evals.context import CheckContext
+from evals.copy_index import CopyIndex
+from evals.registry import RULES, SEVERITIES, RuleViolation
+
+SEVERITY_WEIGHT = {"blocker": 40.0, "major": 15.0, "minor": 3.0, "warn": 0.0}
+REPEAT_FACTOR = {1: 1.0, 2: 1.5}
+MAX_REPEAT_FACTOR = 2.0
+
+
+@dataclass
+class Evaluation:
+    passed: bool
+    score: float
+    violations: list[RuleViolation] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"passed": self.passed, "score": self.score,
+                "violations": [v.to_dict() for v in self.violations]}
+
+    def rule_ids(self, severities: tuple[str, ...] = SEVERITIES) -> set[str]:
+        return {v.rule for v in self.violations if v.severity in severities}
+
+    @property
+    def blocking(self) -> list[RuleViolation]:
+        return [v for v in self.violations if v.severity in ("blocker", "major")]
+
+
+def score(violations: list[RuleViolation]) -> float:
+    counts = Counter(v.rule for v in violations)
+    worst: dict[str, float] = {}
+    for v in violations:
+        worst[v.rule] = max(worst.get(v.rule, 0.0), SEVERITY_WEIGHT[v.severity])
+    penalty = sum(w * REPEAT_FACTOR.get(counts[r], MAX_REPEAT_FACTOR) for r, w in worst.items())
+    return round(max(0.0, 100.0 - penalty), 1)
+
+
+def _order(v: RuleViolation) -> tuple[int, int, str]:
+    return SEVERITIES.index(v.severity), v.start, v.rule
+
+
+def evaluate(draft: str, request: DraftRequest, copy_index: CopyIndex | None = None) -> Evaluation:
+    """Check a draft against its request. COPY-01 runs only when a copy index is given."""
+    ctx = CheckContext(draft, request, copy_index)
+    violations = [r.violation(f) for r in RULES.values() if r.check for f in r.check(ctx)]
+    violations.sort(key=_order)
+    passed = not any(v.severity in ("blocker", "major") for v in violations)
+    return Evaluation(passed, score(violations), violations)

@@ -1,0 +1,85 @@
+"""Everything a rule may read about one (draft, request) pair, computed lazily and once."""
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from rag.schema import DraftRequest
+from rag.textnorm import normalize_for_compare
+
+from evals.document import Draft
+from evals.facts import (FactClasses, FactConflict, KeyedToken, NumberToken, classify_facts,
+                         extract_numbers, find_conflicts, is_year_token, keyed_tokens)
+
+if TYPE_CHECKING:
+    from evals.copy_index import CopyIndex
+
+
+class CheckContext:
+    def __init__(self, draft: str, request: DraftRequest, copy_index: "CopyIndex | None" = None):
+        self.draft = Draft(draft)
+        self.request = request
+        self.copy_index = copy_index
+
+    # --- request, normalized with S() (INPUT-04) ---
+    @cached_property
+    def genre(self) -> str:
+        return normalize_for_compare(self.request.genre)
+
+    @cached_property
+    def section(self) -> str:
+        return normalize_for_compare(self.request.section).strip()
+
+    @cached_property
+    def unit(self) -> str:
+        return normalize_for_compare(self.request.unit).strip()
+
+    @cached_property
+    def classes(self) -> FactClasses:
+        return classify_facts(self.request)
+
+    @cached_property
+    def mandatory_facts(self) -> list[str]:
+        return [normalize_for_compare(f) for f in self.classes.mandatory]
+
+    @cached_property
+    def key_figures(self) -> list[str]:
+        return [normalize_for_compare(f) for f in self.request.key_figures]
+
+    @cached_property
+    def all_facts(self) -> list[str]:
+        """S() of every fact of any class plus key_figures (FACT-03 'occurs in some fact')."""
+        return [normalize_for_compare(f) for f in self.request.facts] + self.key_figures
+
+    @cached_property
+    def all_fact_text(self) -> str:
+        return "\n".join(self.all_facts)
+
+    @cached_property
+    def fact_values(self) -> set[str]:
+        return {t.canonical for f in self.all_facts for t in extract_numbers(f)}
+
+    @cached_property
+    def fact_years(self) -> set[int]:
+        return {int(t.value) for f in self.all_facts for t in extract_numbers(f) if is_year_token(t, f)}
+
+    @cached_property
+    def required_tokens(self) -> list[tuple[str, NumberToken]]:
+        """FACT-01: (fact text, token) for mandatory facts and key_figures."""
+        return [(f, t) for f in self.mandatory_facts + self.key_figures for t in extract_numbers(f)]
+
+    @cached_property
+    def keyed(self) -> list[KeyedToken]:
+        """Mandatory-fact tokens with FACT-04 keys."""
+        return keyed_tokens(self.mandatory_facts)
+
+    @cached_property
+    def conflicts(self) -> list[FactConflict]:
+        return find_conflicts(self.mandatory_facts)
+
+    @cached_property
+    def conflict_pairs(self) -> set[tuple[str, str]]:
+        return {p for c in self.conflicts for p in c.pairs}
+
+    def excerpt(self, start: int, end: int, context: int = 8) -> str:
+        return self.draft.excerpt(start, end, context)
