@@ -105,9 +105,16 @@ def _split_run_in_heading(line: str) -> tuple[str, str]:
     return line, ""
 
 
+def heading_kind(line: str) -> BlockKind | None:
+    """“一、” → h1, “（一）” → h2, “1.” → h3, “（1）” → h4, else None."""
+    for kind, pattern in (("h1", _H1), ("h2", _H2), ("h4", _H4), ("h3", _H3)):
+        if pattern.match(line):
+            return kind  # type: ignore[return-value]
+    return None
+
+
 def looks_like_title(line: str) -> bool:
-    return (0 < len(line) <= 40 and not _TITLE_END.search(line)
-            and not any(p.match(line) for p in (_H1, _H2, _H3, _H4)))
+    return 0 < len(line) <= 40 and not _TITLE_END.search(line) and heading_kind(line) is None
 
 
 def parse_draft(draft: str, title: str | None = None) -> list[Block]:
@@ -121,14 +128,12 @@ def parse_draft(draft: str, title: str | None = None) -> list[Block]:
     elif title:
         blocks.append(Block("title", title.strip()))
     for line in lines:
-        if _H1.match(line) or _H2.match(line):
-            kind: BlockKind = "h1" if _H1.match(line) else "h2"
+        kind = heading_kind(line)
+        if kind in ("h1", "h2"):
             head, rest = _split_run_in_heading(line)
             blocks.append(Block(kind, rest, heading=head))
-        elif _H4.match(line):
-            blocks.append(Block("h4", line))
-        elif _H3.match(line):
-            blocks.append(Block("h3", line))
+        elif kind:
+            blocks.append(Block(kind, line))
         elif _SALUTATION.match(line) and all(b.kind == "title" for b in blocks):
             blocks.append(Block("salutation", line))
         elif _DATE_LINE.match(line):
