@@ -49,7 +49,7 @@ def score(violations: list[RuleViolation]) -> float:
     return round(max(0.0, 100.0 - penalty), 1)
 
 
-def _order(v: RuleViolation) -> tuple[int, int, str]:
+def violation_order(v: RuleViolation) -> tuple[int, int, str]:
     return SEVERITIES.index(v.severity), v.start, v.rule
 
 
@@ -57,6 +57,6 @@ def evaluate(draft: str, request: DraftRequest, copy_index: CopyIndex | None = N
     """Check a draft against its request. COPY-01 runs only when a copy index is given."""
     ctx = CheckContext(draft, request, copy_index)
     violations = [r.violation(f) for r in RULES.values() if r.check for f in r.check(ctx)]
-    violations.sort(key=_order)
+    violations.sort(key=violation_order)
     passed = not any(v.severity in ("blocker", "major") for v in violations)
     return Evaluation(passed, score(violations), violations)
