@@ -187,8 +187,12 @@ def clean_draft(text: str, facts: Iterable[str] = ()) -> str:
     return _tidy_lines(text)
 
 
+_MD_HEADING_LINE = re.compile(r"^\s*(?:#{1,6}\s.*|\*\*[^*。，]{1,30}\*\*[：:]?)\s*$")
+
+
 def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> str:
     """One body paragraph: cleaned, headings the model added removed, lines joined."""
+    text = "\n".join(l for l in text.splitlines() if not _MD_HEADING_LINE.match(l))
     text = drop_chat(strip_markdown(text))
     parts = []
     for line in text.splitlines():

@@ -61,6 +61,8 @@ class GenreGuide:
     opening: str
     closing: str
     fallback_headings: tuple[str, ...]
+    lead_in: str = ""              # last sentence of the opening (“现将…如下：”)
+    lead_in_pattern: str = ""      # how to recognise that the model already wrote one
     parts: tuple[PartSpec, ...] = field(default_factory=tuple)
 
 
@@ -82,6 +84,7 @@ def genre_guide(genre: str) -> GenreGuide:
                       heading_style=g["heading_style"], opening=g["opening"],
                       closing=g.get("closing", ""),
                       fallback_headings=tuple(g["fallback_headings"]),
+                      lead_in=g.get("lead_in", ""), lead_in_pattern=g.get("lead_in_pattern", ""),
                       parts=parts)
 
 
