@@ -9,7 +9,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from rag.clean import HEADING_RE, MASK, heading_level
+from rag.clean import HEADING_RE, heading_level, with_placeholder_flag
 from rag.schema import Article, Chunk
 
 CHUNK_MAX = 350
@@ -191,8 +191,7 @@ def chunk_article(article: Article) -> list[Chunk]:
     for sec in split_sections(article):
         for piece in split_text(sec.text):
             text = mask_numbers(piece) if unreliable else piece
-            flags = sorted({f for f in article.flags if f != "has_placeholder"}
-                           | ({"has_placeholder"} if MASK in text else set()))
+            flags = with_placeholder_flag(article.flags, text)
             chunks.append(Chunk(
                 id=f"{article.id}/{len(chunks) + 1}", article_id=article.id, text=text,
                 title=article.title, section="/".join(sec.path), role=sec.role, genre=article.genre,

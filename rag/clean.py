@@ -223,6 +223,8 @@ def _breaks_a_word(prev: str, nxt: str, doc: str) -> bool:
     """A line that ends mid-word: the two characters around the break occur together elsewhere
     at least as often as the pairs on either side ("…核心的双⏎拥宣传" yes, "…应对措施⏎推进" no:
     that is a paragraph missing its full stop, and is left as two paragraphs)."""
+    if len(prev) > 1 and prev[-2] in "，,、；;：:":
+        return True  # a one-character clause ("…烈士陵园,参⏎观…") is always a broken word
     across = doc.count(prev[-1] + nxt[0])
     before = doc.count(prev[-2:]) if len(prev) > 1 and _ENDS_HAN.search(prev[:-1]) else 0
     return across >= 1 and across >= max(before, doc.count(nxt[:2]))
@@ -310,6 +312,11 @@ LOST_PERCENT = re.compile(r"率(?:达到|达|为)?\d+(?:\.\d+)?(?![\d.%％‰/�
 # N21: words a synonym spinner produced (000-篇8).
 SPUN_MARKERS = re.compile("步队|当真|优抚东西|构造带领|大家卫生|传抱病|查抄|批示部|斥候|经过议定|交易骨干"
                           "|紧张议事日程|唆使精神|当局")
+
+
+def with_placeholder_flag(flags: list[str], text: str) -> list[str]:
+    """flags of a whole text, re-derived for a part of it: has_placeholder only if the part has one."""
+    return sorted({f for f in flags if f != "has_placeholder"} | ({"has_placeholder"} if MASK in text else set()))
 
 
 def _balanced_before(text: str, pos: int) -> bool:

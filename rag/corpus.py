@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from rag.chunk import chunk_article, content_hash
-from rag.clean import MASK, Auditor, Line, RawArticle, clean_body, clean_title, split_document
+from rag.clean import (MASK, Auditor, Line, RawArticle, clean_body, clean_title, split_document,
+                       with_placeholder_flag)
 from rag.config import PROJECT_ROOT
 from rag.errors import InputFileError
 from rag.label import EXPLICIT_YEAR_EVIDENCE, PLAN_HEADING, is_off_domain, is_spun, label_text, spun_marker_count, year_of
@@ -102,12 +103,12 @@ def _split_summary_plan(art: Article) -> list[Article]:
     summary_text, plan_text = "\n".join(lines[:at]), "\n".join(lines[at:])
     parts = []
     for part, genre, text in (("总结", "工作总结", summary_text), ("谋划", "工作计划", plan_text)):
-        year, evidence = year_of(text)
+        year, evidence = year_of(text, art.title)
         if part == "谋划" and not evidence.startswith(EXPLICIT_YEAR_EVIDENCE) and art.year is not None:
             year, evidence = art.year + 1, f"总结部分约 {art.year} 年，计划为次年"
         if part == "总结" and year is None:
             year, evidence = art.year, art.year_evidence
-        flags = sorted({f for f in art.flags if f != "has_placeholder"} | ({"has_placeholder"} if MASK in text else set()))
+        flags = with_placeholder_flag(art.flags, text)
         parts.append(Article(id=f"{art.id}-{part}", source=art.source, title=art.title, text=text, genre=genre,
                              topic=art.topic, level=art.level, year=year, year_evidence=evidence, part=part,
                              flags=flags, content_hash=content_hash(text)))
@@ -116,13 +117,13 @@ def _split_summary_plan(art: Article) -> list[Article]:
 
 def _article(source: str, art_id: str, title: str, lines: list[Line], flags: list[str]) -> Article:
     text = "\n".join(line.text for line in lines)
-    labels = label_text(text)
+    labels = label_text(text, title)
     if not title:
         unit = f"{labels.level}卫生局" if labels.level in ("市", "县", "区") else ""
         title = f"{unit}{labels.genre}（原文无标题）"
     return Article(id=art_id, source=source, title=title, text=text, genre=labels.genre, topic=labels.topic,
                    level=labels.level, year=labels.year, year_evidence=labels.year_evidence,
-                   flags=sorted(set(flags)), content_hash=content_hash(text))
+                   flags=with_placeholder_flag(flags, text), content_hash=content_hash(text))
 
 
 def process_document(source: str, text: str) -> ProcessedDocument:

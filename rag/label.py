@@ -72,8 +72,9 @@ def topic_of(text: str) -> str:
     return "综合"
 
 
-def year_of(text: str) -> tuple[int | None, str]:
-    """(year, evidence). An explicit year in the body wins; else the latest dated keyword."""
+def year_of(text: str, title: str = "") -> tuple[int | None, str]:
+    """(year, evidence). An explicit year in the body wins; else the latest dated keyword; else a
+    year in the title (last, because scraped titles carry SEO years such as "2024年工作计划")."""
     years = Counter(int(y) for y in _EXPLICIT_YEAR.findall(text))
     if years:
         # The most mentioned year (a range "2020-2023年" names a policy period, not the report).
@@ -81,7 +82,8 @@ def year_of(text: str) -> tuple[int | None, str]:
         return year, f"{EXPLICIT_YEAR_EVIDENCE}：{'、'.join(f'{y}年×{n}' for y, n in sorted(years.items()))}"
     found = [(m.group(0), y) for kw, y in YEAR_KEYWORDS if (m := re.search(kw, text, re.I))]
     if not found:
-        return None, "正文无年份线索"
+        in_title = [int(y) for y in _EXPLICIT_YEAR.findall(title)]
+        return (max(in_title), "标题年份（正文无线索）") if in_title else (None, "正文无年份线索")
     return max(y for _, y in found), "关键词：" + "、".join(f"{kw}（{y}）" for kw, y in found)
 
 
@@ -110,6 +112,6 @@ class Labels:
     year_evidence: str
 
 
-def label_text(text: str) -> Labels:
-    year, evidence = year_of(text)
+def label_text(text: str, title: str = "") -> Labels:
+    year, evidence = year_of(text, title)
     return Labels(genre_of(text), topic_of(text), level_of(text), year, evidence)
