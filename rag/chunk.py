@@ -16,7 +16,7 @@ CHUNK_MAX = 350
 CHUNK_MIN = 150
 NUMBER_MASK = "〔数〕"
 
-_CLOSING = re.compile(r"^(?:总之|综上|最后|回顾|各位领导|所有这些)|取得了(?:一定|一些)的?(?:成绩|成效)[^。]{0,20}但|"
+_CLOSING = re.compile(r"^(?:总之|综上|最后|回顾|各位领导|所有这些|下一步|今后)|取得了(?:一定|一些)的?(?:成绩|成效)[^。]{0,20}但|"
                       r"新局面|新的更大的贡献")
 _PROBLEM_LIST = re.compile(r"(?:存在|不容忽视)[^。]{0,20}问题[^。]*。?[^。]*一是")
 _ROLE_BY_HEADING: list[tuple[re.Pattern, str]] = [
@@ -26,7 +26,9 @@ _ROLE_BY_HEADING: list[tuple[re.Pattern, str]] = [
     (re.compile(r"做法|经验"), "做法"),
     (re.compile(r"基本情况"), "开头"),
 ]
-_RESULT_WORDS = re.compile(r"成效|进展|提升|提高|加强|完善|明显|显著|不断|日臻|取得|有序|持续|深入|加快")
+# Result wording in a heading ("…取得新进展", "…有序开展"); verbs such as 加强 also open 做法 headings.
+_RESULT_WORDS = re.compile(r"成效|进展|明显|显著|不断|日臻|取得|有序|持续")
+_NEXT_STEP = re.compile(r"^(?:下一步|今后)")
 _SENTENCE_END = re.compile(r"[。！？；]+[”’）」』]*\n?|\n")
 
 
@@ -77,7 +79,8 @@ def split_sections(article: Article) -> list[Section]:
     # A closing paragraph at the very end belongs to no numbered section.
     last = sections[-1]
     if len(sections) > 1 and len(last.lines) > 1 and _CLOSING.search(last.lines[-1]):
-        sections.append(Section([], [last.lines.pop()], role="结尾"))
+        closing = last.lines.pop()
+        sections.append(Section([], [closing], role="下一步打算" if _NEXT_STEP.match(closing) else "结尾"))
 
     sections = [sec for sec in sections if sec.lines]
     merged: list[Section] = []
