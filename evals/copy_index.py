@@ -42,9 +42,9 @@ class CopyMatch:
 
 @dataclass
 class CopyIndex:
-    sources: list[str] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)          # normalized documents
-    grams: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list, repr=False)
+    texts: list[str] = field(default_factory=list, repr=False)          # normalized documents
+    grams: dict[str, list[tuple[int, int]]] = field(default_factory=dict, repr=False)
     gram: int = GRAM
 
     @classmethod

@@ -19,6 +19,8 @@ SCRAPE_NOISE_RE = re.compile(
     r"小编|网友|投稿|浏览量|阅读量|更新时间|发布时间|相关文章|推荐访问|最新推荐|精选图文|推荐度|点击下载|文档为doc|范文"
     r"|本站|首[页頁]|文章中心|精选\d+篇|通用\d+篇|篇\d+[:：]|^篇\d+|★|•|供大家参考|一起来阅读|客服老师|作文档|前言[:：]|范文大全")
 DATED_SITE_LINE_RE = re.compile(r"^\S{2,40}\d{4}-\d{2}-\d{2}$")
+# "卫生局2024年工作计划 篇3": the SEO suffix of a compilation page (eval-rules.md CLEAN-02 example).
+SEO_SUFFIX_RE = re.compile(r"(?<=\s)篇\d+$")
 
 GARBAGE_RE = re.compile(
     rf"(?<=[{HAN}“”])[.`'’‘](?=[{HAN}“”])|\ufffd|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
@@ -49,6 +51,9 @@ def scrape_noise(ctx: CheckContext) -> Iterator[Finding]:
         for m in SCRAPE_NOISE_RE.finditer(body):
             s, e = lead + m.start(), lead + m.end()
             yield Finding(s, e, ctx.excerpt(s, e, 12), detail=f"“{m.group(0)}”")
+        for m in SEO_SUFFIX_RE.finditer(body):
+            s, e = lead + m.start(), lead + m.end()
+            yield Finding(s, e, body[:40], detail=f"“{m.group(0)}”")
         if DATED_SITE_LINE_RE.match(body):
             yield Finding(lead, lead + len(body), body, detail="网页日期行")
 
