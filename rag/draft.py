@@ -39,6 +39,8 @@ FAILING = ("blocker", "major")
 # Rules whose evidence can simply be deleted from the draft (the clause that carries it).
 DELETABLE_RULES = {"FACT-03", "INPUT-02", "CLEAN-01", "CLEAN-02", "CLEAN-03", "LANG-02", "LANG-03",
                    "SAFE-01", "YEAR-01"}
+# Rules about the whole draft: their span (if any) does not point at one paragraph.
+DOCUMENT_RULES = {"LEN-01", "STR-01", "FACT-01", "FACT-02", "INPUT-03"}
 
 
 @dataclass
@@ -140,7 +142,7 @@ def pack_prompt(template: str, fixed: dict[str, object], exemplars: list[str], a
     """
     budget = settings.llm_context_tokens - answer_tokens - 2 * TOKENS_PER_MESSAGE - TOKENS_REPLY_PRIMING
     skeleton = render(template, **fixed, exemplars="")
-    labelled = [f"（{i}）{e}\n" for i, e in enumerate(exemplars, 1)]
+    labelled = [f"片段{chinese_numeral(i)}：{e}\n" for i, e in enumerate(exemplars, 1)]
     kept, _dropped = fit_to_budget([system, skeleton], labelled, budget)
     return render(template, **fixed, exemplars=fence("".join(kept)) or "（无）")
 
@@ -446,7 +448,7 @@ def _llm_repair(text: str, ev: Evaluation, job: _Job, stream: bool) -> str:
     by_line: dict[int, list] = {}
     general = []
     for v in _failing(ev):
-        if v.start is None:
+        if v.start is None or v.rule in DOCUMENT_RULES:
             general.append(v)
             continue
         for i, (s, e) in enumerate(spans):
@@ -458,7 +460,7 @@ def _llm_repair(text: str, ev: Evaluation, job: _Job, stream: bool) -> str:
     n_chars = len(re.sub(r"\s", "", text))
     lo, hi = job.request.length_chars
     if length and not by_line:
-        paragraphs = [i for i, l in enumerate(lines) if len(l) > 40]
+        paragraphs = [i for i, l in enumerate(lines) if _is_body(l)]
         if n_chars < lo:
             targets = sorted(paragraphs, key=lambda i: len(lines[i]))[:3]
             grow = (lo - n_chars) // max(1, len(targets)) + 40
@@ -524,8 +526,6 @@ def _check_and_repair(text: str, job: _Job, rounds_log: list[dict], stream_repai
         rounds_log.append({"round": n, "kind": "llm", "score": cand_ev.score, "passed": cand_ev.passed})
         if _rank(cand_ev) > _rank(ev):
             best = (candidate, cand_ev)
-        elif candidate == text:
-            break
     text, ev = best
     left = _failing(ev)
     if left:
