@@ -15,8 +15,8 @@ them), or — in process only — a callable `(request_json) -> step | str` (a s
   {"reply": "text", "finish_reason": "stop", "usage": true, "chunk_chars": 4, "chunk_delay": 0}
       A normal answer. Streamed in pieces of `chunk_chars` characters with `chunk_delay` seconds
       between them. With `"usage": true` and `stream_options.include_usage` in the request, a final
-      usage chunk follows (tokens counted as characters: prompt = all message contents, completion =
-      the reply). `"usage": false` imitates a server that never reports usage.
+      usage chunk follows (tokens counted as characters: prompt = the characters of all message
+      contents, completion = the reply's). `"usage": false` imitates a server that never reports usage.
   {"error": 429, "body": {...} | "text", "headers": {"Retry-After": "0"}}
       An HTTP error status with a JSON (or plain-text) body.
   {"delay": 2.5, "then": step}
@@ -83,7 +83,7 @@ def when(rules: list[tuple[str, Step]], otherwise: Step) -> dict[str, Any]:
     return {"when": [list(r) for r in rules], "otherwise": otherwise}
 
 
-def _message_text(request_json: dict[str, Any]) -> str:
+def _message_parts(request_json: dict[str, Any]) -> list[str]:
     parts = []
     for m in request_json.get("messages") or []:
         content = m.get("content")
@@ -91,7 +91,11 @@ def _message_text(request_json: dict[str, Any]) -> str:
             parts.append(content)
         elif isinstance(content, list):  # content parts: [{"type": "text", "text": ...}]
             parts.extend(p.get("text", "") for p in content if isinstance(p, dict))
-    return "\n".join(parts)
+    return parts
+
+
+def _message_text(request_json: dict[str, Any]) -> str:
+    return "\n".join(_message_parts(request_json))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -175,7 +179,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ValueError(f"unknown stub step: {step!r}")
 
     def _usage(self, body: dict[str, Any], text: str) -> dict[str, int]:
-        prompt = len(_message_text(body))
+        prompt = sum(len(part) for part in _message_parts(body))
         return {"prompt_tokens": prompt, "completion_tokens": len(text),
                 "total_tokens": prompt + len(text)}
 
