@@ -101,9 +101,13 @@ def bump_revision(collection: Collection, **extra: str | int) -> None:
     collection.modify(metadata=metadata)
 
 
-def chunk_metadata(chunk: Chunk) -> dict[str, str | int | float | bool]:
-    """Chroma metadata values must be str/int/float/bool: no None, no lists."""
+def chunk_metadata(chunk: Chunk, origin: str) -> dict[str, str | int | float | bool]:
+    """Chroma metadata values must be str/int/float/bool: no None, no lists.
+
+    `origin` is "seed" (the committed corpus) or "user" (files the user ingested).
+    """
     return {
+        "origin": origin,
         "genre": chunk.genre, "role": chunk.role, "title": chunk.title, "section": chunk.section,
         "source": chunk.source, "article_id": chunk.article_id, "topic": chunk.topic,
         "level": chunk.level, "year": chunk.year if chunk.year is not None else 0,
@@ -124,7 +128,7 @@ def chunk_from_record(chunk_id: str, document: str, metadata: dict[str, Any]) ->
 
 
 def upsert_chunks(collection: Collection, ids: Sequence[str], chunks: Sequence[Chunk],
-                  embeddings: Sequence[Sequence[float]]) -> None:
+                  embeddings: Sequence[Sequence[float]], origin: str) -> None:
     """Write passages with precomputed vectors, in batches the client accepts."""
     batch = max(1, min(1000, collection._client.get_max_batch_size()))
     for start in range(0, len(ids), batch):
@@ -132,7 +136,7 @@ def upsert_chunks(collection: Collection, ids: Sequence[str], chunks: Sequence[C
         collection.upsert(
             ids=list(ids[start:end]),
             documents=[c.text for c in chunks[start:end]],
-            metadatas=[chunk_metadata(c) for c in chunks[start:end]],
+            metadatas=[chunk_metadata(c, origin) for c in chunks[start:end]],
             embeddings=[list(e) for e in embeddings[start:end]],
         )
 
