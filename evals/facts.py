@@ -41,6 +41,10 @@ _KEY_FUNCTION_WORDS = ("保持在", "达到", "提高到", "增至", "增加到"
 _HAN_ONLY = re.compile(f"[^{HAN}]")
 KEY_CHARS = 4
 MIN_KEY_CHARS = 3
+# The 4-char key of the spec collides for metrics such as 儿童系统管理率 / 孕产妇系统管理率
+# ("统管理率"), so a longer key is kept too: it tells such metrics apart (find_conflicts,
+# FACT-04) while every match still needs the whole 4-char key.
+LONG_KEY_CHARS = 8
 
 
 def canonical_value(value: str) -> str:
@@ -99,8 +103,11 @@ def is_year_token(tok: NumberToken, text: str) -> bool:
     return tok.start > 0 and text[tok.start - 1] in RANGE_DASHES
 
 
-def number_key(text: str, start: int, prev_end: int) -> str | None:
-    """FACT-04 key of the number at `start`: Han chars back to the previous number or clause break."""
+def number_key(text: str, start: int, prev_end: int, chars: int = KEY_CHARS) -> str | None:
+    """FACT-04 key of the number at `start`: Han chars back to the previous number or clause break.
+
+    The spec's key is the last 4 chars (`chars`); None when fewer than 3 are left.
+    """
     seg = text[prev_end:start]
     cut = max(seg.rfind(c) for c in _CLAUSE_BREAKS)
     seg = seg[cut + 1:]
@@ -111,7 +118,7 @@ def number_key(text: str, start: int, prev_end: int) -> str | None:
             if seg.endswith(w):
                 seg = seg[: -len(w)]
                 stripped = True
-    han = _HAN_ONLY.sub("", seg)[-KEY_CHARS:]
+    han = _HAN_ONLY.sub("", seg)[-chars:]
     return han if len(han) >= MIN_KEY_CHARS else None
 
 
@@ -121,6 +128,14 @@ class KeyedToken:
     fact_index: int
     token: NumberToken
     key: str | None
+    long_key: str | None = None     # up to LONG_KEY_CHARS; ends with `key`
+
+    def same_metric(self, other: "KeyedToken") -> bool:
+        """Equal keys whose longer forms agree (one is a suffix of the other)."""
+        if not self.key or self.key != other.key:
+            return False
+        a, b = self.long_key or "", other.long_key or ""
+        return a.endswith(b) or b.endswith(a)
 
 
 def keyed_tokens(facts: list[str]) -> list[KeyedToken]:
@@ -130,7 +145,8 @@ def keyed_tokens(facts: list[str]) -> list[KeyedToken]:
         s = normalize_for_compare(fact)
         prev_end = 0
         for tok in extract_numbers(s):
-            out.append(KeyedToken(i, tok, number_key(s, tok.start, prev_end)))
+            out.append(KeyedToken(i, tok, number_key(s, tok.start, prev_end),
+                                  number_key(s, tok.start, prev_end, LONG_KEY_CHARS)))
             prev_end = tok.end
     return out
 
@@ -196,7 +212,7 @@ def find_conflicts(facts: list[str]) -> list[FactConflict]:
     for (key, unit), items in groups.items():
         clashing = [a for a in items
                     if any(b.fact_index != a.fact_index and b.token.canonical != a.token.canonical
-                           for b in items)]
+                           and a.same_metric(b) for b in items)]
         if not clashing:
             continue
         values = tuple(dict.fromkeys(kt.token.canonical for kt in clashing))

@@ -11,6 +11,7 @@ severity (a Finding may override it, e.g. LEN-01 major/minor) and message.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Literal
@@ -68,10 +69,12 @@ class Rule:
 
     def violation(self, f: Finding) -> RuleViolation:
         message = f"{self.message}：{f.detail}" if f.detail else self.message
+        message = _WHITESPACE_RUN.sub(" ", message)     # one line, whatever the facts contained
         return RuleViolation(self.id, f.severity or self.severity, message, f.evidence, f.start, f.end)
 
 
 RULES: dict[str, Rule] = {}
+_WHITESPACE_RUN = re.compile(r"\s+")
 
 
 def register(r: Rule) -> Rule:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from rag.textnorm import parse_chinese_numeral
 
 from evals.context import CheckContext
-from evals.facts import NumberToken, extract_numbers, is_year_token
+from evals.facts import KEY_CHARS, NumberToken, extract_numbers, is_year_token
 from evals.registry import GBT_NUMBERS, PRACTICE, REGULATIONS, Finding, rule
 from evals.rules.structure import ENUM_ITEM_RE
 
@@ -101,19 +101,39 @@ def chinese_numeral_quantities(ctx: CheckContext) -> Iterator[Finding]:
         yield Finding(s, e, ctx.excerpt(s, e), detail=f"“{m.group(0)}”")
 
 
-def _keys_by_value(ctx: CheckContext) -> tuple[dict[str, set[str]], set[str]]:
+def _metric_values(ctx: CheckContext) -> dict[str, set[str]]:
+    """Long FACT-04 key → values of the mandatory facts attached to it."""
     keys: dict[str, set[str]] = {}
     for kt in ctx.keyed:
-        if kt.key:
-            keys.setdefault(kt.key, set()).add(kt.token.canonical)
-    return keys, {kt.token.canonical for kt in ctx.keyed}
+        if kt.long_key:
+            keys.setdefault(kt.long_key, set()).add(kt.token.canonical)
+    return keys
+
+
+def _best_key(window: str, keys: dict[str, set[str]]) -> str | None:
+    """The fact key best matching the text before a number: longest matched suffix, then nearest.
+
+    A key matches only if at least its spec form (last 4 chars) occurs in the window.
+    """
+    best, best_score = None, (0, -1)
+    for long_key in keys:
+        shortest = min(KEY_CHARS, len(long_key))
+        for n in range(len(long_key), shortest - 1, -1):
+            pos = window.rfind(long_key[-n:])
+            if pos >= 0:
+                score = (n, pos + n)
+                if score > best_score:
+                    best, best_score = long_key, score
+                break
+    return best
 
 
 @rule("FACT-04", "major", "数字与指标对应错误（数字被挪到了别的指标上）", source=f"{REGULATIONS}（内容真实准确）")
 def numbers_attached(ctx: CheckContext) -> Iterator[Finding]:
-    keys, values = _keys_by_value(ctx)
+    keys = _metric_values(ctx)
     if not keys:
         return
+    values = {kt.token.canonical for kt in ctx.keyed}
     text = ctx.draft.simplified   # aligned with the raw draft, so token offsets index it
     prev_end = 0
     for t in ctx.draft.numbers:
@@ -122,11 +142,7 @@ def numbers_attached(ctx: CheckContext) -> Iterator[Finding]:
         prev_end = t.end
         if t.canonical not in values:
             continue
-        best, best_end = None, -1
-        for key in keys:
-            pos = window.rfind(key)
-            if pos >= 0 and pos + len(key) > best_end:
-                best, best_end = key, pos + len(key)
+        best = _best_key(window, keys)
         if best and t.canonical not in keys[best]:
             owners = "、".join(sorted(keys[best]))
             yield Finding(t.start, t.end, ctx.excerpt(t.start, t.end, 14),
