@@ -18,7 +18,7 @@ from rag.errors import InputFileError
 from rag.textio import read_text_file
 from rag.textnorm import normalize_for_copy
 
-from evals.textmap import copy_form
+from evals.textmap import MappedText, copy_form
 
 GRAM = 20                 # = the COPY-01 minor threshold
 INDEX_FILE = "copy_index.pkl"
@@ -103,7 +103,10 @@ class CopyIndex:
         `exclude` holds texts the user supplied (facts); a run that lies inside one of them,
         after normalization, is the user's own wording and not a copy.
         """
-        mapped = copy_form(draft)
+        return self.longest_match_mapped(copy_form(draft), exclude)
+
+    def longest_match_mapped(self, mapped: MappedText, exclude: list[str] | None = None) -> CopyMatch:
+        """longest_match for a draft already in COPY-01 form (offsets map back to its source)."""
         d = mapped.text
         excluded = [normalize_for_copy(x) for x in exclude or []]
         best = (0, -1, 0)          # length, doc, draft start

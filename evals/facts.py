@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 from rag.schema import DraftRequest
 from rag.textnorm import HAN, normalize_for_compare
@@ -47,6 +48,7 @@ MIN_KEY_CHARS = 3
 LONG_KEY_CHARS = 8
 
 
+@lru_cache(maxsize=8192)
 def canonical_value(value: str) -> str:
     """'95.0' and '95' compare equal; the result is a plain decimal string."""
     try:
@@ -79,7 +81,13 @@ def extract_numbers(text: str) -> list[NumberToken]:
 
     Offsets refer to `text` itself, not to its normalized form.
     """
-    return extract_numbers_mapped(compare_form(text), text)
+    return list(_extract_cached(text))
+
+
+@lru_cache(maxsize=4096)
+def _extract_cached(text: str) -> tuple[NumberToken, ...]:
+    # Facts are tokenized by several rules and again for every draft of the same request.
+    return tuple(extract_numbers_mapped(compare_form(text), text))
 
 
 def extract_numbers_mapped(mapped, source: str) -> list[NumberToken]:

@@ -13,7 +13,7 @@ from rag.textnorm import HAN, to_simplified
 
 _FULLWIDTH = str.maketrans("０１２３４５６７８９．％", "0123456789.%")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
-_COPY_DROP = re.compile(f"[^{HAN}0-9A-Za-z]")
+_COPY_KEEP_RUN = re.compile(f"[{HAN}0-9A-Za-z]+")
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ def compare_form(text: str, simplified: str | None = None) -> MappedText:
 def copy_form(text: str, simplified: str | None = None) -> MappedText:
     """COPY-01 form (only Han, digits, Latin) with offsets; equals rag.textnorm.normalize_for_copy."""
     s = (simplified if simplified is not None else simplified_aligned(text)).translate(_FULLWIDTH)
-    keep = [i for i, ch in enumerate(s) if not _COPY_DROP.match(ch)]
-    return MappedText("".join(s[i] for i in keep), tuple(keep), len(text))
+    runs = [m.span() for m in _COPY_KEEP_RUN.finditer(s)]
+    origin = tuple(i for a, b in runs for i in range(a, b))
+    return MappedText("".join(s[a:b] for a, b in runs), origin, len(text))
 

@@ -17,6 +17,7 @@ LATIN_WHITELIST = frozenset({
 FLU_SUBTYPE_RE = re.compile(r"H\d+N\d+")
 MARKUP_RE = re.compile(r"```|^[ \t]*#{1,6}\s|\*\*|</?[A-Za-z][^>\n]*>|https?://", re.M)
 HAN_RE = re.compile(r"[\u4e00-\u9fff]")
+ANY_LATIN_RE = re.compile(r"[A-Za-z]")
 
 META_RE = re.compile(
     r"(以下是|下面是|如下是)(根据|为您|您)|根据您(提供|的要求)|希望(以上|这份|本文|对你|对您)|(对你|对您)有所?帮助"
@@ -42,6 +43,8 @@ def simplified_only(ctx: CheckContext) -> Iterator[Finding]:
 def _latin_runs(ctx: CheckContext) -> list[tuple[int, int]]:
     """Spans of non-whitelisted Latin tokens, neighbours without Han between them merged."""
     text = ctx.draft.text
+    if not ANY_LATIN_RE.search(text):
+        return []
     masked = list(text)
     for pattern in (PLACEHOLDER_RE, GRADE_LETTER_RE):
         for m in pattern.finditer(text):

@@ -45,7 +45,7 @@ def length_in_range(ctx: CheckContext) -> Iterator[Finding]:
 def no_long_copy(ctx: CheckContext) -> Iterator[Finding]:
     if ctx.copy_index is None:
         return
-    m = ctx.copy_index.longest_match(ctx.draft.text, exclude=list(ctx.request.facts))
+    m = ctx.copy_index.longest_match_mapped(ctx.draft.copy, exclude=list(ctx.request.facts))
     if m.length >= COPY_MINOR:
         yield Finding(m.start, m.end, ctx.draft.text[m.start:m.end][:80],
                       severity="major" if m.length >= COPY_MAJOR else "minor",
