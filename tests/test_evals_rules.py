@@ -458,3 +458,21 @@ def test_violations_sorted_and_offsets_inside_draft():
         if v.end > v.start and v.rule not in ("LEN-01",):
             assert draft[v.start:v.end].strip() and draft[v.start:v.end][:4] in draft
     assert not ev.passed and 0 <= ev.score < 100
+
+
+def test_clean04_zero_rate_needs_no_unit():
+    req = replace(SUMMARY_REQ, facts=SUMMARY_REQ.facts + ["全区孕产妇死亡率为0"])
+    draft = mutate(SUMMARY, "签约服务覆盖面进一步扩大。", "签约服务覆盖面进一步扩大，全区孕产妇死亡率为0。")
+    assert not {"CLEAN-04", "FACT-01", "FACT-03"} & rules(draft, req)
+
+
+def test_facts_written_out_verbatim_raise_no_fact_rule():
+    """A draft made of the facts themselves keeps every number on its metric (HC22-like keys)."""
+    import json
+    from pathlib import Path
+    cases = Path(__file__).resolve().parent.parent / "evals" / "cases" / "cases.jsonl"
+    for line in cases.read_text(encoding="utf-8").splitlines():
+        req = DraftRequest.from_dict(json.loads(line))
+        draft = "\n\n".join(f + "。" for f in req.facts)
+        fact_rules = {"FACT-01", "FACT-02", "FACT-03", "FACT-04", "FACT-06", "FACT-03b", "CLEAN-04", "UNIT-01"}
+        assert not fact_rules & rules(draft, req), req.id

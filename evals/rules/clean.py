@@ -28,7 +28,8 @@ GARBAGE_RE = re.compile(
     r"|步队|当真|优抚东西|构造带领|大家卫生|传抱病|查抄|批示部|斥候|经过议定|交易骨干|紧张议事日程|唆使精神|当局")
 
 LOST_NUMBER_RE = re.compile(
-    r"率(?:达到|达|为|是)?\d+(?:\.\d+)?(?![\d.%％‰‱/]|个百分点|分)"
+    # A rate of exactly 0 (孕产妇死亡率为0) needs no unit.
+    r"率(?:达到|达|为|是)?(?!0(?![\d.]))\d+(?:\.\d+)?(?![\d.%％‰‱/]|个百分点|分)"
     r"|(?<![\d一二三四五六七八九十百千万两几多余数若每各])[个名](?=党支部|党员)"
     r"|(?:军人|人员|党员|干部)\s*名[，,。]")
 
@@ -67,4 +68,7 @@ def inline_garbage(ctx: CheckContext) -> Iterator[Finding]:
 
 @rule("CLEAN-04", "major", "数字或单位缺失（如“覆盖率100，”“名党员”）", source=REGULATIONS)
 def lost_numbers(ctx: CheckContext) -> Iterator[Finding]:
-    yield from _each(ctx, LOST_NUMBER_RE)
+    as_in_facts = {m.group(0) for m in LOST_NUMBER_RE.finditer(ctx.all_fact_text)}
+    for f in _each(ctx, LOST_NUMBER_RE):
+        if ctx.draft.text[f.start:f.end] not in as_in_facts:   # the user wrote it so
+            yield f

@@ -110,12 +110,12 @@ def _metric_values(ctx: CheckContext) -> dict[str, set[str]]:
     return keys
 
 
-def _best_key(window: str, keys: dict[str, set[str]]) -> str | None:
-    """The fact key best matching the text before a number: longest matched suffix, then nearest.
-
-    A key matches only if at least its spec form (last 4 chars) occurs in the window.
-    """
-    best, best_score = None, (0, -1)
+def _best_values(window: str, keys: dict[str, set[str]]) -> tuple[str, set[str]] | None:
+    """Values of the fact key best matching the text before a number: longest matched suffix,
+    then nearest; keys that tie share their values. A key matches only if at least its spec
+    form (last 4 chars) occurs in the window."""
+    best: list[str] = []
+    best_score = (0, -1)
     for long_key in keys:
         shortest = min(KEY_CHARS, len(long_key))
         for n in range(len(long_key), shortest - 1, -1):
@@ -123,9 +123,13 @@ def _best_key(window: str, keys: dict[str, set[str]]) -> str | None:
             if pos >= 0:
                 score = (n, pos + n)
                 if score > best_score:
-                    best, best_score = long_key, score
+                    best, best_score = [long_key], score
+                elif score == best_score:
+                    best.append(long_key)
                 break
-    return best
+    if not best:
+        return None
+    return best[0], set().union(*(keys[k] for k in best))
 
 
 @rule("FACT-04", "major", "数字与指标对应错误（数字被挪到了别的指标上）", source=f"{REGULATIONS}（内容真实准确）")
@@ -140,11 +144,11 @@ def numbers_attached(ctx: CheckContext) -> Iterator[Finding]:
         window = text[max(prev_end, t.start - FACT04_LOOKBACK):t.start]
         window = window[max(window.rfind(c) for c in SENTENCE_BREAKS) + 1:]
         prev_end = t.end
-        if t.canonical not in values:
+        if t.canonical not in values or t.pair in ctx.conflict_pairs:   # INPUT-02 reports those
             continue
-        best = _best_key(window, keys)
-        if best and t.canonical not in keys[best]:
-            owners = "、".join(sorted(keys[best]))
+        found = _best_values(window, keys)
+        if found and t.canonical not in found[1]:
+            best, owners = found[0], "、".join(sorted(found[1]))
             yield Finding(t.start, t.end, ctx.excerpt(t.start, t.end, 14),
                           detail=f"事实中“{best}”对应{owners}，稿中却是{t.text}")
 
