@@ -37,3 +37,32 @@ def test_reply_parsed_and_located_in_draft():
 def test_unusable_reply_is_an_llm_error(reply):
     with pytest.raises(LLMError):
         parse_judgement(reply, DRAFT)
+
+
+def test_cli_judge_through_a_real_openai_protocol_server(tmp_path):
+    """`python -m evals check --judge` asks the configured endpoint and merges its findings."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from openai_stub import ScriptedOpenAIServer, reply
+
+    answer = json.dumps({"violations": [{"rule": "LANG-04", "evidence": "挺好", "reason": "口语化"}]},
+                        ensure_ascii=False)
+    draft = tmp_path / "d.md"
+    draft.write_text(DRAFT, encoding="utf-8")
+    request = tmp_path / "r.json"
+    request.write_text(json.dumps(REQ.to_dict(), ensure_ascii=False), encoding="utf-8")
+    with ScriptedOpenAIServer([reply(answer)]) as stub:
+        env = {**os.environ, "GONGWEN_DATA_DIR": str(tmp_path / "data"), "GONGWEN_LLM_BASE_URL": stub.base_url,
+               "OMP_WAIT_POLICY": "passive"}
+        out = subprocess.run([sys.executable, "-m", "evals", "check", str(draft), "--request", str(request),
+                              "--json", "--judge", "--no-copy"], cwd=Path(__file__).resolve().parent.parent,
+                             env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        judged = [v for v in json.loads(out.stdout)["violations"] if "模型复核" in v["message"]]
+        assert [(v["rule"], v["evidence"]) for v in judged] == [("LANG-04", "挺好")]
+        sent = stub.chat_requests[0]["messages"]
+        assert "江口市卫生健康委员会" in sent[0]["content"] and "我觉得挺好" in sent[1]["content"]
