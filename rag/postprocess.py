@@ -187,7 +187,8 @@ def clean_draft(text: str, facts: Iterable[str] = ()) -> str:
     return _tidy_lines(text)
 
 
-_MD_HEADING_LINE = re.compile(r"^\s*(?:#{1,6}\s.*|\*\*[^*。，]{1,30}\*\*[：:]?)\s*$")
+_MD_HEADING_LINE = re.compile(r"^\s*(?:#{1,6}\s.*|\*\*[^*。，]{1,30}\*\*[：:]?|【[^】]{1,20}】[：:]?)\s*$")
+_LEADING_LABEL = re.compile(r"^【[^】]{1,20}】[：:]?")
 
 
 def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> str:
@@ -205,7 +206,7 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
         if heading and line.rstrip("。：:") == heading.rstrip("。："):
             continue  # the model repeated the sub-heading on its own line
         parts.append(line)
-    text = normalize_characters("".join(parts))
+    text = _LEADING_LABEL.sub("", normalize_characters("".join(parts)))
     if heading and text.startswith(heading.rstrip("。")):
         text = text[len(heading.rstrip("。")):].lstrip("。：，")
     text = restore_fact_terms(text, facts)

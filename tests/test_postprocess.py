@@ -61,3 +61,9 @@ def test_clean_draft_is_idempotent():
     once = clean_draft(raw)
     assert clean_draft(once) == once
     assert "  " not in once and not once.endswith(" ")
+
+
+def test_bracket_label_lines_from_the_model_are_dropped():
+    raw = "【主要任务】\n\n加强中医馆建设，推动中医药服务向基层延伸"
+    assert clean_paragraph(raw, heading="加强中医馆建设") == "推动中医药服务向基层延伸。"
+    assert clean_paragraph("【正文】推进各项工作") == "推进各项工作。"
