@@ -403,7 +403,7 @@ class LLMClient:
         base_url = self.endpoint.base_url()
         client = self._client_for(base_url).with_options(timeout=5.0, max_retries=0)
         try:
-            models = [m.id for m in client.models.list().data]
+            raw = client.models.with_raw_response.list()
         except openai.NotFoundError:
             return LLMStatus("ready", label, "接口可以连接（它不提供模型列表，无法预先核对模型名称）。")
         except openai.APIStatusError as err:
@@ -415,15 +415,28 @@ class LLMClient:
             return LLMStatus("unreachable", label,
                              self._redact(f"无法连接到 {base_url}（{_connection_reason(err)}）。"
                                           f"{self.endpoint.unreachable_hint()}"))
-        except (openai.APIError, ValueError, AttributeError, TypeError):
+        models = parse_model_list(raw.text)
+        if models is None:
             return LLMStatus("unreachable", label,
-                             "接口的回答不是 OpenAI 协议格式。请检查接口地址是否指向兼容 OpenAI 的 /v1 地址。")
+                             "接口的回答不是 OpenAI 协议格式。请检查接口地址（GONGWEN_LLM_BASE_URL）"
+                             "是否指向兼容 OpenAI 的 /v1 地址。")
         if self.model not in models:
             listed = "、".join(models[:8]) or "（空）"
             return LLMStatus("ready", label,
                              f"接口可以连接，但它的模型列表里没有“{self.model}”（列出的有：{listed}）。"
                              f"若起草时报 404，请修改 GONGWEN_LLM_MODEL。")
         return LLMStatus("ready", label, f"接口 {base_url} 可以连接。")
+
+
+def parse_model_list(body: str | bytes) -> list[str] | None:
+    """Ids from a /models answer, or None if the body is not an OpenAI model list."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        return None
+    return [str(m.get("id")) for m in data["data"] if isinstance(m, dict)]
 
 
 def _connection_reason(err: openai.APIConnectionError) -> str:

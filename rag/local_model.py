@@ -14,8 +14,8 @@ from __future__ import annotations
 import atexit
 import fcntl
 import hashlib
+import http.client
 import importlib.metadata
-import json
 import os
 import socket
 import subprocess
@@ -30,6 +30,7 @@ from pathlib import Path
 
 from rag.config import Settings
 from rag.errors import LLMError
+from rag.llm import parse_model_list
 
 Progress = Callable[[str], None]
 
@@ -169,12 +170,9 @@ def _served_models(base_url: str, timeout: float = 2.0) -> list[str] | None:
     """Model ids an OpenAI-compatible server at base_url lists, or None if nothing answers so."""
     try:
         with urllib.request.urlopen(f"{base_url}/models", timeout=timeout) as resp:
-            data = json.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError):
+            return parse_model_list(resp.read())
+    except (urllib.error.URLError, http.client.HTTPException, OSError):
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        return None
-    return [m.get("id") for m in data["data"] if isinstance(m, dict)]
 
 
 class LocalModelServer:

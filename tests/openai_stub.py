@@ -31,7 +31,9 @@ them), or — in process only — a callable `(request_json) -> step | str` (a s
 
 When the script runs out the server answers 500 "stub script exhausted", unless `repeat_last`.
 `ScriptedOpenAIServer(..., supports_stream_options=False)` answers 400 to any request that carries
-`stream_options` (like some compatible servers) so the client's fallback can be tested.
+`stream_options` (like some compatible servers) so the client's fallback can be tested;
+`models=[...]` sets the ids `GET /v1/models` lists and `models_body="<html>…"` replaces that answer
+with a raw non-protocol body.
 
 As a process (the browser end-to-end test runs the app against it):
 
@@ -111,9 +113,12 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routing -------------------------------------------------------------------------------
     def do_GET(self) -> None:
         self.server.owner._record(self.path, self._headers(), None)
-        if self.path.rstrip("/") == "/v1/models":
+        owner = self.server.owner
+        if self.path.rstrip("/") == "/v1/models" and owner.models_body is not None:
+            self._send_bytes(200, owner.models_body.encode(), "text/html")
+        elif self.path.rstrip("/") == "/v1/models":
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "stub"}
-                    for m in self.server.owner.models]
+                    for m in owner.models]
             self._send_json(200, {"object": "list", "data": data})
         else:
             self._send_json(404, {"error": {"message": f"no route {self.path}"}})
@@ -264,12 +269,14 @@ class ScriptedOpenAIServer:
     """Real HTTP server answering chat requests from a script; see the module docstring."""
 
     def __init__(self, script: list[Step], *, port: int = 0, repeat_last: bool = False,
-                 models: list[str] | None = None, supports_stream_options: bool = True):
+                 models: list[str] | None = None, supports_stream_options: bool = True,
+                 models_body: str | None = None):
         self._script = list(script)
         self._position = 0
         self.repeat_last = repeat_last
         self.models = models or ["stub-model"]
         self.supports_stream_options = supports_stream_options
+        self.models_body = models_body  # raw (non-protocol) answer for GET /v1/models
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()

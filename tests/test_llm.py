@@ -297,6 +297,12 @@ def test_status_unreachable_says_how_to_fix(settings):
     assert "GONGWEN_LLM_BASE_URL" in status.detail and CJK.search(status.detail)
 
 
+def test_status_of_a_server_that_does_not_speak_the_protocol(settings):
+    with ScriptedOpenAIServer([], models_body="<html>login</html>") as stub:
+        status = make_client(settings, stub.base_url).status()
+    assert status.state == "unreachable" and "不是 OpenAI 协议格式" in status.detail
+
+
 def test_get_llm_shares_one_client_per_configuration(settings):
     a = make_settings(settings, "http://127.0.0.1:9/v1")
     b = make_settings(settings, "http://127.0.0.1:10/v1")
