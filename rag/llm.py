@@ -198,7 +198,7 @@ class LLMClient:
     def _log(self, messages: list[dict], purpose: str, state: _CallState, started: float,
              error: str | None) -> CallRecord:
         usage = state.usage or {}
-        server_usage = bool(usage.get("completion_tokens") is not None)
+        server_usage = usage.get("completion_tokens") is not None
         record = CallRecord(
             endpoint=self.endpoint.name, model=state.model, purpose=purpose,
             messages=messages,
