@@ -26,6 +26,7 @@ import streamlit as st
 from rag.config import Settings
 from rag.errors import UserFacingError
 from rag.export import export_docx, export_markdown, export_text, heading_kind, looks_like_title
+from rag.llm import get_llm
 from rag.schema import GENRES, WHOLE_REPORT, DraftRequest
 from rag.sessions import DraftVersion, SessionStore, is_session_id, new_session_id
 
@@ -155,13 +156,6 @@ class SeedIndexState:
 @st.cache_resource(show_spinner=False)
 def seed_index_state(data_dir: str, collection: str, chroma: str) -> SeedIndexState:
     return SeedIndexState()
-
-
-@st.cache_resource(show_spinner=False)
-def llm_client(data_dir: str, base_url: str, model: str, _settings: Settings):
-    """One client per endpoint; the embedded model starts in the background behind it."""
-    from rag.llm import get_llm
-    return get_llm(_settings)
 
 
 def settings_key(settings: Settings) -> tuple[str, ...]:
@@ -406,9 +400,8 @@ class Page:
         st.session_state._action = action
 
     def _model_status(self) -> None:
-        s = self.settings
         try:
-            status = llm_client(str(s.data_dir), s.llm_base_url or "", s.llm_model, s).status()
+            status = get_llm(self.settings).status()
         except UserFacingError as e:
             st.error(f"语言模型：{e}")
             return
@@ -654,7 +647,7 @@ class Page:
                          f"{len(request.facts)} 条事实）" if kind == "draft" else action["instruction"])
         self.ensure_seed_index()
         s = self.settings
-        llm = llm_client(str(s.data_dir), s.llm_base_url or "", s.llm_model, s)
+        llm = get_llm(s)  # shared per configuration; the embedded model starts in the background
 
         self.store.add_message(self.sid, "user", user_text)
         with st.chat_message("user", avatar="🧑‍💼"):
