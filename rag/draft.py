@@ -38,7 +38,7 @@ OUTLINE_TEMPERATURE = 0.1
 REPAIR_ROUNDS = 2
 FAILING = ("blocker", "major")
 # Rules whose evidence can simply be deleted from the draft (the clause that carries it).
-DELETABLE_RULES = {"FACT-03", "INPUT-02", "CLEAN-01", "CLEAN-02", "CLEAN-03", "LANG-02", "LANG-03",
+DELETABLE_RULES = {"FACT-03", "INPUT-02", "CLEAN-01", "CLEAN-02", "CLEAN-03", "LANG-02", "LANG-03", "COPY-01",
                    "SAFE-01", "YEAR-01"}
 # Rules about the whole draft: their span (if any) does not point at one paragraph.
 DOCUMENT_RULES = {"LEN-01", "STR-01", "FACT-01", "FACT-02", "INPUT-03"}
