@@ -223,7 +223,7 @@ class LocalModelServer:
         self.owned = True
         try:
             self._wait_until_ready()
-        except LLMError:
+        except BaseException:  # failed, or interrupted (Ctrl+C) while loading: never leave it running
             self.stop()
             raise
         progress("内置模型服务已就绪。")

@@ -12,7 +12,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -150,22 +149,20 @@ def test_cli_serves_until_interrupted(joined, model_settings):
     process = subprocess.Popen([sys.executable, "-m", "rag", "model", "--serve"], cwd=PROJECT_ROOT,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=1) as r:
-                    assert model_settings.llm_model in r.read().decode()
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"server did not come up: {process.stderr.read() if process.poll() else ''}")
+        started_line = ""
+        for line in process.stderr:  # progress lines, then the one announcing the server
+            if "内置模型服务已启动" in line:
+                started_line = line
+                break
+        assert started_line, "the CLI exited without starting the server"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=10) as r:
+            assert model_settings.llm_model in r.read().decode()
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
     assert process.returncode == 130
-    assert "内置模型服务已启动" in stderr and "已中断" in stderr
+    assert f"127.0.0.1:{port}" in started_line and "已中断" in stderr
     with socket.socket() as s:  # the llama.cpp child is gone with it: nothing accepts there
         assert s.connect_ex(("127.0.0.1", port)) != 0
