@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+
 from evals.facts import extract_numbers, is_year_token
 from rag.config import PROJECT_ROOT, get_settings
 from rag.draft import draft_report
