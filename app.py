@@ -183,6 +183,11 @@ CSS = """
 .gw-doc.gw-partial {border-style:dashed; color:#555;}
 .gw-diff del {background:#ffd2cc; color:#a50e0e; text-decoration:line-through;}
 .gw-diff ins {background:#ccf0d5; color:#0d652d; text-decoration:none;}
+.gw-state {display:inline-block; padding:0 8px; border-radius:10px; font-size:13px; margin-left:4px;}
+.gw-state-ready {background:#e6f4ea; color:#137333;}
+.gw-state-starting {background:#fef7e0; color:#b06000;}
+.gw-state-unreachable {background:#fce8e6; color:#c5221f;}
+.gw-model {font-size:14px; color:#555;}
 .gw-src {font-size:14px; color:#444; border-left:3px solid #d0c8b8; padding-left:10px; margin:4px 0 12px;}
 </style>
 """
@@ -347,7 +352,6 @@ class Page:
     # sidebar ------------------------------------------------------------------------------
     def sidebar(self) -> None:
         with st.sidebar:
-            st.markdown("### 📝 公文起草助手")
             self._model_status()
             self.seed_slot = st.empty()
             st.divider()
@@ -400,19 +404,34 @@ class Page:
         st.session_state._action = action
 
     def _model_status(self) -> None:
+        """Which model and whether it answers; while the embedded model starts, this part of
+        the sidebar refreshes itself every few seconds without rerunning the page."""
         try:
             status = get_llm(self.settings).status()
         except UserFacingError as e:
             st.error(f"语言模型：{e}")
             return
-        icon = {"ready": "🟢", "starting": "🟡", "unreachable": "🔴"}.get(status.state, "⚪")
+        if status.state == "starting":
+            st.fragment(self._show_model_status, run_every=3)()
+        else:
+            self._show_model_status(status)
+
+    def _show_model_status(self, status=None) -> None:
+        if status is None:
+            try:
+                status = get_llm(self.settings).status()
+            except UserFacingError as e:
+                st.error(f"语言模型：{e}")
+                return
         state = {"ready": "就绪", "starting": "启动中", "unreachable": "无法连接"}.get(status.state,
                                                                               status.state)
-        st.markdown(f"**语言模型** {icon} {state}  \n{status.label}")
+        st.markdown(f'**语言模型** <span class="gw-state gw-state-{html.escape(status.state)}">'
+                    f'{state}</span><br><span class="gw-model">{html.escape(status.label)}</span>',
+                    unsafe_allow_html=True)
         if status.state == "unreachable":
             st.error(status.detail)
         elif status.state == "starting":
-            st.caption(status.detail or "内置模型正在启动，首次启动约需一分钟。")
+            st.caption(status.detail or "内置模型正在启动，首次启动约需一分钟；可以先填写要求。")
         elif status.detail:
             st.caption(status.detail)
 
@@ -450,7 +469,6 @@ class Page:
 
     # main area ----------------------------------------------------------------------------
     def main(self) -> None:
-        st.markdown(CSS, unsafe_allow_html=True)
         st.markdown("## 公文起草助手")
         messages = self.store.messages(self.sid)
         if not messages:
@@ -458,7 +476,7 @@ class Page:
         by_id = {v.id: v for v in self.versions}
         latest_id = self.versions[-1].id if self.versions else None
         for m in messages:
-            with st.chat_message(m.role, avatar="🧑‍💼" if m.role == "user" else "📝"):
+            with st.chat_message(m.role):
                 v = by_id.get(m.draft_id) if m.draft_id else None
                 if v is None:
                     st.markdown(m.content)
@@ -492,13 +510,13 @@ class Page:
     @staticmethod
     def _eval_badge(v: DraftVersion) -> str:
         if v.status == "failed":
-            return "⚠️ 未完成"
+            return ":orange[未完成]"
         ev = v.evaluation
         if not ev:
             return ""
         n = len(ev.get("violations", []))
-        return (f"✅ 评估通过 · {ev.get('score', 0):.2f}" if ev.get("passed")
-                else f"❌ 未通过（{n} 处问题）· {ev.get('score', 0):.2f}")
+        return (f":green[评估通过 · {ev.get('score', 0):.0f} 分]" if ev.get("passed")
+                else f":red[未通过（{n} 处问题）· {ev.get('score', 0):.0f} 分]")
 
     def _version_full(self, v: DraftVersion, actions: bool = True) -> None:
         head = f"**{version_label(v)}**　{char_count(v.text)} 字"
@@ -526,7 +544,8 @@ class Page:
                                    key=lambda x: SEVERITY.get(x.get("severity"), ("", 9))[1]):
                     sev = SEVERITY.get(item.get("severity"), (item.get("severity"), 9))[0]
                     evidence = (item.get("evidence") or "").strip()
-                    quote = f"　原文：“{evidence[:80]}{'…' if len(evidence) > 80 else ''}”" if evidence else ""
+                    quote = (f"　原文：“{evidence[:80]}{'…' if len(evidence) > 80 else ''}”"
+                             if evidence and evidence in v.text else "")
                     st.markdown(f"- **【{sev}】{item.get('rule', '')}** {item.get('message', '')}{quote}")
         if v.sources:
             with st.expander(f"参考的范文段落（{len(v.sources)} 段）"):
@@ -547,7 +566,7 @@ class Page:
             label = SEVERITY.get(item.get("severity"), (item.get("severity"), 9))[0]
             counts[label] = counts.get(label, 0) + 1
         detail = "，".join(f"{k} {n} 处" for k, n in counts.items())
-        score = f"得分 {ev.get('score', 0):.2f}"
+        score = f"得分 {ev.get('score', 0):.0f}"
         if ev.get("passed"):
             st.success(f"评估通过 · {score}" + (f"（另有{detail}，可参考修改）" if detail else ""))
         else:
@@ -650,12 +669,12 @@ class Page:
         llm = get_llm(s)  # shared per configuration; the embedded model starts in the background
 
         self.store.add_message(self.sid, "user", user_text)
-        with st.chat_message("user", avatar="🧑‍💼"):
+        with st.chat_message("user"):
             st.markdown(user_text)
         version = self.store.start_draft(self.sid, kind, request.to_dict(),
                                          instruction=action.get("instruction", ""),
                                          parent_id=target.id if target and kind != "draft" else None)
-        with st.chat_message("assistant", avatar="📝"):
+        with st.chat_message("assistant"):
             status = st.status({"draft": "正在起草…", "revise": "正在修改…",
                                 "repair": "正在修复…"}[kind], expanded=False)
             preview = st.empty()
@@ -735,6 +754,7 @@ class StreamSink:
 def run() -> None:
     st.set_page_config(page_title="公文起草助手", page_icon="📝", layout="wide",
                        initial_sidebar_state="expanded")
+    st.markdown(CSS, unsafe_allow_html=True)
     page = Page()
     page.sidebar()
     page.main()

@@ -283,3 +283,23 @@ def test_session_store_keeps_partial_text_of_failed_stream(tmp_path):
     failed = store.fail_draft(v.id, "一、主要工作\n\n（一）免疫规划扎实", "模型连接中断")
     assert failed.status == "failed" and failed.text.endswith("扎实") and failed.error
     assert store.drafts(new_session_id()) == []
+
+
+def test_upload_examples_good_and_bad(app_env):
+    at = open_page()
+    report = ("青山县卫生健康局2023年工作总结\n\n"
+              "2023年，在县委、县政府的正确领导下，我局坚持以人民健康为中心，各项工作取得新进展。\n\n"
+              "一、主要工作及成效\n\n（一）公共卫生服务能力持续提升。全面落实基本公共卫生服务项目，"
+              "规范管理高血压、糖尿病患者，家庭医生签约服务扎实开展。\n\n"
+              "（二）医疗服务水平稳步提高。推进紧密型县域医共体建设，县域内就诊率进一步提高。\n")
+    at.file_uploader(key="upload_0").set_value([
+        ("青山县2023年工作总结.txt", report.encode("utf-8"), "text/plain"),
+        ("坏文件.txt", b"\x00\x01\x02\x03binary" * 50, "text/plain"),
+        ("空文件.md", b"", "text/markdown"),
+    ]).run()
+    at.button(key="ingest").click().run()
+    _no_traceback(at)
+    warnings = "\n".join(w.value for w in at.warning)
+    assert "坏文件.txt" in warnings and "空文件.md" in warnings
+    assert any(s.value for s in at.success)  # the good report was added
+    assert at.file_uploader(key="upload_1") is not None  # picker cleared for the next upload
