@@ -120,8 +120,8 @@ def search_passages(query: str, settings: Settings, genre: str | None = None,
                     role: str | None = None, k: int = 5) -> list[Exemplar]:
     """Hybrid search; genre/role None means no filter (the unfiltered figure in tests/bench)."""
     query = normalize_for_compare(query).strip()
-    if not query:
-        raise RequestError("检索内容不能为空。")
+    if not char_bigrams(query):
+        raise RequestError("检索内容不能为空（至少要有汉字、数字或字母）。")
     collection = open_collection(settings)
     index = lexical_index(collection, store_location(settings))
     if not index.ids:

@@ -120,21 +120,22 @@ def test_char_bigrams():
 def test_duplicate_user_copy_is_collapsed_and_new_text_is_found(seed_settings, tmp_path):
     settings = copy_data_dir(seed_settings.data_dir, tmp_path / "data")
     seed = next(c for c in load_chunks() if c.genre == "述职报告" and len(c.text) > 150)
-    before = retrieve_exemplars(seed.text[:40], "述职报告", k=5, settings=settings)
+    before = search_passages(seed.text[:40], settings, k=5)
     assert f"seed/{seed.id}" in [h.chunk_id for h in before]
 
     # A user's file repeating a seed passage verbatim, plus a term found nowhere in the seeds.
     copy = tmp_path / "述职.txt"
-    copy.write_text(f"{seed.title}\n\n各位领导、各位同志：\n\n{seed.text}\n\n"
-                    "一、主要工作\n今年我局牵头建成蓝湾镇智慧随访平台，完成随访三千余人次。\n", encoding="utf-8")
+    copy.write_text(f"{seed.title}\n\n各位领导、各位同志：\n\n今年以来，我局在县委、县政府领导下抓好卫生健康"
+                    f"和双拥工作。\n\n{seed.text}\n\n一、主要工作\n今年我局牵头建成蓝湾镇智慧随访平台，"
+                    "为全县慢性病患者完成随访三千余人次。\n", encoding="utf-8")
     report = ingest_paths([copy], settings)
     assert report.added == 1, report.summary()
 
-    after = retrieve_exemplars(seed.text[:40], "述职报告", k=5, settings=settings)
+    after = search_passages(seed.text[:40], settings, k=5)
     near_copies = [h for h in after if bigram_jaccard(h.text, seed.text) > DUPLICATE_JACCARD]
     assert len(near_copies) == 1
-    found = retrieve_exemplars("蓝湾镇智慧随访平台", "述职报告", k=3, settings=settings)
-    assert "蓝湾镇智慧随访平台" in found[0].text
+    found = search_passages("蓝湾镇智慧随访平台", settings, k=3)
+    assert "蓝湾镇智慧随访平台" in found[0].text and found[0].source == "述职.txt"
 
 
 def _cli(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
