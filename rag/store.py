@@ -34,13 +34,11 @@ _clients: dict[tuple, Any] = {}
 
 
 def collection_name(settings: Settings, embedder: Embedder) -> str:
-    """`<settings.collection>-<model id>` reduced to Chroma's allowed `[a-zA-Z0-9._-]`, 3–512 chars."""
+    """`<settings.collection>-<model id>` reduced to Chroma's allowed `[a-zA-Z0-9._-]`, 3–512 chars
+    (the model id alone is long enough, so a Chinese collection setting still yields a valid name)."""
     raw = f"{settings.collection}-{embedder.model_id}"
     name = re.sub(r"[^a-zA-Z0-9._-]+", "-", raw).strip("-._")
-    name = re.sub(r"\.{2,}", ".", name)[:512].rstrip("-._")
-    if len(name) < 3:
-        raise StoreError(f"范文库名称“{settings.collection}”无效：只能使用英文字母、数字、点、下划线和连字符。")
-    return name
+    return re.sub(r"\.{2,}", ".", name)[:512].rstrip("-._")
 
 
 def store_location(settings: Settings) -> str:
