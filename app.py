@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import streamlit as st
 
@@ -646,6 +646,12 @@ class Page:
                         log.info("seed index: %s", report.summary())
         self.seed_slot.empty()
 
+    def _record_failure(self, draft_id: int, partial: str, reason: str) -> NoReturn:
+        """Keep what streamed before the failure as a (failed) version and show it."""
+        self.store.fail_draft(draft_id, partial, reason)
+        self.store.add_message(self.sid, "assistant", f"生成中断：{reason}", draft_id)
+        st.rerun()
+
     def _perform(self, action: dict[str, Any]) -> None:
         from rag import draft as drafting
         kind = action["kind"]
@@ -689,20 +695,14 @@ class Page:
                 else:
                     result = drafting.repair_draft(request, target.text, s, llm=llm, on_token=stream)
             except UserFacingError as e:
-                self.store.fail_draft(version.id, stream.text, str(e))
-                self.store.add_message(self.sid, "assistant", f"生成中断：{e}", version.id)
-                status.update(label="生成中断", state="error")
-                raise
-            except Exception:
-                self.store.fail_draft(version.id, stream.text, "程序内部错误，已记录日志。")
-                self.store.add_message(self.sid, "assistant", "生成中断：程序内部错误。", version.id)
-                raise
+                self._record_failure(version.id, stream.text, str(e))
+            except Exception:  # logged, and the page shows the saved partial text instead
+                log.exception("drafting failed (session %s, version %s)", self.sid, version.version)
+                self._record_failure(version.id, stream.text,
+                                     "程序内部错误，详情已记录在日志（data/logs/app.log）中。")
             status.update(label="完成", state="complete")
         if not result.draft:  # nothing usable to draft from (e.g. every fact was an instruction)
-            reason = "\n".join(result.notices) or "没有生成内容。"
-            self.store.fail_draft(version.id, "", reason)
-            self.store.add_message(self.sid, "assistant", reason, version.id)
-            st.rerun()
+            self._record_failure(version.id, "", "\n".join(result.notices) or "没有生成内容。")
         evaluation = result.evaluation.to_json() if result.evaluation is not None else None
         # revise/repair keep the exemplars of the version they started from
         sources = [e.to_dict() for e in result.sources] or (target.sources if target else [])

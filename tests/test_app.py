@@ -303,3 +303,24 @@ def test_upload_examples_good_and_bad(app_env):
     assert "坏文件.txt" in warnings and "空文件.md" in warnings
     assert any(s.value for s in at.success)  # the good report was added
     assert at.file_uploader(key="upload_1") is not None  # picker cleared for the next upload
+
+
+def test_stream_cut_mid_way_keeps_partial_text(app_env, monkeypatch):
+    def outline_then_cut(body: dict):
+        if "拟定" in body["messages"][-1]["content"].split("\n", 1)[0]:
+            return scripted_model(body)
+        return {"cut_stream": 12, "text": "我局坚持预防为主、防治结合，全县适龄儿童国家免疫规划疫苗接种率保持在95%以上。"}
+
+    with ScriptedOpenAIServer([outline_then_cut], repeat_last=True) as cutting:
+        monkeypatch.setenv("GONGWEN_LLM_BASE_URL", cutting.base_url)
+        at = open_page()
+        fill_request(at)
+        at.button(key="draft_sidebar").click().run()
+    _no_traceback(at)
+    assert at.error, "the page says the stream broke"
+    [version] = _store(app_env).drafts(at.query_params["s"])
+    assert version.status == "failed" and re.search(r"[\u4e00-\u9fff]", version.error)
+    assert version.text.startswith("一、主要工作及成效")  # what streamed before the cut is kept
+    assert "已生成的部分" in page_text(at)
+    # The request is intact for a retry.
+    assert at.text_area(key="form_facts").value == FACTS_PASTE
