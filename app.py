@@ -24,7 +24,7 @@ from typing import Any, Callable, NoReturn
 import streamlit as st
 
 from rag.config import Settings
-from rag.errors import UserFacingError
+from rag.errors import RequestError, UserFacingError
 from rag.export import export_docx, export_markdown, export_text, heading_kind, looks_like_title
 from rag.llm import get_llm
 from rag.schema import GENRES, WHOLE_REPORT, DraftRequest
@@ -113,7 +113,6 @@ class FormState:
 
     def request(self) -> DraftRequest:
         """The drafting request, or a RequestError saying what to fill in."""
-        from rag.errors import RequestError
         if not self.unit.strip():
             raise RequestError("请在左侧填写“单位名称”，例如“青山县卫生健康局”。")
         if not self.section.strip():
@@ -304,8 +303,7 @@ class Page:
             for key in [k for k in st.session_state if k.startswith("form_") or k.startswith("_")]:
                 del st.session_state[key]
             st.session_state.sid = sid
-            self._load_form(FormState.from_dict(SessionStore.for_settings(self.settings)
-                                                .load_form(sid) or {}))
+            self._load_form(FormState.from_dict(self.store.load_form(sid) or {}))
         return sid
 
     def _load_form(self, form: FormState) -> None:

@@ -18,6 +18,7 @@ nearest stock face: 仿宋_GB2312 → 仿宋 (FangSong), 楷体_GB2312 → 楷�
 from __future__ import annotations
 
 import io
+import math
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -50,7 +51,7 @@ LINE_PITCH_TWIPS = int(TEXT_HEIGHT_PT * 20 / LINES_PER_PAGE)
 # character grid (docGrid linesAndChars + charSpace) would do the same in Word and WPS, but
 # LibreOffice then gives every 16 pt character two 15.79 pt grid cells (14 per line).
 CHAR_PITCH_PT = TEXT_WIDTH_PT / CHARS_PER_LINE
-CHAR_CONDENSE_TWENTIETHS = -5
+CHAR_CONDENSE_TWENTIETHS = math.floor((CHAR_PITCH_PT - BODY_PT) * 20)  # −4.1 → −5
 # Page number: its top edge 7 mm below the text area (GB/T 9704 §7.5); the footer distance
 # is measured from the page's bottom edge to the bottom of the footer line.
 FOOTER_DISTANCE_MM = MARGIN_BOTTOM_MM - 7 - PAGE_NUMBER_PT / _PT_PER_MM
