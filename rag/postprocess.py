@@ -213,3 +213,9 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
     if text and text[-1] not in "。！？：；”）":
         text += "。"
     return text
+
+
+def drop_sentences(text: str, pattern: re.Pattern) -> str:
+    """Remove every sentence of a paragraph that matches `pattern`."""
+    sentences = re.findall(r"[^。；！？]*[。；！？]|[^。；！？]+$", text)
+    return "".join(s for s in sentences if not pattern.search(s))

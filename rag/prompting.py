@@ -145,6 +145,8 @@ _SELF_REFS = re.compile(r"我(局|委)")
 _LEADERS = re.compile(r"(县|区|市)委、(县|区|市)政府")
 
 NUMBER_MASK, PLACE_MASK, NAME_MASK = "〔数〕", "〔地〕", "〔名〕"
+# Any 〔…〕 mask (ours or the corpus cleaner's 〔缺〕) in model output means copied exemplar text.
+MASK_RE = re.compile(r"〔[^〕]{1,3}〕")
 
 
 def mask_exemplar(text: str, voice: UnitVoice) -> str:

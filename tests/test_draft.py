@@ -317,3 +317,16 @@ def test_cli_draft_json_shape(tmp_path):
     assert out["sources"] and {"text", "genre", "role", "source"} <= set(out["sources"][0])
     assert set(out["evaluation"]) == {"passed", "score", "violations"}
     assert "正在检索范文…" in proc.stderr
+
+
+def test_overlong_draft_is_trimmed_keeping_every_fact(settings):
+    padding = "。".join([FILLER] * 12) + "。"
+    writer = Writer(overrides=[("小标题是", padding + "16个乡镇卫生院全部建成中医馆，其中4个建成“旗舰中医馆”。"
+                                "65岁以上老年人中医药健康管理率达到75%以上。培养中医师承人员20名，"
+                                "开展西医学习中医培训120人次。" + padding)])
+    request = DraftRequest.from_dict({**HC07, "length_chars": [300, 500]})
+    with ScriptedOpenAIServer([writer], repeat_last=True) as stub:
+        result = draft_report(request, stub_settings(settings, stub), retriever=corpus_retriever())
+    assert len(re.sub(r"\s", "", result.draft)) <= 500
+    for fact in HC07["facts"]:
+        assert numbers_of(fact) <= numbers_of(result.draft)

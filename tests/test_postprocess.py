@@ -67,3 +67,10 @@ def test_bracket_label_lines_from_the_model_are_dropped():
     raw = "【主要任务】\n\n加强中医馆建设，推动中医药服务向基层延伸"
     assert clean_paragraph(raw, heading="加强中医馆建设") == "推动中医药服务向基层延伸。"
     assert clean_paragraph("【正文】推进各项工作") == "推进各项工作。"
+
+
+def test_sentences_with_exemplar_masks_are_dropped():
+    from rag.postprocess import drop_sentences
+    from rag.prompting import MASK_RE
+    text = "加强免疫规划管理。全年共出动〔数〕人次；接种率达95%以上。〔缺〕年未报告甲类传染病"
+    assert drop_sentences(text, MASK_RE) == "加强免疫规划管理。接种率达95%以上。"
