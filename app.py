@@ -265,7 +265,7 @@ def diff_html(old: str, new: str) -> tuple[str, int, int]:
         if op in ("insert", "replace"):
             out.append(f"<ins>{html.escape(new[j1:j2])}</ins>")
             added += j2 - j1
-    body = "".join(out).replace("\n", "<br>")
+    body = re.sub(r"\n+", "<br>", "".join(out))
     return f'<div class="gw-doc gw-diff">{body}</div>', removed, added
 
 
@@ -537,7 +537,8 @@ class Page:
             st.markdown(highlight_html(v.text, violations, partial=v.status != "done"),
                         unsafe_allow_html=True)
         if violations:
-            with st.expander(f"问题清单（{len(violations)} 处，原文已用底色标出）", expanded=actions):
+            marked = "，原文已用底色标出" if _violation_spans(v.text, violations) else ""
+            with st.expander(f"问题清单（{len(violations)} 处{marked}）", expanded=actions):
                 for item in sorted(violations,
                                    key=lambda x: SEVERITY.get(x.get("severity"), ("", 9))[1]):
                     sev = SEVERITY.get(item.get("severity"), (item.get("severity"), 9))[0]
