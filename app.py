@@ -293,6 +293,11 @@ class Page:
         self.sid = self._session_id()
         self.versions = self.store.drafts(self.sid)
 
+    @property
+    def working_version(self) -> DraftVersion | None:
+        """The newest complete version: what a revision or repair starts from."""
+        return next((v for v in reversed(self.versions) if v.text and v.status == "done"), None)
+
     # session and form ---------------------------------------------------------------------
     def _session_id(self) -> str:
         sid = st.query_params.get("s")
@@ -473,13 +478,16 @@ class Page:
             self._welcome()
         by_id = {v.id: v for v in self.versions}
         latest_id = self.versions[-1].id if self.versions else None
+        # The version revisions and repairs start from: shown in full, with its buttons, even
+        # when a later attempt failed.
+        working_id = self.working_version.id if self.working_version else None
         for m in messages:
             with st.chat_message(m.role):
                 v = by_id.get(m.draft_id) if m.draft_id else None
                 if v is None:
                     st.markdown(m.content)
-                elif v.id == latest_id:
-                    self._version_full(v)
+                elif v.id in (latest_id, working_id):
+                    self._version_full(v, actions=v.id == working_id)
                 else:
                     st.markdown(f"**{version_label(v)}**　{char_count(v.text)} 字　"
                                 + self._eval_badge(v))
@@ -654,7 +662,7 @@ class Page:
     def _perform(self, action: dict[str, Any]) -> None:
         from rag import draft as drafting
         kind = action["kind"]
-        latest = next((v for v in reversed(self.versions) if v.text and v.status == "done"), None)
+        latest = self.working_version
         if kind == "revise" and latest is None:
             self.store.add_message(self.sid, "user", action["instruction"])
             self.store.add_message(self.sid, "assistant",
