@@ -69,12 +69,6 @@ def open_client(settings: Settings):
     return client
 
 
-def forget_client(settings: Settings) -> None:
-    """Drop the cached client (tests stop servers and delete directories under it)."""
-    for key in [k for k in _clients if k[0] in (settings.chroma_host, str((settings.data_dir / "chroma").resolve()))]:
-        del _clients[key]
-
-
 def open_collection(settings: Settings) -> Collection:
     """The exemplar collection, created on first use, always with our embedding function."""
     embedder = get_embedder(settings)
