@@ -534,7 +534,7 @@ def _llm_repair(text: str, ev: Evaluation, job: _Job, stream: bool) -> str:
         fixed = job.chat(prompt, purpose=f"repair:{violations[0].rule}", max_tokens=answer_tokens,
                          stream=stream)
         fixed = clean_paragraph(fixed, heading=h[2].split("。")[0] if h else "", facts=job.facts)
-        if fixed:
+        if len(fixed) >= len(body) // 2:  # an answer that lost half the paragraph is not a repair
             lines[i] = head + fixed
     return "\n".join(lines)
 

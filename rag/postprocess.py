@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from rag.prompting import prompt_echo_re
 from rag.textnorm import (HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral,
                           to_fullwidth_punctuation, to_simplified)
 
@@ -207,6 +208,7 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
             continue  # the model repeated the sub-heading on its own line
         parts.append(line)
     text = _LEADING_LABEL.sub("", normalize_characters("".join(parts)))
+    text = drop_sentences(re.sub(r"[<>«»]{2,}", "", text), prompt_echo_re())
     if heading and text.startswith(heading.rstrip("。")):
         text = text[len(heading.rstrip("。")):].lstrip("。：，")
     text = restore_fact_terms(text, facts)

@@ -88,6 +88,29 @@ def genre_guide(genre: str) -> GenreGuide:
                       parts=parts)
 
 
+ECHO_MIN_CHARS = 7
+
+
+@lru_cache(maxsize=1)
+def prompt_echo_re() -> re.Pattern:
+    """Matches a sentence that repeats our own instructions (the small model sometimes echoes
+    the prompt): any run of ≥7 characters between punctuation in a prompt file or a genre's
+    guidance text."""
+    texts = [p.read_text(encoding="utf-8") for p in PROMPTS_DIR.glob("*.md")]
+    for name, g in _genre_data().items():
+        if isinstance(g, dict) and "voice" in g:
+            texts += [g["voice"], g["heading_style"], g["opening"]]
+            texts += [p.get("guide", "") for p in g.get("parts", [])]
+    fragments = set()
+    for text in texts:
+        text = re.sub(r"\$\{\w+\}", "|", text)
+        for frag in re.split(f"[^{HAN}]+", text):
+            if len(frag) >= ECHO_MIN_CHARS:
+                fragments.add(frag)
+    alternation = "|".join(re.escape(f) for f in sorted(fragments, key=len, reverse=True))
+    return re.compile(alternation)
+
+
 def fact_labels() -> tuple[re.Pattern, re.Pattern]:
     """(problems label, next-steps label): a fact starting with one is routed to that part."""
     c = _genre_data()["_common"]

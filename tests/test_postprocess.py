@@ -74,3 +74,9 @@ def test_sentences_with_exemplar_masks_are_dropped():
     from rag.prompting import MASK_RE
     text = "加强免疫规划管理。全年共出动〔数〕人次；接种率达95%以上。〔缺〕年未报告甲类传染病"
     assert drop_sentences(text, MASK_RE) == "加强免疫规划管理。接种率达95%以上。"
+
+
+def test_echoed_prompt_instructions_are_dropped():
+    raw = ("下面这段工作计划文字经过检查发现了问题，请逐条改正，输出改好的这段文字。>><<<"
+           "推进16个乡镇卫生院全部建成中医馆。直接输出改好的这段文字。")
+    assert clean_paragraph(raw) == "推进16个乡镇卫生院全部建成中医馆。"
