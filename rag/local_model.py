@@ -17,6 +17,7 @@ import hashlib
 import http.client
 import importlib.metadata
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -375,6 +376,10 @@ def stop_all_servers() -> None:
 def serve_forever(settings: Settings, progress: Progress | None = None) -> None:
     """`python -m rag model --serve`: run the embedded server on the configured port until Ctrl+C."""
     progress = progress or _no_progress
+    # A shell starts background jobs with SIGINT ignored, and service managers stop with SIGTERM:
+    # both must end the server cleanly, so both raise KeyboardInterrupt here.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     with LocalModelServer(settings, require_port=True) as server:
         if not server.owned:
             progress(f"内置模型服务已在 {server.base_url} 运行（由其他进程启动），无需重复启动。")
