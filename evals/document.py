@@ -5,42 +5,14 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from rag.textnorm import parse_chinese_numeral
+from rag.headings import parse_heading
 
 from evals.facts import NumberToken, extract_numbers_mapped
 from evals.textmap import MappedText, compare_form, copy_form, simplified_aligned
 
-CN_NUM = "一二三四五六七八九十"
-
-# (rank, canonical, pattern) in match order; "0\d." is tested before the canonical "\d{1,2}.".
-# Rank and canonical forms: GB/T 9704-2012 §7.3.3 (一、 → （一） → 1. → （1）).
-_HEADING_FORMS: tuple[tuple[int, bool, re.Pattern[str]], ...] = tuple(
-    (rank, canonical, re.compile(p)) for rank, canonical, p in (
-        (1, True, rf"([{CN_NUM}]+)、"),
-        (1, False, rf"第([{CN_NUM}]+)、"),
-        (1, False, rf"([{CN_NUM}]+)[.．](?![\d０-９])"),
-        (2, True, rf"（([{CN_NUM}]+)）"),
-        (2, False, rf"\(([{CN_NUM}]+)\)"),
-        (3, False, r"(0\d)[.．](?![\d０-９])"),
-        (3, True, r"(\d{1,2})[.．](?![\d０-９])"),
-        (3, False, r"(\d{1,2})、"),
-        (4, True, r"（(\d{1,2})）"),
-        (4, False, r"\((\d{1,2})\)"),
-        (5, True, r"([①-⑩])"),
-    )
-)
 _HEADING_TITLE_END = re.compile(r"[。；！？!?]")
 TITLE_MAX_CHARS = 40
 _WS = re.compile(r"\s")
-
-
-def _ordinal(marker: str) -> int:
-    if "①" <= marker <= "⑩":
-        return ord(marker) - ord("①") + 1
-    if marker.isdigit():
-        return int(marker)
-    n = parse_chinese_numeral(marker)
-    return n if n is not None else 0
 
 
 @dataclass(frozen=True)
@@ -77,14 +49,10 @@ class Heading:
 
 
 def match_heading(line: Line) -> Heading | None:
-    body = line.text.lstrip()
-    offset = line.start + len(line.text) - len(body)
-    for rank, canonical, pattern in _HEADING_FORMS:
-        m = pattern.match(body)
-        if m:
-            return Heading(line, rank, canonical, _ordinal(m.group(1)), offset, offset + m.end(),
-                           body[m.end():].strip())
-    return None
+    h = parse_heading(line.text)
+    if h is None:
+        return None
+    return Heading(line, h.rank, h.canonical, h.ordinal, line.start + h.indent, line.start + h.end, h.rest)
 
 
 def nonspace_len(text: str) -> int:

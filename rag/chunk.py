@@ -9,7 +9,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from rag.clean import HEADING_RE, heading_level, with_placeholder_flag
+from rag.clean import heading_level, with_placeholder_flag
+from rag.headings import parse_heading
 from rag.schema import Article, Chunk
 
 CHUNK_MAX = 350
@@ -60,7 +61,7 @@ def _section_levels(lines: list[str]) -> set[int]:
 def _is_heading(line: str) -> bool:
     # A numbered paragraph of several sentences ("1.全面实施…，…。") is a list item, not a heading,
     # unless its first sentence is short enough to be a title.
-    return bool(HEADING_RE.match(line)) and len(line.split("。", 1)[0]) <= 40
+    return heading_level(line) is not None and len(line.split("。", 1)[0]) <= 40
 
 
 def split_sections(article: Article) -> list[Section]:
@@ -178,8 +179,8 @@ def mask_numbers(text: str) -> str:
     """Numbers of an article whose figures are unreliable → 〔数〕 (heading markers kept)."""
     out = []
     for line in text.split("\n"):
-        m = HEADING_RE.match(line)
-        head, rest = (line[:m.end()], line[m.end():]) if m else ("", line)
+        h = parse_heading(line)
+        head, rest = (line[:h.end], line[h.end:]) if h else ("", line)
         out.append(head + re.sub(r"(?<![\d.])\d+(?:\.\d+)?", NUMBER_MASK, rest))
     return "\n".join(out)
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rag.headings import CN_NUM, parse_heading
 from rag.schema import AuditEntry
 from rag.textnorm import HAN, chinese_numeral, parse_chinese_numeral, to_fullwidth_punctuation, to_simplified
 
 MASK = "〔缺〕"  # one token for every lost number or name; never filled in
-CN_NUM = "一二三四五六七八九十"
 
 
 @dataclass
@@ -110,7 +110,7 @@ def clean_title(title: str) -> str:
 
 def _looks_like_title(text: str) -> bool:
     t = text.strip()
-    return (2 <= len(t) <= 40 and not HEADING_RE.match(t) and not re.search(r"[。；;！!？?，,]$", t)
+    return (2 <= len(t) <= 40 and not heading_level(t) and not re.search(r"[。；;！!？?，,]$", t)
             and "。" not in t)
 
 
@@ -162,22 +162,10 @@ def split_document(text: str, audit: Auditor) -> list[RawArticle]:
 
 # ---------------------------------------------------------------- headings
 
-# Heading markers, in GB/T 9704 order: 一、 （一） 1. （1）
-HEADING_RES = (
-    re.compile(f"^[{CN_NUM}]+、"),
-    re.compile(f"^[（(][{CN_NUM}]+[)）]"),
-    re.compile(r"^\d{1,2}[.．、](?!\d)"),
-    re.compile(r"^[（(]\d{1,2}[)）]"),
-)
-HEADING_RE = re.compile("|".join(rx.pattern for rx in HEADING_RES))
-
-
 def heading_level(text: str) -> int | None:
-    """1–4 for a line starting with a heading marker, else None."""
-    for level, rx in enumerate(HEADING_RES, 1):
-        if rx.match(text):
-            return level
-    return None
+    """1–4 for a line starting with a heading marker (any common variant), else None."""
+    h = parse_heading(text)
+    return h.rank if h and h.rank <= 4 else None
 
 
 _HEADING_FIXES: list[tuple[re.Pattern, str, str]] = [
@@ -216,7 +204,7 @@ _REPORT_COLON = re.compile(f"(?<=汇报|如下)[ \u3000]+(?=[{HAN}])")
 
 
 def _is_heading_line(text: str) -> bool:
-    return bool(HEADING_RE.match(text)) and len(text) <= 60 and "。" not in text[:-1]
+    return bool(heading_level(text)) and len(text) <= 60 and "。" not in text[:-1]
 
 
 def _breaks_a_word(prev: str, nxt: str, doc: str) -> bool:
@@ -249,8 +237,8 @@ def _repair_lines(lines: list[Line], audit: Auditor) -> list[Line]:
             prev = joined[-1]
             broken_word = (_ENDS_HAN.search(prev.text) and len(prev.text) > 20
                            and not _is_heading_line(prev.text) and _STARTS_HAN.match(line.text)
-                           and not HEADING_RE.match(line.text) and _breaks_a_word(prev.text, line.text, doc))
-            split_list = _ENDS_SEMI.search(prev.text) and not HEADING_RE.match(line.text)
+                           and not heading_level(line.text) and _breaks_a_word(prev.text, line.text, doc))
+            split_list = _ENDS_SEMI.search(prev.text) and not heading_level(line.text)
             if broken_word or split_list:
                 rule = "N26a" if broken_word else "N26b"
                 audit.add("replace", rule, line.no, prev.text[-12:] + "⏎" + line.text[:12],

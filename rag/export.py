@@ -33,6 +33,8 @@ from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, Twips
 from lxml import etree
 
+from rag.headings import parse_heading
+
 # --- Page geometry (GB/T 9704-2012 §5.2) -------------------------------------------------
 PAGE_WIDTH_MM, PAGE_HEIGHT_MM = 210, 297
 MARGIN_TOP_MM, MARGIN_BOTTOM_MM = 37, 35
@@ -78,10 +80,6 @@ _FONT_TABLE: dict[str, tuple[str, str, str]] = {
 }
 
 # --- Draft structure ---------------------------------------------------------------------
-_H1 = re.compile(r"^[一二三四五六七八九十百]+、")
-_H2 = re.compile(r"^（[一二三四五六七八九十]+）")
-_H3 = re.compile(r"^\d{1,2}[.．](?!\d)")
-_H4 = re.compile(r"^（\d{1,2}）")
 _SALUTATION = re.compile(r"^[^。；，]{2,30}：$")
 _DATE_LINE = re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日$")
 _TITLE_END = re.compile(r"[。；，：！？、]$")
@@ -107,11 +105,9 @@ def _split_run_in_heading(line: str) -> tuple[str, str]:
 
 
 def heading_kind(line: str) -> BlockKind | None:
-    """“一、” → h1, “（一）” → h2, “1.” → h3, “（1）” → h4, else None."""
-    for kind, pattern in (("h1", _H1), ("h2", _H2), ("h4", _H4), ("h3", _H3)):
-        if pattern.match(line):
-            return kind  # type: ignore[return-value]
-    return None
+    """“一、” → h1, “（一）” → h2, “1.” → h3, “（1）” → h4 (variants such as “(一)” too), else None."""
+    h = parse_heading(line)
+    return f"h{h.rank}" if h and h.rank <= 4 else None  # type: ignore[return-value]
 
 
 def looks_like_title(line: str) -> bool:

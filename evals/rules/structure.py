@@ -5,10 +5,11 @@ import re
 from collections.abc import Iterator
 
 from rag.schema import WHOLE_REPORT
+from rag.headings import CN_NUM
 from rag.textnorm import chinese_numeral, parse_chinese_numeral
 
 from evals.context import CheckContext
-from evals.document import CN_NUM, Heading, nonspace_len
+from evals.document import Heading, nonspace_len
 from evals.registry import GBT_9704, PRACTICE, REGULATIONS, Finding, rule
 
 PROBLEMS_RE = re.compile(r"存在(的)?(主要)?问题|问题(和|与|及)(不足|困难)|困难和问题|不足|短板|差距")
