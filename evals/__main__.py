@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from rag.errors import RequestError, UserFacingError
+from rag.errors import RequestError, run_cli
 from rag.textio import read_text_file
 
 USAGE_ERROR = 2
@@ -92,12 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except UserFacingError as e:
-        print(f"错误：{e}", file=sys.stderr)
-        return USAGE_ERROR
+    return run_cli(build_parser(), argv)
 
 
 if __name__ == "__main__":

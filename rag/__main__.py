@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from rag.config import PROJECT_ROOT, get_settings
-from rag.errors import UserFacingError
+from rag.errors import run_cli
 from rag.schema import GENRES, ROLES
 
 
@@ -127,15 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except UserFacingError as e:
-        print(f"错误：{e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("已中断。", file=sys.stderr)
-        return 130
+    return run_cli(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -15,3 +15,19 @@ class InputFileError(UserFacingError, ValueError):
 
 class LLMError(UserFacingError):
     """The language model endpoint failed (down, slow, refused, or answered garbage)."""
+
+
+def run_cli(parser, argv: list[str] | None = None) -> int:
+    """Run an argparse command whose `func` does the work: a UserFacingError becomes one Chinese
+    line on stderr and exit status 2, Ctrl+C exit status 130, never a traceback."""
+    import sys
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserFacingError as e:
+        print(f"错误：{e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("已中断。", file=sys.stderr)
+        return 130
