@@ -7,9 +7,9 @@ is rule-based and idempotent: clean_draft(clean_draft(x)) == clean_draft(x).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from rag.prompting import prompt_echo_re
+from rag.prompting import echoes_prompt
 from rag.textnorm import (HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral,
                           to_fullwidth_punctuation, to_simplified)
 
@@ -208,7 +208,7 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
             continue  # the model repeated the sub-heading on its own line
         parts.append(line)
     text = _LEADING_LABEL.sub("", normalize_characters("".join(parts)))
-    text = drop_sentences(re.sub(r"[<>«»]{2,}", "", text), prompt_echo_re())
+    text = drop_sentences(re.sub(r"[<>«»]{2,}", "", text), echoes_prompt)
     if heading and text.startswith(heading.rstrip("。")):
         text = text[len(heading.rstrip("。")):].lstrip("。：，")
     text = restore_fact_terms(text, facts)
@@ -217,7 +217,12 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
     return text
 
 
-def drop_sentences(text: str, pattern: re.Pattern) -> str:
-    """Remove every sentence of a paragraph that matches `pattern`."""
-    sentences = re.findall(r"[^。；！？]*[。；！？]|[^。；！？]+$", text)
-    return "".join(s for s in sentences if not pattern.search(s))
+def drop_sentences(text: str, unwanted: re.Pattern | Callable[[str], bool]) -> str:
+    """Remove every sentence of a paragraph that is unwanted, and repeats of earlier sentences."""
+    test = unwanted.search if isinstance(unwanted, re.Pattern) else unwanted
+    kept: list[str] = []
+    for s in re.findall(r"[^。；！？]*[。；！？]|[^。；！？]+$", text):
+        if test(s) or (len(s) > 6 and s in kept):
+            continue
+        kept.append(s)
+    return "".join(kept)

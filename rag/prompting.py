@@ -88,27 +88,30 @@ def genre_guide(genre: str) -> GenreGuide:
                       parts=parts)
 
 
-ECHO_MIN_CHARS = 7
+ECHO_MIN_CHARS = 6
 
 
 @lru_cache(maxsize=1)
-def prompt_echo_re() -> re.Pattern:
-    """Matches a sentence that repeats our own instructions (the small model sometimes echoes
-    the prompt): any run of ≥7 characters between punctuation in a prompt file or a genre's
-    guidance text."""
+def _prompt_grams() -> frozenset[str]:
     texts = [p.read_text(encoding="utf-8") for p in PROMPTS_DIR.glob("*.md")]
-    for name, g in _genre_data().items():
+    for g in _genre_data().values():
         if isinstance(g, dict) and "voice" in g:
             texts += [g["voice"], g["heading_style"], g["opening"]]
             texts += [p.get("guide", "") for p in g.get("parts", [])]
-    fragments = set()
+    grams = set()
     for text in texts:
-        text = re.sub(r"\$\{\w+\}", "|", text)
-        for frag in re.split(f"[^{HAN}]+", text):
-            if len(frag) >= ECHO_MIN_CHARS:
-                fragments.add(frag)
-    alternation = "|".join(re.escape(f) for f in sorted(fragments, key=len, reverse=True))
-    return re.compile(alternation)
+        for run in re.findall(f"[{HAN}]+", re.sub(r"\$\{\w+\}", "|", text)):
+            grams.update(run[i:i + ECHO_MIN_CHARS] for i in range(len(run) - ECHO_MIN_CHARS + 1))
+    return frozenset(grams)
+
+
+def echoes_prompt(sentence: str) -> bool:
+    """True when a sentence repeats our own instructions (the small model sometimes echoes the
+    prompt): it shares a run of ≥7 Han characters with a prompt file or a genre's guidance."""
+    grams = _prompt_grams()
+    return any(run[i:i + ECHO_MIN_CHARS] in grams
+               for run in re.findall(f"[{HAN}]+", sentence)
+               for i in range(len(run) - ECHO_MIN_CHARS + 1))
 
 
 def fact_labels() -> tuple[re.Pattern, re.Pattern]:

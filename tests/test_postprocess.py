@@ -80,3 +80,9 @@ def test_echoed_prompt_instructions_are_dropped():
     raw = ("下面这段工作计划文字经过检查发现了问题，请逐条改正，输出改好的这段文字。>><<<"
            "推进16个乡镇卫生院全部建成中医馆。直接输出改好的这段文字。")
     assert clean_paragraph(raw) == "推进16个乡镇卫生院全部建成中医馆。"
+
+
+def test_partial_echoes_and_repeated_sentences_are_dropped():
+    raw = ("将要做的事：推进中医馆建设。事实中的数字成效：覆盖16个乡镇。"
+           "16个乡镇卫生院全部建成中医馆。16个乡镇卫生院全部建成中医馆。")
+    assert clean_paragraph(raw) == "将要做的事：推进中医馆建设。16个乡镇卫生院全部建成中医馆。"
