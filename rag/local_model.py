@@ -217,7 +217,10 @@ class LocalModelServer:
                    "--host", "127.0.0.1", "--port", str(self.port),
                    "--n_ctx", str(self.settings.llm_context_tokens),
                    "--n_threads", str(self.settings.local_model_threads),
-                   "--model_alias", self.alias]
+                   "--model_alias", self.alias,
+                   # llama-cpp-python's server cuts a running stream when another request arrives;
+                   # two users (or the UI and a CLI) sharing the model must queue instead.
+                   "--interrupt_requests", "false"]
         self._log_file = open(self.log_path, "wb")
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=self._log_file,
                                          stderr=subprocess.STDOUT)

@@ -12,7 +12,9 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -126,8 +128,15 @@ def test_embedded_model_streams_a_chinese_answer(joined, model_settings):
     assert llm.status().label == MODEL_LABEL
     tokens: list[str] = []
     try:
-        result = llm.chat([{"role": "user", "content": "用一句话说明家庭医生签约服务的作用。"}],
-                          on_token=tokens.append, max_tokens=48, temperature=0, purpose="smoke")
+        # A second user asks while the first answer streams: both must finish (the server queues
+        # requests instead of cutting the running stream).
+        with ThreadPoolExecutor(1) as pool:
+            other = pool.submit(lambda: (time.sleep(2), llm.chat(
+                [{"role": "user", "content": "用一句话说明预防接种的作用。"}], max_tokens=24,
+                temperature=0, purpose="second-user"))[1])
+            result = llm.chat([{"role": "user", "content": "用一句话说明家庭医生签约服务的作用。"}],
+                              on_token=tokens.append, max_tokens=48, temperature=0, purpose="smoke")
+            second = other.result()
         status = llm.status()
         shared = shared_server(model_settings)
         assert shared.server.is_running()
@@ -135,10 +144,12 @@ def test_embedded_model_streams_a_chinese_answer(joined, model_settings):
         stop_all_servers()
     assert CJK.search(result.text) and "".join(tokens) == result.text and len(tokens) > 3
     assert result.finish_reason in ("stop", "length") and result.completion_tokens > 0
+    assert CJK.search(second.text) and second.finish_reason in ("stop", "length")
     assert status.state == "ready"
     assert not shared.server.is_running()
-    row = recent_calls(model_settings, 1)[0]
-    assert (row.outcome, row.purpose, row.model) == ("ok", "smoke", model_settings.llm_model)
+    rows = {row.purpose: row for row in recent_calls(model_settings, 2)}
+    assert (rows["smoke"].outcome, rows["smoke"].model) == ("ok", model_settings.llm_model)
+    assert rows["second-user"].outcome == "ok"
 
 
 @pytest.mark.slow
