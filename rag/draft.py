@@ -20,7 +20,8 @@ from rag.config import Settings
 from rag.errors import LLMError
 from rag.outline import (Outline, OutlineError, OutlineItem, PartFacts, fallback_outline,
                          parse_outline, route_facts, split_labelled)
-from rag.postprocess import clean_draft, clean_paragraph, drop_sentences, heading_rank, marker
+from rag.headings import canonical_marker
+from rag.postprocess import clean_draft, clean_paragraph, drop_sentences, heading_rank
 from rag.prompting import (MASK_RE, GenreGuide, PartSpec, UnitVoice, fence, genre_guide, mask_exemplar,
                            numbered, render, requested_parts, unit_voice)
 from rag.schema import WHOLE_REPORT, DraftRequest, Exemplar
@@ -316,7 +317,7 @@ def _compose(job: _Job, routed: list[PartFacts], outlines: dict[str, Outline]) -
         per_item = max(90, plan[part.key] // max(1, len(outline.items)))
         for n, item in enumerate(outline.items, 1):
             job.progress(f"正在撰写（{chinese_numeral(n)}）…")
-            head = f"{marker(2, n)}{item.heading}。"
+            head = f"{canonical_marker(2, n)}{item.heading}。"
             job.emit("\n\n" + head)
             item_facts = outline.facts_of(item, pf.facts)
             job.homes.update({f: item.heading for f in item_facts})

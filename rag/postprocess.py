@@ -9,11 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
+from rag.headings import canonical_marker, parse_heading
 from rag.prompting import echoes_prompt
-from rag.textnorm import (HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral,
-                          to_fullwidth_punctuation, to_simplified)
-
-CN_NUM = "一二三四五六七八九十"
+from rag.textnorm import HAN, normalize_for_compare, to_fullwidth_punctuation, to_simplified
 
 # --- Markdown and chat ------------------------------------------------------------------------
 
@@ -85,33 +83,12 @@ def normalize_characters(text: str) -> str:
 
 # --- headings ---------------------------------------------------------------------------------
 
-# rank → pattern; group "n" is the ordinal, the rest of the line follows the match.
-_HEADING_PATTERNS: list[tuple[int, re.Pattern]] = [
-    (2, re.compile(rf"^[（(](?P<n>[{CN_NUM}]+)[）)]\s*")),
-    (4, re.compile(r"^[（(](?P<n>\d{1,2})[）)]\s*")),
-    (1, re.compile(rf"^(?:第)?(?P<n>[{CN_NUM}]+)\s*[、.．]\s*")),
-    (3, re.compile(r"^(?P<n>0?\d{1,2})(?:[.．](?!\d)|、)\s*")),
-]
-
-
 def heading_rank(line: str) -> tuple[int, int, str] | None:
-    """(rank, ordinal, rest) for a heading line in any common marker style, else None."""
-    s = line.strip()
-    for rank, rx in _HEADING_PATTERNS:
-        m = rx.match(s)
-        if not m:
-            continue
-        raw = m.group("n")
-        n = int(raw) if raw.isdigit() else parse_chinese_numeral(raw)
-        if n is None or n == 0:
-            return None
-        return rank, n, s[m.end():]
-    return None
-
-
-def marker(rank: int, n: int) -> str:
-    return {1: f"{chinese_numeral(n)}、", 2: f"（{chinese_numeral(n)}）", 3: f"{n}.",
-            4: f"（{n}）"}[rank]
+    """(rank, ordinal, rest) for a heading line of rank 1–4 in any common marker style, else None."""
+    h = parse_heading(line)
+    if h is None or h.rank > 4 or h.ordinal == 0:
+        return None
+    return h.rank, h.ordinal, h.rest
 
 
 def normalize_headings(text: str) -> str:
@@ -139,7 +116,7 @@ def normalize_headings(text: str) -> str:
             counters[rank] = n
         else:
             counters[rank] = counters.get(rank, 0) + 1
-        out.append(marker(rank, counters[rank]) + rest.strip())
+        out.append(canonical_marker(rank, counters[rank]) + rest.strip())
     return "\n".join(out)
 
 
