@@ -26,6 +26,12 @@ class Line:
     def stripped(self) -> str:
         return self.text.strip()
 
+    @property
+    def body(self) -> tuple[str, int]:
+        """The stripped line and the draft offset where it starts (for per-line regex rules)."""
+        body = self.text.strip()
+        return body, (self.start + self.text.index(body) if body else self.start)
+
 
 @dataclass(frozen=True)
 class Heading:

@@ -47,8 +47,7 @@ def placeholders(ctx: CheckContext) -> Iterator[Finding]:
 @rule("CLEAN-02", "blocker", "稿中有网页抓取的杂质（小编、供大家参考、篇N等）", source=PRACTICE)
 def scrape_noise(ctx: CheckContext) -> Iterator[Finding]:
     for ln in ctx.draft.lines:
-        body = ln.text.strip()
-        lead = ln.start + ln.text.index(body) if body else ln.start
+        body, lead = ln.body
         for m in SCRAPE_NOISE_RE.finditer(body):
             s, e = lead + m.start(), lead + m.end()
             yield Finding(s, e, ctx.excerpt(s, e, 12), detail=f"“{m.group(0)}”")

@@ -79,8 +79,7 @@ def no_english(ctx: CheckContext) -> Iterator[Finding]:
 @rule("LANG-03", "blocker", "稿中有对话或说明性文字（如“以下是根据您的要求……”）", source=PRACTICE)
 def no_meta_text(ctx: CheckContext) -> Iterator[Finding]:
     for ln in ctx.draft.lines:
-        body = ln.text.strip()
-        lead = ln.start + ln.text.index(body) if body else ln.start
+        body, lead = ln.body
         for m in META_RE.finditer(body):
             s, e = lead + m.start(), lead + m.end()
             yield Finding(s, e, body[:40], detail=f"“{m.group(0)}”")
