@@ -22,8 +22,8 @@ from rag.outline import (Outline, OutlineError, OutlineItem, PartFacts, fallback
                          parse_outline, route_facts, split_labelled)
 from rag.headings import canonical_marker
 from rag.postprocess import clean_draft, clean_paragraph, drop_sentences, heading_rank
-from rag.prompting import (MASK_RE, GenreGuide, PartSpec, UnitVoice, fence, genre_guide, mask_exemplar,
-                           numbered, render, requested_parts, unit_voice)
+from rag.prompting import (MASK_RE, GenreGuide, PartSpec, UnitVoice, exemplar_echo_test, fence, genre_guide,
+                           mask_exemplar, numbered, render, requested_parts, unit_voice)
 from rag.schema import WHOLE_REPORT, DraftRequest, Exemplar
 from rag.textnorm import HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral
 from rag.tokens import (TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING, count_tokens,
@@ -253,7 +253,8 @@ def _write_paragraph(job: _Job, part: PartSpec, heading: str, facts: list[str], 
         "facts": fence(numbered(facts)) if facts else "（无）", "chars": chars,
         "content_rule": content_rule}, exemplars, answer_tokens, job.settings, job.system["content"])
     text = job.chat(prompt, purpose=purpose, max_tokens=answer_tokens, stream=True)
-    return drop_sentences(clean_paragraph(text, heading=heading, facts=job.facts), MASK_RE)
+    text = drop_sentences(clean_paragraph(text, heading=heading, facts=job.facts), MASK_RE)
+    return drop_sentences(text, exemplar_echo_test(exemplars, job.facts))
 
 
 def _write_opening(job: _Job, chars: int, topics: list[str]) -> str:

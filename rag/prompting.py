@@ -8,6 +8,7 @@ they can teach style but never leak facts into a draft.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -89,6 +90,19 @@ def genre_guide(genre: str) -> GenreGuide:
 
 
 ECHO_MIN_CHARS = 6
+# Exemplars share stock phrases ("预防为主" 4, "高度重视" 4) with any report; a longer run copied
+# into a draft is content taken from another unit's report ("市中西医结合医院主体已完工").
+EXEMPLAR_ECHO_MIN_CHARS = 8
+
+
+def han_grams(texts: Iterable[str], n: int) -> frozenset[str]:
+    """Every n-character run of Han characters in the texts."""
+    return frozenset(run[i:i + n] for text in texts for run in re.findall(f"[{HAN}]+", text)
+                     for i in range(len(run) - n + 1))
+
+
+def shares_grams(sentence: str, grams: frozenset[str], n: int) -> bool:
+    return any(g in grams for g in han_grams([sentence], n))
 
 
 @lru_cache(maxsize=1)
@@ -98,20 +112,21 @@ def _prompt_grams() -> frozenset[str]:
         if isinstance(g, dict) and "voice" in g:
             texts += [g["voice"], g["heading_style"], g["opening"]]
             texts += [p.get("guide", "") for p in g.get("parts", [])]
-    grams = set()
-    for text in texts:
-        for run in re.findall(f"[{HAN}]+", re.sub(r"\$\{\w+\}", "|", text)):
-            grams.update(run[i:i + ECHO_MIN_CHARS] for i in range(len(run) - ECHO_MIN_CHARS + 1))
-    return frozenset(grams)
+    return han_grams((re.sub(r"\$\{\w+\}", "|", t) for t in texts), ECHO_MIN_CHARS)
 
 
 def echoes_prompt(sentence: str) -> bool:
     """True when a sentence repeats our own instructions (the small model sometimes echoes the
-    prompt): it shares a run of ≥7 Han characters with a prompt file or a genre's guidance."""
-    grams = _prompt_grams()
-    return any(run[i:i + ECHO_MIN_CHARS] in grams
-               for run in re.findall(f"[{HAN}]+", sentence)
-               for i in range(len(run) - ECHO_MIN_CHARS + 1))
+    prompt): it shares a run of ≥6 Han characters with a prompt file or a genre's guidance."""
+    return shares_grams(sentence, _prompt_grams(), ECHO_MIN_CHARS)
+
+
+def exemplar_echo_test(exemplars: list[str], facts: list[str]) -> Callable[[str], bool]:
+    """A test for sentences that copy content from the exemplars of their prompt: they share a
+    run of ≥8 Han characters with an exemplar that the user's facts do not contain. Exemplars
+    teach style; their work items and claims belong to another unit."""
+    grams = han_grams(exemplars, EXEMPLAR_ECHO_MIN_CHARS) - han_grams(facts, EXEMPLAR_ECHO_MIN_CHARS)
+    return lambda sentence: shares_grams(sentence, grams, EXEMPLAR_ECHO_MIN_CHARS)
 
 
 def fact_labels() -> tuple[re.Pattern, re.Pattern]:

@@ -86,3 +86,14 @@ def test_partial_echoes_and_repeated_sentences_are_dropped():
     raw = ("将要做的事：推进中医馆建设。事实中的数字成效：覆盖16个乡镇。"
            "16个乡镇卫生院全部建成中医馆。16个乡镇卫生院全部建成中医馆。")
     assert clean_paragraph(raw) == "将要做的事：推进中医馆建设。16个乡镇卫生院全部建成中医馆。"
+
+
+def test_sentences_copied_from_the_exemplars_are_dropped_but_the_users_wording_stays():
+    from rag.postprocess import drop_sentences
+    from rag.prompting import exemplar_echo_test
+
+    facts = ["新建标准化预防接种门诊3个（城关镇、石桥镇、龙口乡）"]
+    exemplars = ["全年霍乱零发病，市中西医结合医院主体已完工。", "新建标准化预防接种门诊若干个。"]
+    copied = exemplar_echo_test(exemplars, facts)
+    paragraph = "扎实开展预防接种。市中西医结合医院主体已完工。新建标准化预防接种门诊3个。坚持预防为主。"
+    assert drop_sentences(paragraph, copied) == "扎实开展预防接种。新建标准化预防接种门诊3个。坚持预防为主。"
