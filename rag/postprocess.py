@@ -167,6 +167,21 @@ def clean_draft(text: str, facts: Iterable[str] = ()) -> str:
 
 _MD_HEADING_LINE = re.compile(r"^\s*(?:#{1,6}\s.*|\*\*[^*。，]{1,30}\*\*[：:]?|【[^】]{1,20}】[：:]?)\s*$")
 _LEADING_LABEL = re.compile(r"^【[^】]{1,20}】[：:]?")
+# The small model sometimes starts a paragraph with the section role it was given
+# ("主要工作及成效深化…", "做法开展…") and runs list markers into the text ("…。四、加强…。六。").
+_ROLE_LABEL = re.compile(r"^(?:主要工作及成效|主要工作|主要做法|做法|存在问题|下一步打算|目标任务|保障措施)[：:]?"
+                         rf"(?=[{HAN}])")
+_INLINE_MARKER = re.compile(rf"(?<=[。；：])(?:[一二三四五六七八九十]+[、。．.]|[（(][一二三四五六七八九十\d]+[)）]"
+                            r"|\d{1,2}[、．](?!\d)|\d{1,2}\.(?!\d))")
+_TITLED_NAME = re.compile(r"《[^》]{1,40}》")
+
+
+def drop_unknown_titles(text: str, facts: Iterable[str]) -> str:
+    """Drop sentences naming a document 《…》 that no fact names: the model invents plausible
+    titles (《健康知识普及计划》), and a made-up document name in an official report is a false fact."""
+    known = {normalize_for_compare(m) for f in facts for m in _TITLED_NAME.findall(f)}
+    return drop_sentences(text, lambda s: any(normalize_for_compare(m) not in known
+                                              for m in _TITLED_NAME.findall(s)))
 
 
 def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> str:
@@ -185,6 +200,8 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
             continue  # the model repeated the sub-heading on its own line
         parts.append(line)
     text = _LEADING_LABEL.sub("", normalize_characters("".join(parts)))
+    text = _INLINE_MARKER.sub("", _ROLE_LABEL.sub("", text))
+    text = drop_unknown_titles(text, facts)
     text = drop_sentences(re.sub(r"[<>«»]{2,}", "", text), echoes_prompt)
     if heading and text.startswith(heading.rstrip("。")):
         text = text[len(heading.rstrip("。")):].lstrip("。：，")

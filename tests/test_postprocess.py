@@ -97,3 +97,12 @@ def test_sentences_copied_from_the_exemplars_are_dropped_but_the_users_wording_s
     copied = exemplar_echo_test(exemplars, facts)
     paragraph = "扎实开展预防接种。市中西医结合医院主体已完工。新建标准化预防接种门诊3个。坚持预防为主。"
     assert drop_sentences(paragraph, copied) == "扎实开展预防接种。新建标准化预防接种门诊3个。坚持预防为主。"
+
+
+def test_role_labels_inline_list_markers_and_invented_document_titles_are_removed():
+    facts = ["牵头制定《鹤鸣县健康村镇建设三年行动方案（2024—2026年）》"]
+    text = ("主要工作及成效深化结核病防治。做法不断完善。巩固新农合制度。四、加强公共卫生体系建设。六。"
+            "制定并实施《健康知识普及计划》。牵头制定《鹤鸣县健康村镇建设三年行动方案（2024—2026年）》。")
+    assert clean_paragraph(text, facts=facts) == (
+        "深化结核病防治。做法不断完善。巩固新农合制度。加强公共卫生体系建设。"
+        "牵头制定《鹤鸣县健康村镇建设三年行动方案（2024—2026年）》。")
