@@ -174,6 +174,12 @@ _ROLE_LABEL = re.compile(r"^(?:主要工作及成效|主要工作|主要做法|�
 _INLINE_MARKER = re.compile(rf"(?<=[。；：])(?:[一二三四五六七八九十]+[、。．.]|[（(][一二三四五六七八九十\d]+[)）]"
                             r"|\d{1,2}[、．](?!\d)|\d{1,2}\.(?!\d))")
 _TITLED_NAME = re.compile(r"《[^》]{1,40}》")
+_ENDS = "。！？：；，、”）!?:;,"
+# Labels the model puts before what it was asked to write ("将要做的事：", "具体措施：").
+_META_LABEL = re.compile(r"(?:^|(?<=[。；]))(?:将要做的事|要做的事|具体做法|具体措施|主要内容|工作内容|做法|措施|成效"
+                         r"|事实\d*|正文|续写)[：:]")
+# A salutation or sign-off belongs to the report's frame, never inside a body paragraph.
+_SALUTATION = re.compile(r"(?:^|(?<=[。；]))(?:尊敬的|各位领导|同志们)[^。；：]{0,30}[：:]")
 
 
 def drop_unknown_titles(text: str, facts: Iterable[str]) -> str:
@@ -199,8 +205,11 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
         if heading and line.rstrip("。：:") == heading.rstrip("。："):
             continue  # the model repeated the sub-heading on its own line
         parts.append(line)
-    text = _LEADING_LABEL.sub("", normalize_characters("".join(parts)))
-    text = _INLINE_MARKER.sub("", _ROLE_LABEL.sub("", text))
+    # lines the model broke its paragraph into are sentences: keep them apart when joined
+    joined = "".join(p if i == len(parts) - 1 or p[-1] in _ENDS else p + "。" for i, p in enumerate(parts))
+    text = _LEADING_LABEL.sub("", normalize_characters(joined))
+    text = _META_LABEL.sub("", _INLINE_MARKER.sub("", _ROLE_LABEL.sub("", text)))
+    text = _SALUTATION.sub("", text)
     text = drop_unknown_titles(text, facts)
     text = drop_sentences(re.sub(r"[<>«»]{2,}", "", text), echoes_prompt)
     if heading and text.startswith(heading.rstrip("。")):
@@ -211,12 +220,39 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
     return text
 
 
+def _sentence_key(sentence: str) -> str:
+    return re.sub(f"[^{HAN}0-9.%]", "", sentence)
+
+
+def _pairs(key: str) -> set[str]:
+    return {key[i:i + 2] for i in range(len(key) - 1)}
+
+
+def repeats(sentence: str, earlier: Iterable[str]) -> bool:
+    """True when the sentence says again what an earlier one said: the same words, contained in
+    it (“县中医院创建…” after “将县中医院创建…”), or ≥ 75 % the same character pairs with no
+    number the earlier one lacks. The small model restates its facts two or three times."""
+    key = _sentence_key(sentence)
+    if len(key) < 6:
+        return False
+    numbers = set(re.findall(r"\d+(?:\.\d+)?", key))
+    for other in earlier:
+        other_key = _sentence_key(other)
+        if key in other_key:
+            return True
+        a, b = _pairs(key), _pairs(other_key)
+        if (len(a & b) >= 0.75 * min(len(a), len(b)) and len(a) >= 8
+                and numbers <= set(re.findall(r"\d+(?:\.\d+)?", other_key))):
+            return True
+    return False
+
+
 def drop_sentences(text: str, unwanted: re.Pattern | Callable[[str], bool]) -> str:
     """Remove every sentence of a paragraph that is unwanted, and repeats of earlier sentences."""
     test = unwanted.search if isinstance(unwanted, re.Pattern) else unwanted
     kept: list[str] = []
     for s in re.findall(r"[^。；！？]*[。；！？]|[^。；！？]+$", text):
-        if test(s) or (len(s) > 6 and s in kept):
+        if test(s) or repeats(s, kept):
             continue
         kept.append(s)
     return "".join(kept)

@@ -85,7 +85,26 @@ def test_echoed_prompt_instructions_are_dropped():
 def test_partial_echoes_and_repeated_sentences_are_dropped():
     raw = ("将要做的事：推进中医馆建设。事实中的数字成效：覆盖16个乡镇。"
            "16个乡镇卫生院全部建成中医馆。16个乡镇卫生院全部建成中医馆。")
-    assert clean_paragraph(raw) == "将要做的事：推进中医馆建设。16个乡镇卫生院全部建成中医馆。"
+    assert clean_paragraph(raw) == "推进中医馆建设。16个乡镇卫生院全部建成中医馆。"
+
+
+def test_restated_sentences_are_dropped_but_a_sentence_with_a_new_number_stays():
+    raw = ("将县中医院创建三级中医医院，2025年完成评审申报。县中医院创建三级中医医院，2025年完成评审申报。"
+           "全县16个乡镇卫生院建成中医馆。全县16个乡镇卫生院建成中医馆，其中4个建成旗舰中医馆。"
+           "持续提升中医药服务能力，让群众就近看中医。持续提升中医药服务能力，让群众就近享受中医药服务。")
+    assert clean_paragraph(raw) == ("将县中医院创建三级中医医院，2025年完成评审申报。全县16个乡镇卫生院建成中医馆。"
+                                    "全县16个乡镇卫生院建成中医馆，其中4个建成旗舰中医馆。"
+                                    "持续提升中医药服务能力，让群众就近看中医。")
+
+
+def test_lines_the_model_broke_a_paragraph_into_stay_separate_sentences():
+    raw = "每个中医馆能规范开展6类以上中医药适宜技术\n65岁以上老年人中医药健康管理率达到75%以上"
+    assert clean_paragraph(raw) == "每个中医馆能规范开展6类以上中医药适宜技术。65岁以上老年人中医药健康管理率达到75%以上。"
+
+
+def test_a_salutation_inside_a_body_paragraph_is_removed():
+    raw = "尊敬的青山县卫生健康局党组书记、局长：我将进一步加强基层医疗机构运行监管。各位领导：推动人才引进。"
+    assert clean_paragraph(raw) == "我将进一步加强基层医疗机构运行监管。推动人才引进。"
 
 
 def test_sentences_copied_from_the_exemplars_are_dropped_but_the_users_wording_stays():
