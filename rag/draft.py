@@ -21,7 +21,7 @@ from rag.errors import LLMError
 from rag.outline import (Outline, OutlineError, OutlineItem, PartFacts, fallback_outline,
                          parse_outline, route_facts, split_labelled)
 from rag.headings import canonical_marker
-from rag.postprocess import clean_draft, clean_paragraph, drop_sentences, heading_rank
+from rag.postprocess import clean_draft, clean_paragraph, drop_sentences, heading_rank, repeats
 from rag.prompting import (MASK_RE, GenreGuide, PartSpec, UnitVoice, exemplar_echo_test, fence, genre_guide,
                            mask_exemplar, numbered, render, requested_parts, unit_voice)
 from rag.schema import WHOLE_REPORT, DraftRequest, Exemplar
@@ -38,6 +38,8 @@ EXEMPLARS_PER_CALL = (2, 3)
 # whole work items, masks and all, from them; a sentence or two teaches the voice well enough.
 EXEMPLAR_CHARS = 90          # one masked passage is cut to this many characters
 OUTLINE_TEMPERATURE = 0.1
+# A paragraph that keeps less than this share of its length target gets one continuation call.
+SHORT_SHARE = 0.7
 REPAIR_ROUNDS = 2
 FAILING = ("blocker", "major")
 # Rules whose evidence can simply be deleted from the draft (the clause that carries it).
@@ -166,33 +168,31 @@ def pack_prompt(template: str, fixed: dict[str, object], exemplars: list[str], a
 
 # --- facts before drafting ----------------------------------------------------------------------
 
-_LEAD_WORDS = re.compile(r"(?:保持在|达到|提高到|增至|增加到|下降到|缩短至|控制在|不少于|不低于|超过|为|达|至|由|约|共|计)$")
-_DANGLING_METRIC = re.compile(r"(?:率|数|量|比|额|值|占比|人次|得分)$")
+VERIFY_MARK = "【待核实】"
 
 
 def _without_conflicting_values(facts: list[str], conflicts: list[FactConflict]) -> list[str]:
-    """Remove each conflicting value (with its lead-in word) from its fact.
-
-    “下派医师共36名，其中主治以上职称20名” keeps “下派医师，其中主治以上职称20名”; a fact left as
-    a bare metric name (“全县县域内就诊率”) says nothing and is dropped.
-    """
+    """Put VERIFY_MARK where each conflicting value was: “县域内就诊率达到【待核实】”,
+    “下派医师共【待核实】，其中主治以上职称20名”. The user sees where the number belongs; the
+    model never sees either value, so it cannot pick one."""
     bad = {pair for c in conflicts for pair in c.pairs}
     out = []
     for fact in facts:
         text = normalize_for_compare(fact)
-        tokens = extract_numbers(text)
-        drop = [t for t in tokens if t.pair in bad]
+        drop = [t for t in extract_numbers(text) if t.pair in bad]
         if not drop:
             out.append(fact)
             continue
         for t in sorted(drop, key=lambda t: t.start, reverse=True):
-            head = _LEAD_WORDS.sub("", text[:t.start])
-            text = head + text[t.end:]
-        text = re.sub(r"[，、；]{2,}", "，", text).strip("，；、 ")
-        if len(tokens) > len(drop) or (len(re.findall(f"[{HAN}]", text)) >= 8
-                                       and not _DANGLING_METRIC.search(text)):
-            out.append(text)
+            text = text[:t.start] + VERIFY_MARK + text[t.end:]
+        metric = _LEAD_WORDS.sub("", text.split(VERIFY_MARK)[0])
+        if text.endswith(VERIFY_MARK) and text.count(VERIFY_MARK) == 1 and any(metric in f for f in out):
+            continue  # “县域内就诊率为【待核实】” after “全县县域内就诊率达到【待核实】”: one mark is enough
+        out.append(text)
     return out
+
+
+_LEAD_WORDS = re.compile(r"(?:保持在|达到|提高到|增至|增加到|下降到|缩短至|控制在|不少于|不低于|超过|为|达|至|由|约|共|计)$")
 
 
 def _ask_for_facts(request: DraftRequest, parts: list[PartSpec]) -> str:
@@ -253,8 +253,32 @@ def _write_paragraph(job: _Job, part: PartSpec, heading: str, facts: list[str], 
         "facts": fence(numbered(facts)) if facts else "（无）", "chars": chars,
         "content_rule": content_rule}, exemplars, answer_tokens, job.settings, job.system["content"])
     text = job.chat(prompt, purpose=purpose, max_tokens=answer_tokens, stream=True)
+    kept = _kept_sentences(job, text, heading, exemplars)
+    if facts and _chars(kept) < SHORT_SHARE * chars:
+        kept = _extend_paragraph(job, part, heading, facts, kept, chars - _chars(kept), exemplars, purpose)
+    return kept
+
+
+def _kept_sentences(job: _Job, text: str, heading: str, exemplars: list[str]) -> str:
+    """Model output cleaned, without masks and without what it copied from its exemplars."""
     text = drop_sentences(clean_paragraph(text, heading=heading, facts=job.facts), MASK_RE)
     return drop_sentences(text, exemplar_echo_test(exemplars, job.facts))
+
+
+def _extend_paragraph(job: _Job, part: PartSpec, heading: str, facts: list[str], text: str,
+                      chars: int, exemplars: list[str], purpose: str) -> str:
+    """One continuation call for a paragraph that came out short (the echo filter removes what
+    the model copied, often a third of it): more on how the same facts' work was done."""
+    job.progress("正在补充内容…")
+    answer_tokens = _answer_tokens(chars, job.settings)
+    prompt = render("extend", genre=job.request.genre, part_title=job.fill(part.title) or part.role,
+                    heading_line=f"这段正文在小标题“{heading}”之下。" if heading else "",
+                    voice=job.guide.voice, facts=fence(numbered(facts)), text=fence(text), chars=chars)
+    more = job.chat(prompt, purpose=f"extend:{purpose}", max_tokens=answer_tokens, stream=True)
+    more = _kept_sentences(job, more, heading, exemplars)
+    written = re.findall(r"[^。；！？]*[。；！？]", text)
+    more = drop_sentences(more, lambda s: repeats(s, written))
+    return text + more
 
 
 def _write_opening(job: _Job, chars: int, topics: list[str]) -> str:
@@ -386,9 +410,15 @@ def _missing_facts(text: str, facts: list[str]) -> list[tuple[str, str]]:
         for piece in pieces:
             s = normalize_for_compare(piece)
             tokens = [t for t in extract_numbers(s) if not is_year_token(t, s)]
-            if any((t.pair not in pairs) if t.unit else (t.canonical not in values) for t in tokens):
+            if (any((t.pair not in pairs) if t.unit else (t.canonical not in values) for t in tokens)
+                    or any(mark not in d for mark in _verify_marks(s))):
                 missing.append((kind, piece))
     return missing
+
+
+def _verify_marks(text: str) -> list[str]:
+    """Each VERIFY_MARK with the four characters naming what it stands for (“就诊率达到【待核实】”)."""
+    return [text[max(0, m.start() - 4):m.end()] for m in re.finditer(re.escape(VERIFY_MARK), text)]
 
 
 def _bigrams(s: str) -> set[str]:
@@ -502,7 +532,7 @@ def _drop_foreign_numbers(text: str, job: _Job) -> str:
 
 
 def _deterministic_fixes(text: str, ev: Evaluation, job: _Job) -> str:
-    text = _drop_foreign_numbers(_delete_evidence(text, ev.violations), job)
+    text = _drop_foreign_numbers(_delete_evidence(text, _failing(ev)), job)
     text = _fix_unit_names(text, job)
     missing = _missing_facts(text, job.facts)
     if missing:
@@ -635,7 +665,7 @@ def _job(request: DraftRequest, settings: Settings, llm, on_token: TokenSink | N
     facts = [f.strip() for f in classes.mandatory + classes.overlong]
     conflicts = find_conflicts(facts)
     for c in conflicts:
-        notices.append(c.message() + "草稿中两个数值都没有使用，请核实后补充。")
+        notices.append(c.message() + f"草稿中两个数值都没有使用，已在该处写“{VERIFY_MARK}”，请核实后填写。")
     if conflicts:
         facts = _without_conflicting_values(facts, conflicts)
     return _Job(request=request, settings=settings, llm=llm, guide=genre_guide(request.genre),

@@ -39,6 +39,7 @@ HC07 = {"id": "HC07", "genre": "工作计划", "section": "主要任务", "unit"
                   "培养中医师承人员20名，开展西医学习中医培训120人次"],
         "length_chars": [150, 900], "topic": "中医药"}
 FILLER = "坚持问题导向，完善工作机制，压实工作责任，推动各项措施落地见效"
+CONTINUATION = "建立任务台账，逐月调度推进，确保各项措施按期落地。"
 
 
 def corpus_retriever():
@@ -92,6 +93,8 @@ class Writer:
         if "写开头段" in prompt:
             return ("今年以来，在县委、县政府的正确领导下，我局坚持以人民健康为中心，扎实推进各项工作，"
                     "行业风气持续好转，群众满意度稳步提升。现将有关工作情况汇报如下：")
+        if "接着往下写" in prompt:
+            return fenced(prompt, "已写的正文")[:12] + "。" + CONTINUATION
         if "【原文】" in prompt:
             return fenced(prompt, "原文") + FILLER + "。"
         return f"{FILLER}。" + "。".join(facts) + "。" if facts else f"{FILLER}，确保工作取得实效。"
@@ -138,6 +141,32 @@ def test_whole_report_follows_the_genre_and_keeps_every_fact(settings, stub_writ
     for prompt in writer.prompts:
         assert not re.search(r"\d", fenced(prompt, "范文片段"))
     assert set(result.to_json()) >= {"draft", "sources", "evaluation"}
+
+
+def test_a_paragraph_of_its_target_length_is_not_continued(settings):
+    long_enough = f"{FILLER}。" + "。".join(HC07["facts"]) + "。"     # > 0.7 × the 90-character target
+    writer = Writer(overrides=[("小标题是", long_enough)])
+    with ScriptedOpenAIServer([writer], repeat_last=True) as stub:
+        request = DraftRequest.from_dict({**HC07, "length_chars": [60, 120]})
+        draft_report(request, stub_settings(settings, stub), retriever=corpus_retriever())
+    assert [p for p in writer.prompts if "小标题是" in p]
+    assert not [p for p in writer.prompts if "接着往下写" in p]
+
+
+def test_a_short_paragraph_is_continued_from_its_own_facts(settings, stub_writer):
+    stub, writer = stub_writer
+    request = DraftRequest.from_dict({**HC07, "length_chars": [900, 1200]})
+    result = draft_report(request, stub_settings(settings, stub), retriever=corpus_retriever())
+    items = [p for p in writer.prompts if "小标题是" in p]
+    extend = [p for p in writer.prompts if "接着往下写" in p]
+    assert len(items) >= 2
+    assert len(extend) == len(items)
+    for item, more in zip(items, extend):
+        assert fact_lines(more) == fact_lines(item)              # the same facts, no others
+        assert fenced(more, "已写的正文").startswith(FILLER)       # what was kept so far
+    # the continuation is appended; its restatement of the paragraph's first words is not
+    assert result.draft.count(CONTINUATION) == len(items)
+    assert not re.search(re.escape(FILLER[:12]) + "。", result.draft)
 
 
 def test_nonsense_outline_falls_back_and_assigns_each_fact_once(settings):
@@ -260,6 +289,11 @@ def test_conflicting_values_are_reported_and_never_drafted(settings, stub_writer
         assert not any(value in p for p in writer.prompts)
     for value in ("12.4%", "1320万元", "20名"):
         assert value in result.draft
+    # where a withheld value belonged, the draft says so; the evaluator lists it as a reminder
+    assert "就诊率达到【待核实】" in result.draft and "下派医师【待核实】" in result.draft
+    marks = [v for v in result.evaluation.violations if v.rule == "CLEAN-01"]
+    assert marks and {v.severity for v in marks} == {"warn"}
+    assert any("【待核实】" in n for n in result.notices)
 
 
 def test_injection_fact_is_ignored_with_a_notice(settings, stub_writer):

@@ -277,6 +277,19 @@ def test_clean01_placeholders(bad):
     assert "CLEAN-01" in rules(mutate(SUMMARY, "把优质医疗服务送到群众身边", f"把优质医疗服务送到群众身边，{bad}"))
 
 
+@pytest.mark.parametrize("mark", ["【待核实】", "【待核实：县域内就诊率】"])
+def test_clean01_verify_mark_is_a_reminder_not_a_blocker(mark):
+    ev = evaluate(mutate(SUMMARY, "把优质医疗服务送到群众身边", f"把优质医疗服务送到群众身边，县域内就诊率达到{mark}"),
+                  SUMMARY_REQ, None)
+    found = [v for v in ev.violations if v.rule == "CLEAN-01"]
+    assert [(v.severity, v.evidence.count(mark)) for v in found] == [("warn", 1)]
+    assert "待核实标记" in found[0].message
+    # anything else in 【】 is still a placeholder
+    assert "blocker" in {v.severity for v in evaluate(mutate(SUMMARY, "把优质医疗服务送到群众身边",
+                                                             "把优质医疗服务送到群众身边【待核实数据请填写在这里再补充说明文字内容】"),
+                                                      SUMMARY_REQ, None).violations if v.rule == "CLEAN-01"}
+
+
 def test_clean01_not_triggered_by_grades_or_years_in_numerals():
     draft = mutate(SUMMARY, "把优质医疗服务送到群众身边", "配置X线机和B超，达到C级标准，慰问驻县某部，延续二〇〇八年以来的做法")
     assert "CLEAN-01" not in rules(draft)

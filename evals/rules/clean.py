@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 from rag.textnorm import HAN
 
@@ -39,9 +40,18 @@ def _each(ctx: CheckContext, pattern: re.Pattern[str]) -> Iterator[Finding]:
         yield Finding(m.start(), m.end(), ctx.excerpt(m.start(), m.end()), detail=f"“{m.group(0)}”")
 
 
+# The drafting assistant's own mark for a value it must not guess (two facts disagree): it is
+# meant to be seen and filled in, so it is a reminder, not a placeholder pretending to be text.
+VERIFY_MARK_RE = re.compile(r"【待核实(?:：[^】\n]{1,30})?】")
+
+
 @rule("CLEAN-01", "blocker", "稿中有占位符（XX、＊、□、某某、待补充等）", source=REGULATIONS)
 def placeholders(ctx: CheckContext) -> Iterator[Finding]:
-    yield from _each(ctx, PLACEHOLDER_RE)
+    for f in _each(ctx, PLACEHOLDER_RE):
+        if VERIFY_MARK_RE.fullmatch(ctx.draft.text[f.start:f.end]):
+            yield replace(f, severity="warn", detail=f"{f.detail}是待核实标记，定稿前请核实后填写")
+        else:
+            yield f
 
 
 @rule("CLEAN-02", "blocker", "稿中有网页抓取的杂质（小编、供大家参考、篇N等）", source=PRACTICE)
