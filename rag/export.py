@@ -26,13 +26,14 @@ from typing import Literal
 from docx import Document
 from docx.enum.section import WD_ORIENT
 from docx.enum.style import WD_STYLE_TYPE
-from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_COLOR_INDEX, WD_LINE_SPACING
 from docx.opc.constants import RELATIONSHIP_TYPE as RT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, Twips
 from lxml import etree
 
+from evals.rules.clean import VERIFY_MARK_RE
 from rag.headings import parse_heading
 
 # --- Page geometry (GB/T 9704-2012 §5.2) -------------------------------------------------
@@ -300,6 +301,21 @@ def _add_font_fallbacks(document, names: set[str]) -> None:
                                      standalone=True)
 
 
+VERIFY_SPLIT = re.compile(f"({VERIFY_MARK_RE.pattern})")
+
+
+def _add_body_text(p, text: str, east_asia: str | None = None) -> None:
+    """Body text as runs; a 【待核实】 mark is highlighted so it cannot be missed before filing."""
+    for piece in VERIFY_SPLIT.split(text):
+        if not piece:
+            continue
+        run = p.add_run(piece)
+        if east_asia:
+            _set_run_font(run, east_asia, BODY_PT)
+        if VERIFY_MARK_RE.fullmatch(piece):
+            run.font.highlight_color = WD_COLOR_INDEX.YELLOW
+
+
 def export_docx(draft: str, title: str | None = None, font_set: FontSet = "gb") -> bytes:
     """A draft → .docx bytes laid out per GB/T 9704-2012."""
     fonts = FONT_SETS[font_set]
@@ -323,7 +339,7 @@ def export_docx(draft: str, title: str | None = None, font_set: FontSet = "gb") 
         elif block.kind in ("h1", "h2"):
             p = document.add_paragraph(block.heading, style=STYLE_NAMES[block.kind])
             if block.text:  # run-in heading: the rest of the paragraph is body text
-                _set_run_font(p.add_run(block.text), fonts["body"], BODY_PT)
+                _add_body_text(p, block.text, fonts["body"])
         elif block.kind in ("h3", "h4"):
             document.add_paragraph(block.text, style=STYLE_NAMES[block.kind])
         elif block.kind == "salutation":
@@ -335,7 +351,7 @@ def export_docx(draft: str, title: str | None = None, font_set: FontSet = "gb") 
             _no_indent(p.paragraph_format, p._p)
             p.paragraph_format.right_indent = Pt(4 * BODY_PT)
         else:
-            document.add_paragraph(block.text)
+            _add_body_text(document.add_paragraph(), block.text)
 
     _add_page_number_footer(section, fonts["page"])
     _add_font_fallbacks(document, set(fonts.values()))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import docx
 import pytest
-from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_COLOR_INDEX, WD_LINE_SPACING
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt
 
@@ -113,6 +113,14 @@ def test_body_fangsong_16pt_two_char_indent():
     assert ind.get(qn("w:firstLineChars")) == "200"
     rfonts = document.styles["Normal"].element.rPr.rFonts
     assert rfonts.get(qn("w:eastAsiaTheme")) is None  # a theme font would override the name
+
+
+def test_verify_mark_is_highlighted():
+    document = _open(export_docx("一、主要工作\n（一）推进医共体。县域内就诊率达到【待核实】，下派医师【待核实：人数】。"))
+    body = _by_text(document, "（一）推进医共体")
+    marked = [r.text for r in body.runs if r.font.highlight_color == WD_COLOR_INDEX.YELLOW]
+    assert marked == ["【待核实】", "【待核实：人数】"]
+    assert body.text == "（一）推进医共体。县域内就诊率达到【待核实】，下派医师【待核实：人数】。"
 
 
 @pytest.mark.parametrize("start, style_key, heading_font, body_font", [
