@@ -22,8 +22,8 @@ from rag.outline import (Outline, OutlineError, OutlineItem, PartFacts, fallback
                          parse_outline, route_facts, split_labelled)
 from rag.headings import canonical_marker
 from rag.postprocess import clean_draft, clean_paragraph, drop_sentences, heading_rank, repeats
-from rag.prompting import (MASK_RE, GenreGuide, PartSpec, UnitVoice, exemplar_echo_test, fence, genre_guide,
-                           mask_exemplar, numbered, render, requested_parts, unit_voice)
+from rag.prompting import (MASK_RE, GenreGuide, PartSpec, UnitVoice, exemplar_echo_test, fence, genre_guide, han_grams,
+                           mask_exemplar, numbered, off_topic_test, render, requested_parts, unit_voice)
 from rag.schema import WHOLE_REPORT, DraftRequest, Exemplar
 from rag.textnorm import HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral
 from rag.tokens import (TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING, count_tokens,
@@ -42,6 +42,8 @@ OUTLINE_TEMPERATURE = 0.1
 SHORT_SHARE = 0.7
 REPAIR_ROUNDS = 2
 FAILING = ("blocker", "major")
+# A fact without numbers whose wording the draft keeps less of than this is written in again.
+WORDING_KEPT = 0.5
 # Rules whose evidence can simply be deleted from the draft (the clause that carries it).
 DELETABLE_RULES = {"FACT-03", "INPUT-02", "CLEAN-01", "CLEAN-02", "CLEAN-03", "LANG-02", "LANG-03", "COPY-01",
                    "SAFE-01", "YEAR-01"}
@@ -132,7 +134,10 @@ class _Job:
         for h in hits:
             if h.chunk_id not in {s.chunk_id for s in self.sources}:
                 self.sources.append(h)
-        return [_first_sentences(mask_exemplar(h.text, self.voice), EXEMPLAR_CHARS) for h in hits]
+        off_topic = off_topic_test(self.facts + [self.request.topic or ""])
+        passages = (_first_sentences(drop_sentences(mask_exemplar(h.text, self.voice), off_topic), EXEMPLAR_CHARS)
+                    for h in hits)
+        return [p for p in passages if p]
 
 
 def _first_sentences(text: str, limit: int) -> str:
@@ -401,6 +406,7 @@ def _missing_facts(text: str, facts: list[str]) -> list[tuple[str, str]]:
     """(kind, piece) for every fact piece with a number the draft lacks; kind is the routing
     label (problems / next / '') so the piece can go back to its own part."""
     d = normalize_for_compare(text)
+    draft_grams = han_grams([d], 4)
     draft_tokens = extract_numbers(d)
     pairs = {t.pair for t in draft_tokens}
     values = {t.canonical for t in draft_tokens}
@@ -411,9 +417,17 @@ def _missing_facts(text: str, facts: list[str]) -> list[tuple[str, str]]:
             s = normalize_for_compare(piece)
             tokens = [t for t in extract_numbers(s) if not is_year_token(t, s)]
             if (any((t.pair not in pairs) if t.unit else (t.canonical not in values) for t in tokens)
-                    or any(mark not in d for mark in _verify_marks(s))):
+                    or any(mark not in d for mark in _verify_marks(s))
+                    or (not tokens and _wording_kept(s, draft_grams) < WORDING_KEPT)):
                 missing.append((kind, piece))
     return missing
+
+
+def _wording_kept(piece: str, draft_grams: frozenset[str]) -> float:
+    """Share of a fact piece's 4-character runs the draft contains: a fact with no number is
+    present when most of its wording is (“本人严格遵守中央八项规定精神，无违规违纪行为”)."""
+    grams = han_grams([piece], 4)
+    return len(grams & draft_grams) / len(grams) if grams else 1.0
 
 
 def _verify_marks(text: str) -> list[str]:
@@ -532,15 +546,18 @@ def _drop_foreign_numbers(text: str, job: _Job) -> str:
 
 
 def _deterministic_fixes(text: str, ev: Evaluation, job: _Job) -> str:
-    text = _drop_foreign_numbers(_delete_evidence(text, _failing(ev)), job)
-    text = _fix_unit_names(text, job)
-    missing = _missing_facts(text, job.facts)
-    if missing:
-        text = _insert_facts(text, missing, job.homes)
+    # a 【待核实】 reminder (warn) stays; a minor COPY-01 run is still copied text and goes
+    text = _drop_foreign_numbers(_delete_evidence(text, [v for v in ev.violations if v.severity != "warn"]), job)
+    text = _restore_missing_facts(_fix_unit_names(text, job), job)
     high = job.request.length_chars[1]
     if _chars(text) > high:
         text = _trim_to_length(text, high, job.facts)
     return clean_draft(text, job.facts)
+
+
+def _restore_missing_facts(text: str, job: _Job) -> str:
+    missing = _missing_facts(text, job.facts)
+    return _insert_facts(text, missing, job.homes) if missing else text
 
 
 def _llm_repair(text: str, ev: Evaluation, job: _Job, stream: bool) -> str:
@@ -604,7 +621,8 @@ def _check_and_repair(text: str, job: _Job, rounds_log: list[dict], stream_repai
                       ) -> tuple[str, Evaluation]:
     copy_index = load_copy_index(job.settings)
     job.progress("正在检查…")
-    text = _drop_foreign_numbers(text, job)
+    # a fact the model left out goes back in, whether or not a rule notices its absence
+    text = clean_draft(_restore_missing_facts(_drop_foreign_numbers(text, job), job), job.facts)
     ev = _evaluate(text, job, copy_index)
     rounds_log.append({"round": 0, "kind": "draft", "score": ev.score, "passed": ev.passed})
     best = (text, ev)

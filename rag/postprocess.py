@@ -179,6 +179,10 @@ _ENDS = "。！？：；，、”）!?:;,"
 _META_LABEL = re.compile(r"(?:^|(?<=[。；]))(?:将要做的事|要做的事|具体做法|具体措施|主要内容|工作内容|做法|措施|成效"
                          r"|事实\d*|正文|续写)[：:]")
 # A salutation or sign-off belongs to the report's frame, never inside a body paragraph.
+# "我们采取了以下措施：组建专业团队：成立了…": a list the model formats inside one paragraph.
+# The intro sentence goes; a short label before a colon becomes the clause it is ("组建专业团队，成立了…").
+_LIST_INTRO = re.compile(r"(?:^|(?<=[。；]))[^。；：]*以下[^。；：]{0,14}[：:](?=[^。；]{6})")
+_INLINE_LABEL = re.compile(r"(?:^|(?<=[。；]))([^，。；：“”]{2,12})[：:](?=[^。；]{6})")
 _SALUTATION = re.compile(r"(?:^|(?<=[。；]))(?:尊敬的|各位领导|同志们)[^。；：]{0,30}[：:]")
 
 
@@ -209,7 +213,8 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
     joined = "".join(p if i == len(parts) - 1 or p[-1] in _ENDS else p + "。" for i, p in enumerate(parts))
     text = _LEADING_LABEL.sub("", normalize_characters(joined))
     text = _META_LABEL.sub("", _INLINE_MARKER.sub("", _ROLE_LABEL.sub("", text)))
-    text = _SALUTATION.sub("", text)
+    text = _LIST_INTRO.sub("", _SALUTATION.sub("", text))
+    text = _INLINE_LABEL.sub(lambda m: m.group(0) if m.group(1).endswith("如下") else m.group(1) + "，", text)
     text = drop_unknown_titles(text, facts)
     text = drop_sentences(re.sub(r"[<>«»]{2,}", "", text), echoes_prompt)
     if heading and text.startswith(heading.rstrip("。")):

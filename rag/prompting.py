@@ -142,6 +142,16 @@ def topic_keywords() -> dict[str, re.Pattern]:
     return {name: re.compile(rx) for name, rx in _genre_data()["topics"].items()}
 
 
+def off_topic_test(texts: Iterable[str]) -> Callable[[str], bool]:
+    """A test for exemplar sentences about a topic none of `texts` (facts, topic) touches.
+
+    The seeds have one 述职报告, on 双拥: drafted from it, a 行风 述职 drifted into 退役军人
+    work. Keeping only the sentences on the user's own topics (or on none) stops that."""
+    joined = "\n".join(texts)
+    others = [rx for rx in topic_keywords().values() if not rx.search(joined)]
+    return lambda sentence: any(rx.search(sentence) for rx in others)
+
+
 def requested_parts(genre: str, section: str) -> list[PartSpec]:
     """The parts to draft for a request: all of them for 全文, else the section's parts.
 

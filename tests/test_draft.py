@@ -143,6 +143,33 @@ def test_whole_report_follows_the_genre_and_keeps_every_fact(settings, stub_writ
     assert set(result.to_json()) >= {"draft", "sources", "evaluation"}
 
 
+HC10 = {"genre": "述职报告", "section": "全文", "unit": "青山县卫生健康局党组书记、局长", "year": 2024,
+        "facts": ["主持党组理论学习中心组学习12次", "开展医药领域腐败问题集中整治，自查自纠问题58个，已整改55个",
+                  "全县医疗机构患者满意度调查综合得分93.2分", "本人严格遵守中央八项规定精神，无违规违纪行为",
+                  "不足：对基层医疗机构运行监管深入不够；推动人才引进成效不明显"],
+        "length_chars": [300, 2200], "topic": "行风建设"}
+
+
+def test_exemplar_sentences_on_other_topics_never_reach_a_prompt(settings, stub_writer):
+    stub, writer = stub_writer
+    draft_report(DraftRequest.from_dict(HC10), stub_settings(settings, stub), retriever=corpus_retriever())
+    passages = [fenced(p, "范文片段") for p in writer.prompts if "【范文片段】" in p]
+    assert any(p and p != "（无）" for p in passages)
+    # the only 述职报告 seed is on 双拥; a 行风 述职 learns its voice, not its work
+    assert not any(re.search("双拥|优抚|军人|征兵|部队|退役", p) for p in passages)
+
+
+def test_a_fact_without_numbers_the_model_left_out_is_written_in(settings):
+    writer = Writer(overrides=[("本人严格遵守", f"{FILLER}。")])
+    with ScriptedOpenAIServer([writer], repeat_last=True) as stub:
+        result = draft_report(DraftRequest.from_dict(HC10), stub_settings(settings, stub),
+                              retriever=corpus_retriever())
+    assert any("本人严格遵守" in p and "小标题是" in p for p in writer.prompts)
+    assert "本人严格遵守中央八项规定精神，无违规违纪行为" in result.draft
+    problems = result.draft.split("存在的不足")[1]
+    assert "推动人才引进成效不明显" in problems
+
+
 def test_a_paragraph_of_its_target_length_is_not_continued(settings):
     long_enough = f"{FILLER}。" + "。".join(HC07["facts"]) + "。"     # > 0.7 × the 90-character target
     writer = Writer(overrides=[("小标题是", long_enough)])

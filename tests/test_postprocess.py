@@ -1,6 +1,8 @@
 """Deterministic clean-up of model output (rag/postprocess.py)."""
 from __future__ import annotations
 
+import pytest
+
 from rag.postprocess import (clean_draft, clean_paragraph, heading_rank, normalize_headings,
                              restore_fact_terms)
 
@@ -125,3 +127,14 @@ def test_role_labels_inline_list_markers_and_invented_document_titles_are_remove
     assert clean_paragraph(text, facts=facts) == (
         "深化结核病防治。做法不断完善。巩固新农合制度。加强公共卫生体系建设。"
         "牵头制定《鹤鸣县健康村镇建设三年行动方案（2024—2026年）》。")
+
+
+@pytest.mark.parametrize("raw, clean", [
+    ("我们采取了以下措施：组建专业团队：成立了由医生、护士组成的管理团队。",
+     "组建专业团队，成立了由医生、护士组成的管理团队。"),
+    ("以下是我局履职尽责的几个方面：我局高度重视理论学习。", "我局高度重视理论学习。"),
+    ("全年工作如下：一是加强领导，压实责任。", "全年工作如下：一是加强领导，压实责任。"),
+    ("扎实推进各项工作。现将2024年工作总结如下：", "扎实推进各项工作。现将2024年工作总结如下："),
+])
+def test_a_list_formatted_inside_a_paragraph_reads_as_prose(raw, clean):
+    assert clean_paragraph(raw) == clean
