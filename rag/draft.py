@@ -174,6 +174,7 @@ def pack_prompt(template: str, fixed: dict[str, object], exemplars: list[str], a
 # --- facts before drafting ----------------------------------------------------------------------
 
 VERIFY_MARK = "【待核实】"
+PROBLEMS_MARK = "【待核实：请补充存在的问题】"
 
 
 def _without_conflicting_values(facts: list[str], conflicts: list[FactConflict]) -> list[str]:
@@ -337,6 +338,12 @@ def _compose(job: _Job, routed: list[PartFacts], outlines: dict[str, Outline]) -
         # a section draft keeps its place in the genre's numbering (存在问题 is 二、)
         index = numbered_keys.index(part.key) + 1 if part.key in numbered_keys else 1
         add(f"{chinese_numeral(index)}、{job.fill(part.title)}")
+        if part.layout == "paragraph" and part.lead and not pf.facts:
+            # the unit's problems are facts too: with none given, a reminder, not invented ones
+            add(part.lead + PROBLEMS_MARK)
+            job.notices.append(f"事实中没有“{job.fill(part.title)}”的内容，这一部分只写了引导句和“{PROBLEMS_MARK}”，"
+                               "请补充（可在事实中写“存在问题：……”）。")
+            continue
         if part.layout == "paragraph":
             job.progress(f"正在撰写“{job.fill(part.title)}”…")
             job.emit("\n\n")
@@ -537,6 +544,11 @@ def _foreign_numbers(text: str, job: _Job) -> list[tuple[int, int]]:
                 continue
             if t.unit or t.canonical not in allowed_values:
                 spans.append((line_start + t.start, line_start + t.end))
+    # the model, told what 【待核实】 means, also puts it where an exemplar had a number
+    mark_contexts = {m[-len(VERIFY_MARK) - 2:] for f in job.facts for m in _verify_marks(f)}
+    for m in re.finditer(re.escape(VERIFY_MARK), text):
+        if text[max(0, m.start() - 2):m.end()] not in mark_contexts:
+            spans.append((m.start(), m.end()))
     return spans
 
 

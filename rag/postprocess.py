@@ -162,7 +162,25 @@ def clean_draft(text: str, facts: Iterable[str] = ()) -> str:
     text = normalize_characters(text)
     text = restore_fact_terms(text, facts)
     text = normalize_headings(_tidy_lines(text))
-    return _tidy_lines(text)
+    return _tidy_lines("\n".join(map(_drop_fragments, text.split("\n"))))
+
+
+def _is_fragment(sentence: str) -> bool:
+    return sentence.endswith("。") and len(re.findall(f"[{HAN}]", sentence)) < 5 and not re.search(r"\d", sentence)
+
+
+def _drop_fragments(line: str) -> str:
+    """Remove the stubs (“加强。”“切实、着力。”) that deleting a clause can leave among a line's
+    sentences; a line that is one short sentence (“特此报告。”) stays."""
+    h = heading_rank(line)
+    head = line[: len(line) - len(h[2]) + len(h[2].split("。")[0]) + 1] if h and "。" in h[2] else ""
+    if h and not head:
+        return line
+    body = line[len(head):]
+    sentences = re.findall(r"[^。；！？]*[。；！？]|[^。；！？]+$", body)
+    if len(sentences) < 2 and not head:
+        return line
+    return head + "".join(s for s in sentences if not _is_fragment(s))
 
 
 _MD_HEADING_LINE = re.compile(r"^\s*(?:#{1,6}\s.*|\*\*[^*。，]{1,30}\*\*[：:]?|【[^】]{1,20}】[：:]?)\s*$")

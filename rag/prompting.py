@@ -47,6 +47,7 @@ class PartSpec:
     layout: str               # salutation | opening | items | paragraph | closing
     guide: str = ""
     text: str = ""            # fixed text (salutation)
+    lead: str = ""            # first sentence of a problems part (“…还存在一些不足：”)
     keywords: str = ""        # facts matching this go here when the part is drafted
     min_items: int = 2
     max_items: int = 6

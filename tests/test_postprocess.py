@@ -138,3 +138,8 @@ def test_role_labels_inline_list_markers_and_invented_document_titles_are_remove
 ])
 def test_a_list_formatted_inside_a_paragraph_reads_as_prose(raw, clean):
     assert clean_paragraph(raw) == clean
+
+
+def test_stubs_left_by_deleted_clauses_go_but_a_one_sentence_line_stays():
+    raw = "一、主要工作\n（一）深化重点工作。强化医德医风建设。加强。切实、着力。全年3次。\n特此报告。"
+    assert clean_draft(raw) == "一、主要工作\n（一）深化重点工作。强化医德医风建设。全年3次。\n特此报告。"
