@@ -21,9 +21,11 @@ from rag.errors import LLMError
 from rag.outline import (Outline, OutlineError, OutlineItem, PartFacts, fallback_outline,
                          parse_outline, route_facts, split_labelled)
 from rag.headings import canonical_marker
-from rag.postprocess import clean_draft, clean_paragraph, drop_sentences, heading_rank, repeats
+from rag.postprocess import (clean_draft, clean_paragraph, drop_sentences, heading_rank, repeats,
+                             sentences_of, split_heading)
 from rag.prompting import (MASK_RE, GenreGuide, PartSpec, UnitVoice, exemplar_echo_test, fence, genre_guide, han_grams,
-                           mask_exemplar, numbered, off_topic_test, render, requested_parts, unit_voice)
+                           mask_exemplar, numbered, off_topic_test, render, requested_parts, ungrounded_test,
+                           unit_voice)
 from rag.schema import WHOLE_REPORT, DraftRequest, Exemplar
 from rag.textnorm import HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral
 from rag.tokens import (TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING, count_tokens,
@@ -110,6 +112,12 @@ class _Job:
                 "topic": r.topic or "", "self_ref": self.voice.self_ref,
                 "leaders": self.voice.leaders, "genre": r.genre}
 
+    def off_topic(self, *also: str) -> Callable[[str], bool]:
+        """A test for sentences on a topic that neither the facts nor `also` (a sub-heading)
+        touches: exemplar work that belongs to another unit (双拥 in a 行风 述职), or what
+        the model wrote from memory (新农合, 食品安全)."""
+        return off_topic_test(self.facts + [self.request.topic or "", *also])
+
     def fill(self, template: str) -> str:
         return Template(template).safe_substitute(self.values())
 
@@ -134,9 +142,8 @@ class _Job:
         for h in hits:
             if h.chunk_id not in {s.chunk_id for s in self.sources}:
                 self.sources.append(h)
-        off_topic = off_topic_test(self.facts + [self.request.topic or ""])
-        passages = (_first_sentences(drop_sentences(mask_exemplar(h.text, self.voice), off_topic), EXEMPLAR_CHARS)
-                    for h in hits)
+        passages = (_first_sentences(drop_sentences(mask_exemplar(h.text, self.voice), self.off_topic()),
+                                     EXEMPLAR_CHARS) for h in hits)
         return [p for p in passages if p]
 
 
@@ -259,16 +266,24 @@ def _write_paragraph(job: _Job, part: PartSpec, heading: str, facts: list[str], 
         "facts": fence(numbered(facts)) if facts else "（无）", "chars": chars,
         "content_rule": content_rule}, exemplars, answer_tokens, job.settings, job.system["content"])
     text = job.chat(prompt, purpose=purpose, max_tokens=answer_tokens, stream=True)
-    kept = _kept_sentences(job, text, heading, exemplars)
-    if facts and _chars(kept) < SHORT_SHARE * chars:
+    kept = _kept_sentences(job, part, text, heading, exemplars, facts)
+    # a problems part says what its facts say and no more: lengthening it would only invent
+    if facts and not part.lead and _chars(kept) < SHORT_SHARE * chars:
         kept = _extend_paragraph(job, part, heading, facts, kept, chars - _chars(kept), exemplars, purpose)
+    if part.lead and facts:
+        kept = part.lead + kept
     return kept
 
 
-def _kept_sentences(job: _Job, text: str, heading: str, exemplars: list[str]) -> str:
-    """Model output cleaned, without masks and without what it copied from its exemplars."""
+def _kept_sentences(job: _Job, part: PartSpec, text: str, heading: str, exemplars: list[str],
+                    facts: list[str]) -> str:
+    """Model output cleaned, without masks, without what it copied from its exemplars and
+    without sentences on topics no fact touches. In a part with a lead sentence (the unit's
+    problems) only sentences written from its facts stay: the lead is put back by the caller."""
     text = drop_sentences(clean_paragraph(text, heading=heading, facts=job.facts), MASK_RE)
-    return drop_sentences(text, exemplar_echo_test(exemplars, job.facts))
+    text = drop_sentences(text, exemplar_echo_test(exemplars, job.facts))
+    text = drop_sentences(text, job.off_topic(heading))
+    return drop_sentences(text, ungrounded_test(facts)) if part.lead else text
 
 
 def _extend_paragraph(job: _Job, part: PartSpec, heading: str, facts: list[str], text: str,
@@ -281,8 +296,8 @@ def _extend_paragraph(job: _Job, part: PartSpec, heading: str, facts: list[str],
                     heading_line=f"这段正文在小标题“{heading}”之下。" if heading else "",
                     voice=job.guide.voice, facts=fence(numbered(facts)), text=fence(text), chars=chars)
     more = job.chat(prompt, purpose=f"extend:{purpose}", max_tokens=answer_tokens, stream=True)
-    more = _kept_sentences(job, more, heading, exemplars)
-    written = re.findall(r"[^。；！？]*[。；！？]", text)
+    more = _kept_sentences(job, part, more, heading, exemplars, facts)
+    written = sentences_of(text)
     more = drop_sentences(more, lambda s: repeats(s, written))
     return text + more
 
@@ -295,8 +310,9 @@ def _write_opening(job: _Job, chars: int, topics: list[str]) -> str:
         "opening": job.fill(job.guide.opening), "voice": job.guide.voice,
         "topics": fence("；".join(topics) or job.request.topic or job.request.genre),
         "chars": chars}, exemplars, answer_tokens, job.settings, job.system["content"])
-    text = drop_sentences(clean_paragraph(job.chat(prompt, purpose="opening", max_tokens=answer_tokens,
-                                                   stream=True), facts=job.facts), MASK_RE)
+    text = clean_paragraph(job.chat(prompt, purpose="opening", max_tokens=answer_tokens, stream=True),
+                           facts=job.facts)
+    text = drop_sentences(drop_sentences(text, MASK_RE), job.off_topic(*topics))
     lead_in = job.fill(job.guide.lead_in)
     if lead_in and not re.search(job.guide.lead_in_pattern, text):
         # STR-01 wants the “现将…如下：” sentence; the model often forgets it
@@ -393,10 +409,8 @@ def _delete_evidence(text: str, violations: list) -> str:
         line_start = text.rfind("\n", 0, v.start) + 1
         line_end = text.find("\n", v.end)
         line_end = len(text) if line_end == -1 else line_end
-        line = text[line_start:line_end]
-        h = heading_rank(line)
-        head_len = len(line) - len(h[2]) + len(h[2].split("。")[0]) + 1 if h else 0
-        if h and v.start - line_start < head_len:
+        head_len = len(split_heading(text[line_start:line_end])[0])
+        if head_len and v.start - line_start < head_len:
             cuts.append((v.start, v.end))  # inside a heading: remove only the offending text
             continue
         left = max(text.rfind(c, line_start, v.start) for c in "，。；：")
@@ -453,9 +467,8 @@ _PART_HEADINGS = {"problems": re.compile(r"问题|不足|短板|差距"),
 
 def _is_body(line: str) -> bool:
     """A paragraph with sentences (a “（一）小标题。正文” line counts; a bare heading does not)."""
-    h = heading_rank(line)
-    rest = h[2].split("。", 1)[1] if h and "。" in h[2] else ("" if h else line)
-    return "。" in rest or (len(rest) > 10 and not h)
+    head, body = split_heading(line)
+    return "。" in body or (len(body) > 10 and not head)
 
 
 def _insert_facts(text: str, missing: list[tuple[str, str]], homes: dict[str, str]) -> str:
@@ -513,9 +526,8 @@ def _trim_to_length(text: str, limit: int, facts: list[str]) -> str:
     while _chars("\n".join(lines)) > limit:
         best = None
         for i in sorted((i for i, l in enumerate(lines) if _is_body(l)), key=lambda i: -len(lines[i])):
-            h = heading_rank(lines[i])
-            head = (lines[i][: len(lines[i]) - len(h[2])] + h[2].split("。")[0] + "。") if h else ""
-            sentences = re.findall(r"[^。；]*[。；]|[^。；]+$", lines[i][len(head):])
+            head, body = split_heading(lines[i])
+            sentences = sentences_of(body)
             removable = [k for k, s in enumerate(sentences) if k > 0 and not any(
                 t.canonical in fact_values for t in extract_numbers(normalize_for_compare(s)))]
             if removable:
@@ -601,28 +613,36 @@ def _llm_repair(text: str, ev: Evaluation, job: _Job, stream: bool) -> str:
             extra = f"把这段压缩约{(n_chars - hi) // max(1, len(targets)) + 30}字，保留全部数字。"
         by_line = {i: [length] for i in targets}
     for i, violations in list(by_line.items())[:4]:
-        line = lines[i]
-        h = heading_rank(line)
-        head = ""
-        if h:
-            head_text = h[2].split("。")[0] + "。" if "。" in h[2] else h[2]
-            head = line[: len(line) - len(h[2])] + head_text
-        quoted = "\n".join(f"- [{v.rule}] {v.message}" + (f"：“{v.evidence}”" if v.evidence else "")
-                           for v in violations)
-        body = line[len(head):] if head else line
+        head, body = split_heading(lines[i])
         if not body.strip():
             continue
+        quoted = "\n".join(f"- [{v.rule}] {v.message}" + (f"：“{v.evidence}”" if v.evidence else "")
+                           for v in violations)
         answer_tokens = _answer_tokens(len(body) + 80, job.settings)
+        facts = _facts_of_paragraph(lines[i], job)
         prompt = render("repair", genre=job.request.genre, violations=quoted,
-                        facts=fence(numbered(job.facts)), text=fence(body), extra=extra)
+                        facts=fence(numbered(facts)) if facts else "（无）", text=fence(body), extra=extra)
         if count_tokens(prompt) + answer_tokens > job.settings.llm_context_tokens:
             continue
         fixed = job.chat(prompt, purpose=f"repair:{violations[0].rule}", max_tokens=answer_tokens,
                          stream=stream)
-        fixed = clean_paragraph(fixed, heading=h[2].split("。")[0] if h else "", facts=job.facts)
+        heading = heading_rank(head)[2].rstrip("。") if head else ""
+        fixed = drop_sentences(clean_paragraph(fixed, heading=heading, facts=job.facts), job.off_topic(heading))
         if len(fixed) >= len(body) // 2:  # an answer that lost half the paragraph is not a repair
             lines[i] = head + fixed
     return "\n".join(lines)
+
+
+def _facts_of_paragraph(line: str, job: _Job) -> list[str]:
+    """The facts a repair of this paragraph may use: those the outline put under its heading
+    and those it already states. Given every fact, the small model pours all of them into
+    whichever paragraph it is repairing."""
+    grams = han_grams([normalize_for_compare(line)], 4)
+    pairs = {t.pair for t in extract_numbers(normalize_for_compare(line))}
+    return [f for f in job.facts
+            if (job.homes.get(f) and job.homes[f] in line)
+            or any(t.pair in pairs for t in extract_numbers(normalize_for_compare(f)))
+            or _wording_kept(normalize_for_compare(f), grams) >= WORDING_KEPT]
 
 
 def _evaluate(text: str, job: _Job, copy_index) -> Evaluation:

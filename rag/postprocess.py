@@ -162,7 +162,23 @@ def clean_draft(text: str, facts: Iterable[str] = ()) -> str:
     text = normalize_characters(text)
     text = restore_fact_terms(text, facts)
     text = normalize_headings(_tidy_lines(text))
-    return _tidy_lines("\n".join(map(_drop_fragments, text.split("\n"))))
+    text = "\n".join(map(_drop_fragments, text.split("\n")))
+    return _tidy_lines(drop_restatements(text))
+
+
+def split_heading(line: str) -> tuple[str, str]:
+    """(head, body) of a line: “（一）加强监管。” and the text after it on the same line; a bare
+    heading is all head, a body line all body."""
+    h = heading_rank(line)
+    if not h:
+        return "", line
+    title, dot, _rest = h[2].partition("。")
+    head = line[: len(line) - len(h[2])] + title + dot
+    return head, line[len(head):]
+
+
+def sentences_of(text: str) -> list[str]:
+    return re.findall(r"[^。；！？]*[。；！？]|[^。；！？]+$", text)
 
 
 def _is_fragment(sentence: str) -> bool:
@@ -172,15 +188,43 @@ def _is_fragment(sentence: str) -> bool:
 def _drop_fragments(line: str) -> str:
     """Remove the stubs (“加强。”“切实、着力。”) that deleting a clause can leave among a line's
     sentences; a line that is one short sentence (“特此报告。”) stays."""
-    h = heading_rank(line)
-    head = line[: len(line) - len(h[2]) + len(h[2].split("。")[0]) + 1] if h and "。" in h[2] else ""
-    if h and not head:
+    head, body = split_heading(line)
+    if head and not body:
         return line
-    body = line[len(head):]
-    sentences = re.findall(r"[^。；！？]*[。；！？]|[^。；！？]+$", body)
+    sentences = sentences_of(body)
     if len(sentences) < 2 and not head:
         return line
     return head + "".join(s for s in sentences if not _is_fragment(s))
+
+
+def drop_restatements(text: str) -> str:
+    """Remove body sentences that say again what the draft already said, its headings included:
+    the small model restates a fact or a stock claim under every sub-heading and opens a
+    paragraph with its own sub-heading. The first statement stays; a line of one sentence
+    (title, closing) is never touched."""
+    said: list[str] = []
+    heads: list[set[str]] = []
+    out = []
+    for line in text.split("\n"):
+        head, body = split_heading(line)
+        sentences = sentences_of(body)
+        if len(sentences) < 2 and not head:
+            said += sentences
+            out.append(line)
+            continue
+        if head:
+            heads.append(_pairs(_sentence_key(head)))
+        kept = []
+        for s in sentences:
+            pairs = _pairs(_sentence_key(s))
+            # a sentence may develop a heading's words, but not merely say the heading again
+            if repeats(s, said + kept) or any(pairs and len(pairs & h) >= 0.75 * len(pairs) for h in heads):
+                continue
+            kept.append(s)
+        kept = kept or sentences   # a paragraph that only restates stays: a bare heading says less
+        said += kept
+        out.append(head + "".join(kept))
+    return "\n".join(out)
 
 
 _MD_HEADING_LINE = re.compile(r"^\s*(?:#{1,6}\s.*|\*\*[^*。，]{1,30}\*\*[：:]?|【[^】]{1,20}】[：:]?)\s*$")
@@ -264,7 +308,7 @@ def repeats(sentence: str, earlier: Iterable[str]) -> bool:
         if key in other_key:
             return True
         a, b = _pairs(key), _pairs(other_key)
-        if (len(a & b) >= 0.75 * min(len(a), len(b)) and len(a) >= 8
+        if (len(a & b) >= 0.75 * min(len(a), len(b)) and min(len(a), len(b)) >= 8
                 and numbers <= set(re.findall(r"\d+(?:\.\d+)?", other_key))):
             return True
     return False
@@ -274,7 +318,7 @@ def drop_sentences(text: str, unwanted: re.Pattern | Callable[[str], bool]) -> s
     """Remove every sentence of a paragraph that is unwanted, and repeats of earlier sentences."""
     test = unwanted.search if isinstance(unwanted, re.Pattern) else unwanted
     kept: list[str] = []
-    for s in re.findall(r"[^。；！？]*[。；！？]|[^。；！？]+$", text):
+    for s in sentences_of(text):
         if test(s) or repeats(s, kept):
             continue
         kept.append(s)

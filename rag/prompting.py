@@ -133,6 +133,22 @@ def exemplar_echo_test(exemplars: list[str], facts: list[str]) -> Callable[[str]
     return lambda sentence: shares_grams(sentence, grams, EXEMPLAR_ECHO_MIN_CHARS)
 
 
+# Share of a sentence's Han character pairs that must occur in the facts for it to count as
+# written from them: “一是基层医务人员数量不足” passes, “二是缺乏资金支持” (invented) has none.
+GROUNDED_SHARE = 0.4
+
+
+def ungrounded_test(facts: list[str]) -> Callable[[str], bool]:
+    """A test for sentences not written from the facts, for parts where every sentence must be
+    (a unit's problems): the small model otherwise lists problems the unit never reported."""
+    fact_pairs = han_grams(facts, 2)
+
+    def ungrounded(sentence: str) -> bool:
+        pairs = han_grams([sentence], 2)
+        return bool(pairs) and len(pairs & fact_pairs) < GROUNDED_SHARE * len(pairs)
+    return ungrounded
+
+
 def fact_labels() -> tuple[re.Pattern, re.Pattern]:
     """(problems label, next-steps label): a fact starting with one is routed to that part."""
     c = _genre_data()["_common"]

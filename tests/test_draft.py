@@ -94,7 +94,8 @@ class Writer:
             return ("今年以来，在县委、县政府的正确领导下，我局坚持以人民健康为中心，扎实推进各项工作，"
                     "行业风气持续好转，群众满意度稳步提升。现将有关工作情况汇报如下：")
         if "接着往下写" in prompt:
-            return fenced(prompt, "已写的正文")[:12] + "。" + CONTINUATION
+            heading = re.search(r"小标题“([^”]+)”|$", prompt).group(1) or "这项工作"
+            return fenced(prompt, "已写的正文")[:12] + "。" + f"围绕{heading}，" + CONTINUATION
         if "【原文】" in prompt:
             return fenced(prompt, "原文") + FILLER + "。"
         return f"{FILLER}。" + "。".join(facts) + "。" if facts else f"{FILLER}，确保工作取得实效。"
@@ -192,7 +193,7 @@ def test_a_short_paragraph_is_continued_from_its_own_facts(settings, stub_writer
         assert fact_lines(more) == fact_lines(item)              # the same facts, no others
         assert fenced(more, "已写的正文").startswith(FILLER)       # what was kept so far
     # the continuation is appended; its restatement of the paragraph's first words is not
-    assert result.draft.count(CONTINUATION) == len(items)
+    assert result.draft.count(CONTINUATION) == len(items)    # one per paragraph, each its own
     assert not re.search(re.escape(FILLER[:12]) + "。", result.draft)
 
 
@@ -229,20 +230,30 @@ def test_repair_quotes_violations_and_keeps_the_best_version(settings):
     short = ("一、主要任务\n（一）推进中医馆建设。16个乡镇卫生院全部建成中医馆，其中4个建成“旗舰中医馆”。\n"
              "（二）加强健康管理。65岁以上老年人中医药健康管理率达到75%以上。\n"
              "（三）培养人才。培养中医师承人员20名，开展西医学习中医培训120人次。")
-    longer = FILLER + "，" + FILLER + "，" + FILLER + "。"
+    longer = ["将按照统一标准改造诊疗区和煎药室，配齐中医诊疗设备，推广针灸、推拿、拔罐等适宜技术，"
+              "让群众在家门口就能享受到方便、价廉的中医药服务，逐步形成布局合理、特色鲜明的服务网络。",
+              "将依托家庭医生签约服务，为辖区老年人提供体质辨识和养生保健指导，建立健康档案并定期随访，"
+              "把中医药健康管理融入日常诊疗和公共卫生服务之中，切实提升老年群体的健康获得感。"
+              "同时加强食品安全监管，保障群众饮食安全。",
+              "将完善师带徒管理制度，明确带教老师责任和考核办法，组织学员跟师临诊、整理医案，"
+              "同时开展西医人员系统学习中医基础理论和常用方剂，着力打造一支留得住、用得上的基层中医队伍。"]
     worse = "This paragraph is in English 2099."
-    # round 1: the model makes things worse (English); round 2: it expands properly
-    writer_answers = iter([worse, worse, worse, longer, longer, longer])
+    # round 1: the model makes things worse (English); round 2: it expands each paragraph properly
+    writer_answers = iter([worse, worse, worse, *longer])
 
     def answer(body: dict) -> str:
         prompt = body["messages"][-1]["content"]
         assert "[LEN-01]" in prompt                          # the violation is quoted
         original = fenced(prompt, "原文")
+        # only the paragraph's own fact: given all, the model pours them into one paragraph
+        [own] = fact_lines(prompt)
+        assert numbers_of(own) <= numbers_of(original)
         return original + next(writer_answers)
 
     with ScriptedOpenAIServer([answer], repeat_last=True) as stub:
         result = repair_draft(request, short, stub_settings(settings, stub))
     assert "English" not in result.draft and "2099" not in result.draft
+    assert "食品安全" not in result.draft          # a repair is filtered like a first draft
     assert result.evaluation.passed, result.evaluation.to_json()
     kinds = [(r["round"], r["passed"]) for r in result.rounds]
     assert kinds[0] == (0, False) and kinds[-1] == (2, True)
@@ -430,3 +441,21 @@ def test_numbers_with_a_foreign_unit_are_removed_even_when_the_value_is_a_fact(s
     with ScriptedOpenAIServer([writer], repeat_last=True) as stub:
         result = draft_report(request, stub_settings(settings, stub), retriever=corpus_retriever())
     assert "100万元" not in result.draft and "办结率100%" in result.draft
+
+
+def test_invented_problems_and_work_on_topics_no_fact_touches_are_left_out(settings):
+    invented_problem = "二是缺乏资金支持，信息系统建设滞后"
+    drift = "同时加强食品安全监管，保障群众饮食安全。巩固和完善新农合制度，提高参合率。"
+    writer = Writer(overrides=[
+        ("为工作汇报“存在的问题”部分写一段正文",
+         f"一是个别医务人员廉洁意识淡薄，过度检查现象仍有发生；{invented_problem}。"),
+        ("小标题是", f"{FILLER}。{drift}")])
+    with ScriptedOpenAIServer([writer], repeat_last=True) as stub:
+        result = draft_report(DraftRequest.from_dict(HC13), stub_settings(settings, stub),
+                              retriever=corpus_retriever())
+    problems = result.draft.split("二、存在的问题")[1].split("三、")[0].strip()
+    assert problems.startswith("工作取得了一定成效，但对照上级要求和群众期盼，仍存在一些薄弱环节：")
+    assert "过度检查现象仍有发生" in problems and "资金" not in problems
+    assert "食品安全" not in result.draft and "新农合" not in result.draft
+    for fact in HC13["facts"]:
+        assert numbers_of(fact) <= numbers_of(result.draft)

@@ -143,3 +143,28 @@ def test_a_list_formatted_inside_a_paragraph_reads_as_prose(raw, clean):
 def test_stubs_left_by_deleted_clauses_go_but_a_one_sentence_line_stays():
     raw = "一、主要工作\n（一）深化重点工作。强化医德医风建设。加强。切实、着力。全年3次。\n特此报告。"
     assert clean_draft(raw) == "一、主要工作\n（一）深化重点工作。强化医德医风建设。全年3次。\n特此报告。"
+
+
+def test_a_sentence_said_again_in_a_later_paragraph_or_repeating_its_heading_goes():
+    raw = ("一、主要工作及成效\n"
+           "（一）深化结核病防治，工作基础更加扎实。深化结核病防治，工作基础更加扎实。"
+           "新发现患者92例，成功治疗率93.5%。坚持预防为主，扎实推进重大疾病防控。\n"
+           "（二）加强健康教育。新发现患者92例，成功治疗率93.5%。开展健康教育活动126场。"
+           "坚持预防为主，扎实推进重大疾病防控工作。围绕加强健康教育，建立宣讲队伍，送健康知识进村入户。\n"
+           "以上述职，请予评议。")
+    assert clean_draft(raw) == (
+        "一、主要工作及成效\n"
+        "（一）深化结核病防治，工作基础更加扎实。新发现患者92例，成功治疗率93.5%。坚持预防为主，扎实推进重大疾病防控。\n"
+        "（二）加强健康教育。开展健康教育活动126场。围绕加强健康教育，建立宣讲队伍，送健康知识进村入户。\n"
+        "以上述职，请予评议。")
+
+
+def test_a_short_title_or_closing_line_never_swallows_later_sentences():
+    raw = "标题\n\n今年以来，在县委、县政府的正确领导下，我局扎实推进各项工作。现将有关工作情况汇报如下：\n\n以上，请审阅。"
+    assert clean_draft(raw) == raw
+
+
+def test_a_paragraph_that_only_restates_is_kept_rather_than_left_as_a_bare_heading():
+    raw = ("（一）免疫规划工作扎实推进。全年报告法定传染病12类1386例，报告及时率100%。\n"
+           "（二）重大疾病防控成效明显。全年报告法定传染病12类1386例，报告及时率100%。")
+    assert clean_draft(raw) == raw
