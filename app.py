@@ -23,6 +23,7 @@ from typing import Any, Callable, NoReturn
 
 import streamlit as st
 
+from evals.facts import find_conflicts, is_injection
 from rag.config import Settings
 from rag.errors import RequestError, UserFacingError
 from rag.export import export_docx, export_markdown, export_text, heading_kind, looks_like_title
@@ -386,6 +387,7 @@ class Page:
                 with st.expander("查看识别结果"):
                     st.dataframe({"序号": list(range(1, len(facts) + 1)), "事实": facts},
                                  hide_index=True, width="stretch")
+                self._fact_warnings(facts)
             st.text_area("补充要求（可选）", key="form_notes", height=80,
                          placeholder="如：分免疫规划、传染病防控两块写；不写存在问题")
             self._save_form_if_changed()
@@ -397,6 +399,15 @@ class Page:
             st.button("新建文稿", width="stretch", on_click=self._new_session,
                       help="开始一份新的文稿；当前文稿仍可通过原网址打开。")
             st.caption("本页网址中包含文稿编号，收藏或刷新本页都能回到当前文稿。")
+
+    @staticmethod
+    def _fact_warnings(facts: list[str]) -> None:
+        """What the drafter would set aside, said while the user can still fix the facts."""
+        for n, fact in enumerate(facts, 1):
+            if is_injection(fact):
+                st.warning(f"第{n}条像是给助手的指令，起草时不会采用：“{fact[:40]}”")
+        for conflict in find_conflicts(facts):
+            st.warning(conflict.message() + "不改的话，草稿中这两个数值都不用，在该处写“【待核实】”。")
 
     @staticmethod
     def _new_session() -> None:
