@@ -126,10 +126,14 @@ class _Job:
             self.on_token(text)
 
     def chat(self, user: str, *, purpose: str, max_tokens: int, stream: bool = False,
-             temperature: float | None = None) -> str:
+             temperature: float | None = None, prose: bool = True) -> str:
         messages = [self.system, {"role": "user", "content": user}]
         result = self.llm.chat(messages, on_token=self.on_token if stream else None,
                                temperature=temperature, max_tokens=max_tokens, purpose=purpose)
+        if prose and result.finish_reason == "length":
+            # the token cap cut the reply mid-sentence (“积极参加各级卫生部门举办的”): that sentence goes
+            end = max(result.text.rfind(c) for c in "。！？；")
+            return result.text[:end + 1] if end >= 0 else result.text
         return result.text
 
     def exemplars(self, query: str, role: str | None) -> list[str]:
@@ -242,7 +246,7 @@ def _draft_outline(job: _Job, pf: PartFacts) -> Outline:
                     min_items=min(part.min_items, len(facts)), max_items=part.max_items,
                     heading_style=job.guide.heading_style,
                     facts=fence(numbered(facts, brackets=True)))
-    answer = job.chat(prompt, purpose=f"outline:{part.key}", temperature=OUTLINE_TEMPERATURE,
+    answer = job.chat(prompt, purpose=f"outline:{part.key}", temperature=OUTLINE_TEMPERATURE, prose=False,
                       max_tokens=min(job.settings.llm_max_tokens, 120 + 60 * len(facts)))
     try:
         return parse_outline(answer, len(facts), part.min_items, part.max_items)

@@ -256,6 +256,11 @@ def drop_unknown_titles(text: str, facts: Iterable[str]) -> str:
                                               for m in _TITLED_NAME.findall(s)))
 
 
+def _is_label(text: str) -> bool:
+    """A short heading text without a clause or a number: a label, not a sentence."""
+    return len(text) <= 20 and not re.search(r"[，,；;\d]", text) and "。" not in text.rstrip("。：:")
+
+
 def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> str:
     """One body paragraph: cleaned, headings the model added removed, lines joined."""
     text = "\n".join(l for l in text.splitlines() if not _MD_HEADING_LINE.match(l))
@@ -268,6 +273,8 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
         h = heading_rank(line)
         if h:
             line = h[2]
+            if _is_label(line):
+                continue  # a sub-heading of the model's own (“（三）加强疾病防控工作”): ours are in the outline
         if heading and line.rstrip("。：:") == heading.rstrip("。："):
             continue  # the model repeated the sub-heading on its own line
         parts.append(line)
@@ -281,8 +288,8 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
     text = drop_sentences(re.sub(r"[<>«»]{2,}", "", text), echoes_prompt)
     if heading and text.startswith(heading.rstrip("。")):
         text = text[len(heading.rstrip("。")):].lstrip("。：，")
-    text = restore_fact_terms(text, facts)
-    if text and text[-1] not in "。！？：；”）":
+    text = restore_fact_terms(text, facts).rstrip("；，、")   # a paragraph ends on a full stop
+    if text and text[-1] not in "。！？：”）":
         text += "。"
     return text
 

@@ -459,3 +459,20 @@ def test_invented_problems_and_work_on_topics_no_fact_touches_are_left_out(setti
     assert "食品安全" not in result.draft and "新农合" not in result.draft
     for fact in HC13["facts"]:
         assert numbers_of(fact) <= numbers_of(result.draft)
+
+
+def test_the_unfinished_sentence_of_a_reply_cut_by_the_token_cap_is_dropped(settings):
+    writer = Writer()
+
+    def answer(body: dict):
+        text = writer(body)
+        if "小标题是" in body["messages"][-1]["content"]:
+            return reply(text + "积极参加各级卫生部门举办的", finish_reason="length")
+        return text
+
+    with ScriptedOpenAIServer([answer], repeat_last=True) as stub:
+        result = draft_report(DraftRequest.from_dict(HC07), stub_settings(settings, stub),
+                              retriever=corpus_retriever())
+    assert "举办的" not in result.draft
+    for fact in HC07["facts"]:
+        assert numbers_of(fact) <= numbers_of(result.draft)

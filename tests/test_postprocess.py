@@ -168,3 +168,13 @@ def test_a_paragraph_that_only_restates_is_kept_rather_than_left_as_a_bare_headi
     raw = ("（一）免疫规划工作扎实推进。全年报告法定传染病12类1386例，报告及时率100%。\n"
            "（二）重大疾病防控成效明显。全年报告法定传染病12类1386例，报告及时率100%。")
     assert clean_draft(raw) == raw
+
+
+def test_a_paragraph_ends_on_a_full_stop_not_a_semicolon():
+    assert clean_paragraph("规范肺结核病患者的发现、治疗和全程督导管理；") == "规范肺结核病患者的发现、治疗和全程督导管理。"
+    assert clean_paragraph("现将2024年工作总结如下：") == "现将2024年工作总结如下："
+
+
+def test_the_models_own_sub_heading_lines_go_but_its_listed_facts_stay():
+    raw = "（一）加强疫苗接种管理。我局严格按照程序接种。\n（三）加强疾病防控工作。\n1. 16个乡镇卫生院全部建成中医馆\n二、做法"
+    assert clean_paragraph(raw) == "加强疫苗接种管理。我局严格按照程序接种。16个乡镇卫生院全部建成中医馆。"
