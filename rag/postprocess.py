@@ -163,7 +163,8 @@ def clean_draft(text: str, facts: Iterable[str] = ()) -> str:
     text = restore_fact_terms(text, facts)
     text = normalize_headings(_tidy_lines(text))
     text = "\n".join(map(_drop_fragments, text.split("\n")))
-    return _tidy_lines(drop_restatements(text))
+    # a paragraph whose last clause was deleted ends on a full stop, not on “；”
+    return re.sub(r"[；，、]+$", "。", _tidy_lines(drop_restatements(text)), flags=re.M)
 
 
 def split_heading(line: str) -> tuple[str, str]:
@@ -288,8 +289,8 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
     text = drop_sentences(re.sub(r"[<>«»]{2,}", "", text), echoes_prompt)
     if heading and text.startswith(heading.rstrip("。")):
         text = text[len(heading.rstrip("。")):].lstrip("。：，")
-    text = restore_fact_terms(text, facts).rstrip("；，、")   # a paragraph ends on a full stop
-    if text and text[-1] not in "。！？：”）":
+    text = restore_fact_terms(text, facts)
+    if text and text[-1] not in "。！？：；”）":
         text += "。"
     return text
 

@@ -171,8 +171,10 @@ def test_a_paragraph_that_only_restates_is_kept_rather_than_left_as_a_bare_headi
 
 
 def test_a_paragraph_ends_on_a_full_stop_not_a_semicolon():
-    assert clean_paragraph("规范肺结核病患者的发现、治疗和全程督导管理；") == "规范肺结核病患者的发现、治疗和全程督导管理。"
-    assert clean_paragraph("现将2024年工作总结如下：") == "现将2024年工作总结如下："
+    assert clean_draft("规范肺结核病患者的发现、治疗和全程督导管理；") == "规范肺结核病患者的发现、治疗和全程督导管理。"
+    assert clean_draft("现将2024年工作总结如下：") == "现将2024年工作总结如下："
+    assert clean_draft("（二）加强传染病防控。规范督导管理；\n（三）推进健康教育。开展活动，") == \
+        "（二）加强传染病防控。规范督导管理。\n（三）推进健康教育。开展活动。"
 
 
 def test_the_models_own_sub_heading_lines_go_but_its_listed_facts_stay():
