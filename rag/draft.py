@@ -607,14 +607,15 @@ def _llm_repair(text: str, ev: Evaluation, job: _Job, stream: bool) -> str:
     n_chars = len(re.sub(r"\s", "", text))
     lo, hi = job.request.length_chars
     if length and not by_line:
-        paragraphs = [i for i, l in enumerate(lines) if _is_body(l)]
+        # only paragraphs under a sub-heading change length: the title, the opening's lead-in and
+        # a problems part (its facts and no more) must stay as they are
+        paragraphs = [i for i, l in enumerate(lines) if _is_body(l) and split_heading(l)[0]]
         if n_chars < lo:
             targets = sorted(paragraphs, key=lambda i: len(lines[i]))[:3]
-            grow = (lo - n_chars) // max(1, len(targets)) + 40
-            extra = f"把这段扩写，增加约{grow}字，只增加做法、措施和意义的表述，不增加数字。"
+            extra = render("grow", chars=(lo - n_chars) // max(1, len(targets)) + 40)
         else:
             targets = sorted(paragraphs, key=lambda i: -len(lines[i]))[:3]
-            extra = f"把这段压缩约{(n_chars - hi) // max(1, len(targets)) + 30}字，保留全部数字。"
+            extra = render("shrink", chars=(n_chars - hi) // max(1, len(targets)) + 30)
         by_line = {i: [length] for i in targets}
     for i, violations in list(by_line.items())[:4]:
         head, body = split_heading(lines[i])

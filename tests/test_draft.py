@@ -476,3 +476,28 @@ def test_the_unfinished_sentence_of_a_reply_cut_by_the_token_cap_is_dropped(sett
     assert "举办的" not in result.draft
     for fact in HC07["facts"]:
         assert numbers_of(fact) <= numbers_of(result.draft)
+
+
+def test_a_length_repair_lengthens_sub_heading_paragraphs_only(settings):
+    request = DraftRequest.from_dict({**HC13, "length_chars": [900, 1200]})
+    title = "翠峰县卫生健康局2024年行风工作汇报"
+    opening = "今年以来，我局扎实推进行风建设。现将有关工作情况汇报如下："
+    problems = "工作取得了一定成效，但对照上级要求和群众期盼，仍存在一些薄弱环节：个别医务人员廉洁意识淡薄，过度检查现象仍有发生。"
+    short = "\n".join([
+        title, opening, "一、主要工作及成效",
+        "（一）加强监督检查。1—6月开展医疗机构行风专项检查2轮，覆盖县乡医疗机构27家。查处收受“红包”、回扣等问题4起，给予党纪政务处分3人。",
+        "（二）坚持群众视角。患者满意度第三方测评得分91.6分，较去年同期提高1.8分。12345热线涉医投诉办结率100%，群众满意率96.3%。签订医务人员廉洁从业承诺书1860份。",
+        "二、存在的问题", problems,
+        "三、下一步工作打算", "开展“清廉医院”创建，年底前创建示范点5个。"])
+    repaired: list[str] = []
+
+    def answer(body: dict) -> str:
+        original = fenced(body["messages"][-1]["content"], "原文")
+        repaired.append(original)
+        return original + "建立问题清单、责任清单和整改清单，实行销号管理，定期通报进展，确保问题见底清零、整改到位。"
+
+    with ScriptedOpenAIServer([answer], repeat_last=True) as stub:
+        result = repair_draft(request, short, stub_settings(settings, stub))
+    assert repaired and all("查处收受" in r or "满意度第三方" in r for r in repaired)
+    lines = result.draft.split("\n")
+    assert lines[0] == title and lines[1] == opening and problems in lines
