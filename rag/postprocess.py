@@ -202,7 +202,7 @@ def drop_restatements(text: str) -> str:
     """Remove body sentences that say again what the draft already said, its headings included:
     the small model restates a fact or a stock claim under every sub-heading and opens a
     paragraph with its own sub-heading. The first statement stays; a line of one sentence
-    (title, closing) is never touched."""
+    (title, closing) is never touched, and a paragraph is never emptied."""
     said: list[str] = []
     heads: list[set[str]] = []
     out = []
