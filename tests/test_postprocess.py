@@ -180,3 +180,11 @@ def test_a_paragraph_ends_on_a_full_stop_not_a_semicolon():
 def test_the_models_own_sub_heading_lines_go_but_its_listed_facts_stay():
     raw = "（一）加强疫苗接种管理。我局严格按照程序接种。\n（三）加强疾病防控工作。\n1. 16个乡镇卫生院全部建成中医馆\n二、做法"
     assert clean_paragraph(raw) == "加强疫苗接种管理。我局严格按照程序接种。16个乡镇卫生院全部建成中医馆。"
+
+
+def test_the_obsolete_rural_cooperative_scheme_is_off_topic_even_in_a_health_insurance_report():
+    from rag.prompting import off_topic_test
+
+    off_topic = off_topic_test(["推进医共体医保基金打包付费改革", "药品耗材集中带量采购落地品种412个"])
+    assert off_topic("固化和完善新农合制度。") and off_topic("继续做好“农村合作医疗”。")
+    assert not off_topic("深化医保支付方式改革，带量采购成果持续巩固。")
