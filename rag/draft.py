@@ -249,7 +249,13 @@ def _draft_outline(job: _Job, pf: PartFacts) -> Outline:
     answer = job.chat(prompt, purpose=f"outline:{part.key}", temperature=OUTLINE_TEMPERATURE, prose=False,
                       max_tokens=min(job.settings.llm_max_tokens, 120 + 60 * len(facts)))
     try:
-        return parse_outline(answer, len(facts), part.min_items, part.max_items)
+        outline = parse_outline(answer, len(facts), part.min_items, part.max_items)
+        copied = [it.heading for it in outline.items if it.heading in job.guide.heading_style]
+        if copied:
+            # the style example (“坚持改革创新，医疗卫生体制改革取得新进展”) is no heading for
+            # these facts, and it stands in the seed corpus word for word (COPY-01)
+            raise OutlineError(f"小标题“{copied[0]}”照抄了写法示例")
+        return outline
     except OutlineError as e:
         job.notices.append(f"模型拟定的提纲不可用（{e}），已按事实主题自动分组。")
         return fallback_outline(facts, job.guide.fallback_headings, part.min_items,

@@ -501,3 +501,15 @@ def test_a_length_repair_lengthens_sub_heading_paragraphs_only(settings):
     assert repaired and all("查处收受" in r or "满意度第三方" in r for r in repaired)
     lines = result.draft.split("\n")
     assert lines[0] == title and lines[1] == opening and problems in lines
+
+
+def test_an_outline_that_copies_the_heading_style_example_falls_back(settings):
+    copied = {"items": [{"heading": "坚持改革创新，医疗卫生体制改革取得新进展", "facts": [1, 2]},
+                        {"heading": "固本强基，基层服务能力持续提升", "facts": [3]}]}
+    writer = Writer(overrides=[("拟定", json.dumps(copied, ensure_ascii=False))])
+    with ScriptedOpenAIServer([writer], repeat_last=True) as stub:
+        request = DraftRequest.from_dict({**HC07, "genre": "工作总结", "section": "主要工作及成效"})
+        result = draft_report(request, stub_settings(settings, stub), retriever=corpus_retriever())
+    assert result.outline[0]["source"] == "fallback"
+    assert "医疗卫生体制改革取得新进展" not in result.draft
+    assert any("照抄了写法示例" in n for n in result.notices)
