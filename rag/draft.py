@@ -21,7 +21,7 @@ from rag.errors import LLMError
 from rag.outline import (Outline, OutlineError, OutlineItem, PartFacts, fallback_outline,
                          parse_outline, route_facts, split_labelled)
 from rag.headings import canonical_marker
-from rag.postprocess import (clean_draft, clean_paragraph, drop_sentences, heading_rank, repeats,
+from rag.postprocess import (QUOTED_OR_TITLED, clean_draft, clean_paragraph, drop_sentences, heading_rank, repeats,
                              sentences_of, split_heading)
 from rag.prompting import (MASK_RE, GenreGuide, PartSpec, UnitVoice, exemplar_echo_test, fence, genre_guide, han_grams,
                            mask_exemplar, numbered, off_topic_test, render, requested_parts, ungrounded_test,
@@ -449,6 +449,7 @@ def _missing_facts(text: str, facts: list[str]) -> list[tuple[str, str]]:
             tokens = [t for t in extract_numbers(s) if not is_year_token(t, s)]
             if (any((t.pair not in pairs) if t.unit else (t.canonical not in values) for t in tokens)
                     or any(mark not in d for mark in _verify_marks(s))
+                    or any(name not in d for name in QUOTED_OR_TITLED.findall(s))   # FACT-02: “一码通用”, 《…》
                     or (not tokens and _wording_kept(s, draft_grams) < WORDING_KEPT)):
                 missing.append((kind, piece))
     return missing

@@ -295,6 +295,9 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
     return text
 
 
+QUOTED_OR_TITLED = re.compile(r"“[^”]+”|《[^》]+》")
+
+
 def _sentence_key(sentence: str) -> str:
     return re.sub(f"[^{HAN}0-9.%]", "", sentence)
 
@@ -306,13 +309,17 @@ def _pairs(key: str) -> set[str]:
 def repeats(sentence: str, earlier: Iterable[str]) -> bool:
     """True when the sentence says again what an earlier one said: the same words, contained in
     it (“县中医院创建…” after “将县中医院创建…”), or ≥ 75 % the same character pairs with no
-    number the earlier one lacks. The small model restates its facts two or three times."""
+    number and no quoted name (“一码通用”) the earlier one lacks. The small model restates its
+    facts two or three times."""
     key = _sentence_key(sentence)
     if len(key) < 6:
         return False
     numbers = set(re.findall(r"\d+(?:\.\d+)?", key))
+    names = QUOTED_OR_TITLED.findall(sentence)
     for other in earlier:
         other_key = _sentence_key(other)
+        if any(name not in other for name in names):
+            continue
         if key in other_key:
             return True
         a, b = _pairs(key), _pairs(other_key)

@@ -513,3 +513,13 @@ def test_an_outline_that_copies_the_heading_style_example_falls_back(settings):
     assert result.outline[0]["source"] == "fallback"
     assert "医疗卫生体制改革取得新进展" not in result.draft
     assert any("照抄了写法示例" in n for n in result.notices)
+
+
+def test_a_fact_whose_quoted_name_the_model_dropped_is_written_in(settings):
+    fact = "推广电子健康卡（码）“一码通用”，覆盖全部基层医疗卫生机构"
+    writer = Writer(overrides=[("一码通用", f"{FILLER}。推广电子健康卡（码）通用，覆盖全部基层医疗卫生机构。")])
+    with ScriptedOpenAIServer([writer], repeat_last=True) as stub:
+        request = DraftRequest.from_dict({**HC07, "facts": HC07["facts"] + [fact]})
+        result = draft_report(request, stub_settings(settings, stub), retriever=corpus_retriever())
+    assert "“一码通用”" in result.draft
+    assert "FACT-02" not in result.evaluation.rule_ids()
