@@ -19,7 +19,7 @@ from evals.facts import extract_numbers
 from openai_stub import ScriptedOpenAIServer, cut_stream, delay, error, garbage, reply
 from rag.config import PROJECT_ROOT, Settings
 from rag.corpus import load_chunks
-from rag.draft import draft_report, repair_draft, revise_draft
+from rag.draft import DraftResult, draft_report, repair_draft, revise_draft
 from rag.errors import LLMError
 from rag.schema import DraftRequest, Exemplar
 from rag.textnorm import normalize_for_compare
@@ -114,6 +114,16 @@ def stub_settings(settings: Settings, stub, **kw) -> Settings:
 
 def numbers_of(text: str) -> set[tuple[str, str]]:
     return {t.pair for t in extract_numbers(normalize_for_compare(text))}
+
+
+def draft_hc07(settings: Settings, answer) -> DraftResult:
+    """HC07 drafted against `answer`; every fact number must survive whatever the model did."""
+    with ScriptedOpenAIServer([answer], repeat_last=True) as stub:
+        result = draft_report(DraftRequest.from_dict(HC07), stub_settings(settings, stub),
+                              retriever=corpus_retriever())
+    for fact in HC07["facts"]:
+        assert numbers_of(fact) <= numbers_of(result.draft)
+    return result
 
 
 def test_whole_report_follows_the_genre_and_keeps_every_fact(settings, stub_writer):
@@ -215,12 +225,8 @@ def test_invented_number_is_removed_and_facts_kept(settings):
     writer = Writer(overrides=[("小标题是", f"{FILLER}。{invented}" + "16个乡镇卫生院全部建成中医馆，"
                                 "其中4个建成“旗舰中医馆”。65岁以上老年人中医药健康管理率达到75%以上。"
                                 "培养中医师承人员20名，开展西医学习中医培训120人次。")])
-    with ScriptedOpenAIServer([writer], repeat_last=True) as stub:
-        result = draft_report(DraftRequest.from_dict(HC07), stub_settings(settings, stub),
-                              retriever=corpus_retriever())
+    result = draft_hc07(settings, writer)
     assert "15.6" not in result.draft
-    for fact in HC07["facts"]:
-        assert numbers_of(fact) <= numbers_of(result.draft)
     assert result.evaluation.passed, result.evaluation.to_json()
     assert result.rounds[-1]["passed"] is True
 
@@ -470,12 +476,7 @@ def test_the_unfinished_sentence_of_a_reply_cut_by_the_token_cap_is_dropped(sett
             return reply(text + "积极参加各级卫生部门举办的", finish_reason="length")
         return text
 
-    with ScriptedOpenAIServer([answer], repeat_last=True) as stub:
-        result = draft_report(DraftRequest.from_dict(HC07), stub_settings(settings, stub),
-                              retriever=corpus_retriever())
-    assert "举办的" not in result.draft
-    for fact in HC07["facts"]:
-        assert numbers_of(fact) <= numbers_of(result.draft)
+    assert "举办的" not in draft_hc07(settings, answer).draft
 
 
 def test_a_length_repair_lengthens_sub_heading_paragraphs_only(settings):
