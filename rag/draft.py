@@ -21,8 +21,8 @@ from rag.errors import LLMError
 from rag.outline import (Outline, OutlineError, OutlineItem, PartFacts, fallback_outline,
                          parse_outline, route_facts, split_labelled)
 from rag.headings import canonical_marker
-from rag.postprocess import (QUOTED_OR_TITLED, clean_draft, clean_paragraph, drop_sentences, heading_rank, repeats,
-                             sentences_of, split_heading)
+from rag.postprocess import (QUOTED_OR_TITLED, clean_draft, clean_paragraph, drop_masked_clauses, drop_sentences,
+                             heading_rank, repeats, sentences_of, split_heading)
 from rag.prompting import (MASK_RE, GenreGuide, PartSpec, UnitVoice, exemplar_echo_test, fence, genre_guide, han_grams,
                            mask_exemplar, numbered, off_topic_test, render, requested_parts, ungrounded_test,
                            unit_voice)
@@ -290,7 +290,7 @@ def _kept_sentences(job: _Job, part: PartSpec, text: str, heading: str, exemplar
     """Model output cleaned, without masks, without what it copied from its exemplars and
     without sentences on topics no fact touches. In a part with a lead sentence (the unit's
     problems) only sentences written from its facts stay: the lead is put back by the caller."""
-    text = drop_sentences(clean_paragraph(text, heading=heading, facts=job.facts), MASK_RE)
+    text = drop_masked_clauses(clean_paragraph(text, heading=heading, facts=job.facts), MASK_RE)
     text = drop_sentences(text, exemplar_echo_test(exemplars, job.facts))
     text = drop_sentences(text, job.off_topic(heading))
     return drop_sentences(text, ungrounded_test(facts)) if part.lead else text
@@ -322,7 +322,7 @@ def _write_opening(job: _Job, chars: int, topics: list[str]) -> str:
         "chars": chars}, exemplars, answer_tokens, job.settings, job.system["content"])
     text = clean_paragraph(job.chat(prompt, purpose="opening", max_tokens=answer_tokens, stream=True),
                            facts=job.facts)
-    text = drop_sentences(drop_sentences(text, MASK_RE), job.off_topic(*topics))
+    text = drop_sentences(drop_masked_clauses(text, MASK_RE), job.off_topic(*topics))
     lead_in = job.fill(job.guide.lead_in)
     if lead_in and not re.search(job.guide.lead_in_pattern, text):
         # STR-01 wants the “现将…如下：” sentence; the model often forgets it

@@ -329,6 +329,23 @@ def repeats(sentence: str, earlier: Iterable[str]) -> bool:
     return False
 
 
+def drop_masked_clauses(text: str, mask: re.Pattern) -> str:
+    """Cut the clauses that carry an exemplar mask (〔数〕〔缺〕…) out of their sentences.
+
+    The rest of a sentence still says something: the opening “2024年，我局在县委、县政府的正确领导下，
+    以“〔缺〕”发展思路为指导，扎实推进……” loses only its middle clause. A sentence left with
+    fewer than two clauses was the copied passage itself and goes.
+    """
+    kept: list[str] = []
+    for s in sentences_of(text):
+        if mask.search(s):
+            end = s[-1] if s[-1] in "。；！？" else ""
+            clauses = [c for c in s.rstrip("。；！？").split("，") if not mask.search(c)]
+            s = "，".join(clauses) + end if len(clauses) >= 2 else ""
+        kept.append(s)
+    return "".join(kept)
+
+
 def drop_sentences(text: str, unwanted: re.Pattern | Callable[[str], bool]) -> str:
     """Remove every sentence of a paragraph that is unwanted, and repeats of earlier sentences."""
     test = unwanted.search if isinstance(unwanted, re.Pattern) else unwanted

@@ -205,15 +205,16 @@ def unit_voice(unit: str) -> UnitVoice:
 
 _NUMBER_RE = re.compile(r"\d+(?:[.．]\d+)?\s*(?:%|％|‰)?|[０-９]+")
 _PLACE_RE = re.compile(f"([{HAN}]{{2}})(市|县|区|镇|乡)")
-# Second characters that make "XY县/区…" an ordinary word rather than a place name.
-_NOT_PLACE_END = set("全我本该各城乡县市省州地社辖景园山灾病疫片小库郊矿街")
+# Second characters that make "XY县/区…" an ordinary word rather than a place name; the
+# function words among them keep “工作在县委” from becoming “工〔地〕委”.
+_NOT_PLACE_END = set("全我本该各城乡县市省州地社辖景园山灾病疫片小库郊矿街在于对向从到为将把被由了的是")
 # First characters that are function words or unit names, not the start of a place name.
 _NOT_PLACE_START = set("在和与对向从到及于为将把被由了的是局委院所站中个等各全本我该")
 _QUOTED_NAME = re.compile(r"“([^“”]{7,})”")
 _BOOK_TITLE = re.compile(r"《[^《》]+》")
 _LEVEL_WORDS = re.compile(r"(全|我|本)(县|区|市)")
 _SELF_REFS = re.compile(r"我(局|委)")
-_LEADERS = re.compile(r"(县|区|市)委、(县|区|市)政府")
+_LEADERS = re.compile(r"(县|区|市)委、?(县|区|市)政府")
 
 NUMBER_MASK, PLACE_MASK, NAME_MASK = "〔数〕", "〔地〕", "〔名〕"
 # Any 〔…〕 mask (ours or the corpus cleaner's 〔缺〕) in model output means copied exemplar text.

@@ -71,11 +71,24 @@ def test_bracket_label_lines_from_the_model_are_dropped():
     assert clean_paragraph("【正文】推进各项工作") == "推进各项工作。"
 
 
-def test_sentences_with_exemplar_masks_are_dropped():
-    from rag.postprocess import drop_sentences
+def test_clauses_with_exemplar_masks_are_cut_and_bare_copies_dropped():
+    from rag.postprocess import drop_masked_clauses
     from rag.prompting import MASK_RE
     text = "加强免疫规划管理。全年共出动〔数〕人次；接种率达95%以上。〔缺〕年未报告甲类传染病"
-    assert drop_sentences(text, MASK_RE) == "加强免疫规划管理。接种率达95%以上。"
+    assert drop_masked_clauses(text, MASK_RE) == "加强免疫规划管理。接种率达95%以上。"
+    # the HC05 opening: only the clause copied with its mask goes, not the whole first sentence
+    opening = ("2024年，我局在县委、县政府的正确领导下，以“〔缺〕”发展思路体系为指导，"
+               "扎实推进卫生设施建设，奠定了良好基础。现将2024年工作总结如下：")
+    assert drop_masked_clauses(opening, MASK_RE) == (
+        "2024年，我局在县委、县政府的正确领导下，扎实推进卫生设施建设，奠定了良好基础。"
+        "现将2024年工作总结如下：")
+
+
+def test_exemplar_masking_keeps_function_words_and_unit_leaders():
+    from rag.prompting import UnitVoice, mask_exemplar
+    voice = UnitVoice(self_ref="我局", level_word="全县", leaders="县委、县政府", level="县")
+    masked = mask_exemplar("2023年以来，全市卫生工作在市委市政府的正确领导下，白沙镇新建卫生院2个。", voice)
+    assert masked == "〔数〕年以来，全县卫生工作在县委、县政府的正确领导下，〔地〕新建卫生院〔数〕个。"
 
 
 def test_echoed_prompt_instructions_are_dropped():
