@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from rag.textnorm import chinese_numeral, parse_chinese_numeral
 
 CN_NUM = "一二三四五六七八九十"
+# “一是……二是……”: the items of an enumeration inside a paragraph.
+ENUM_ITEM_RE = re.compile(rf"(?:^|(?<=[。；：，\s]))([{CN_NUM}]+)是(?!否)", re.M)
 
 # (rank, canonical, pattern) in match order; group 1 is the ordinal. "0\d." is tried before the
 # canonical "\d{1,2}." so that "01." is reported as a variant.

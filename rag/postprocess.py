@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from rag.headings import canonical_marker, parse_heading
+from rag.headings import ENUM_ITEM_RE, canonical_marker, parse_heading
 from rag.prompting import echoes_prompt
-from rag.textnorm import HAN, normalize_for_compare, to_fullwidth_punctuation, to_simplified
+from rag.textnorm import (HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral, to_fullwidth_punctuation,
+                          to_simplified)
 
 # --- Markdown and chat ------------------------------------------------------------------------
 
@@ -155,6 +156,21 @@ def _tidy_lines(text: str) -> str:
     return "\n".join(out).strip()
 
 
+def renumber_enumerations(line: str) -> str:
+    """“一是……二是……” counted in order within a line. The model starts a list at “三是”, and a
+    dropped sentence leaves a gap (STR-04); “一是” starts a new list, as the checker reads it."""
+    expected = 1
+
+    def renumber(m: re.Match[str]) -> str:
+        nonlocal expected
+        if parse_chinese_numeral(m.group(1)) == 1:
+            expected = 1
+        item, expected = f"{chinese_numeral(expected)}是", expected + 1
+        return item
+
+    return ENUM_ITEM_RE.sub(renumber, line)
+
+
 def clean_draft(text: str, facts: Iterable[str] = ()) -> str:
     """Full deterministic clean-up of a draft (or any model output meant as report text)."""
     text = strip_markdown(text)
@@ -162,7 +178,7 @@ def clean_draft(text: str, facts: Iterable[str] = ()) -> str:
     text = normalize_characters(text)
     text = restore_fact_terms(text, facts)
     text = normalize_headings(_tidy_lines(text))
-    text = "\n".join(map(_drop_fragments, text.split("\n")))
+    text = "\n".join(renumber_enumerations(_drop_fragments(line)) for line in text.split("\n"))
     # a paragraph whose last clause was deleted ends on a full stop, not on “；”
     return re.sub(r"[；，、]+$", "。", _tidy_lines(drop_restatements(text)), flags=re.M)
 
@@ -239,7 +255,8 @@ _INLINE_MARKER = re.compile(rf"(?<=[。；：])(?:[一二三四五六七八九�
 _TITLED_NAME = re.compile(r"《[^》]{1,40}》")
 _ENDS = "。！？：；，、”）!?:;,"
 # Labels the model puts before what it was asked to write ("将要做的事：", "具体措施：").
-_META_LABEL = re.compile(r"(?:^|(?<=[。；]))(?:将要做的事|要做的事|具体做法|具体措施|主要内容|工作内容|做法|措施|成效"
+_META_LABEL = re.compile(r"(?:^|(?<=[。；]))(?:将要做的事|要做的事|具体做法|具体措施|具体怎么做|主要内容|工作内容|做法|措施"
+                         r"|机制|方法|成效|对(?:群众|工作)(?:和(?:群众|工作))?的作用|这些工作具体是(?:如何|怎样)做的"
                          r"|事实\d*|正文|续写)[：:]")
 # A salutation or sign-off belongs to the report's frame, never inside a body paragraph.
 # "我们采取了以下措施：组建专业团队：成立了…": a list the model formats inside one paragraph.

@@ -103,6 +103,20 @@ def test_partial_echoes_and_repeated_sentences_are_dropped():
     assert clean_paragraph(raw) == "推进中医馆建设。16个乡镇卫生院全部建成中医馆。"
 
 
+def test_the_extend_prompts_own_labels_are_dropped():
+    # prompts/extend.md asks for 措施、机制、方法 and 对群众和工作的作用; the model wrote them as labels
+    raw = ("这些工作具体是如何做的：制定并实施数据安全管理制度。方法：定期开展安全检查。"
+           "对群众的作用：提高医疗服务效率。对群众和工作的作用：减少重复检查。")
+    assert clean_paragraph(raw) == "制定并实施数据安全管理制度。定期开展安全检查。提高医疗服务效率。减少重复检查。"
+
+
+def test_enumerations_are_counted_in_order_within_a_paragraph():
+    draft = ("二、存在问题\n\n工作中还存在一些问题：三是基层医务人员数量不足；四是机制不够健全。\n\n"
+             "三、下一步工作打算\n\n一是加强培训；三是完善机制。一是另起一组；二是照常开展督导检查。")
+    assert clean_draft(draft) == ("二、存在问题\n\n工作中还存在一些问题：一是基层医务人员数量不足；二是机制不够健全。\n\n"
+                                  "三、下一步工作打算\n\n一是加强培训；二是完善机制。一是另起一组；二是照常开展督导检查。")
+
+
 def test_restated_sentences_are_dropped_but_a_sentence_with_a_new_number_stays():
     raw = ("将县中医院创建三级中医医院，2025年完成评审申报。县中医院创建三级中医医院，2025年完成评审申报。"
            "全县16个乡镇卫生院建成中医馆。全县16个乡镇卫生院建成中医馆，其中4个建成旗舰中医馆。"

@@ -9,7 +9,7 @@ from rag.textnorm import parse_chinese_numeral
 from evals.context import CheckContext
 from evals.facts import KEY_CHARS, NumberToken, extract_numbers, is_year_token
 from evals.registry import GBT_NUMBERS, PRACTICE, REGULATIONS, Finding, rule
-from evals.rules.structure import ENUM_ITEM_RE
+from rag.headings import ENUM_ITEM_RE
 
 # FACT-03 fixed terms (matched on S(draft)); numbers inside them are not quantities.
 FIXED_TERMS_RE = re.compile(r"12320|120(?=急救|指挥|调度)|N95|H\d+N\d+|COVID-19|5G")

@@ -5,7 +5,7 @@ import re
 from collections.abc import Iterator
 
 from rag.schema import WHOLE_REPORT
-from rag.headings import CN_NUM
+from rag.headings import ENUM_ITEM_RE
 from rag.textnorm import chinese_numeral, parse_chinese_numeral
 
 from evals.context import CheckContext
@@ -23,7 +23,6 @@ SHORTCOMING_RE = re.compile(r"不足|差距|问题")
 FUTURE_RE = re.compile(r"今后|下一步|打算")
 # A 工作计划 may put its opening under a first heading such as 一、总体要求.
 OPENING_HEADING_RE = re.compile(r"总体要求|指导思想|总体目标|工作目标|目标任务|总体思路")
-ENUM_ITEM_RE = re.compile(rf"(?:^|(?<=[。；：，\s]))([{CN_NUM}]+)是(?!否)", re.M)
 _PUNCT_OR_SPACE = re.compile(r"[\s\W_]+")
 DUPLICATE_PROBE_CHARS = 15
 
