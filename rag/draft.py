@@ -15,6 +15,7 @@ from typing import Any
 from evals.check import Evaluation, evaluate
 from evals.registry import RuleViolation
 from evals.copy_index import load_copy_index
+from evals.document import nonspace_len
 from evals.facts import FactConflict, classify_facts, extract_numbers, find_conflicts, is_year_token
 from rag.config import Settings
 from rag.errors import LLMError
@@ -701,6 +702,12 @@ def _check_and_repair(text: str, job: _Job, rounds_log: list[dict], stream_repai
     if left:
         job.notices.append("修改后仍有问题需人工处理：" + "；".join(
             f"[{v.rule}] {v.message}" for v in left[:6]) + ("等" if len(left) > 6 else "") + "。")
+    written, (least, _most) = nonspace_len(text), job.request.length_chars
+    if written < least and any(v.rule == "LEN-01" for v in ev.violations):
+        # what the model wrote beyond the facts was removed, so say what would make it longer
+        job.notices.append(f"草稿{written}字，少于要求的{least}字：{len(job.facts)}条事实撑不起这个篇幅，"
+                           "模型补写的无事实依据的内容已删去，没有用空话凑字数。请补充事实（具体做法、数字、"
+                           "典型事例），或调低目标字数。")
     return text, ev
 
 

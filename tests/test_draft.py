@@ -267,6 +267,22 @@ def test_repair_quotes_violations_and_keeps_the_best_version(settings):
         assert numbers_of(fact) <= numbers_of(result.draft)
 
 
+def test_a_draft_left_short_tells_the_user_to_add_facts(settings):
+    request = DraftRequest.from_dict({**HC07, "length_chars": [1500, 2000]})
+    short = ("一、主要任务\n（一）推进中医馆建设。16个乡镇卫生院全部建成中医馆，其中4个建成“旗舰中医馆”。\n"
+             "（二）加强健康管理。65岁以上老年人中医药健康管理率达到75%以上。\n"
+             "（三）培养人才。培养中医师承人员20名，开展西医学习中医培训120人次。")
+
+    def unchanged(body: dict) -> str:
+        return fenced(body["messages"][-1]["content"], "原文")
+
+    with ScriptedOpenAIServer([unchanged], repeat_last=True) as stub:
+        result = repair_draft(request, short, stub_settings(settings, stub))
+    assert [v.rule for v in result.evaluation.violations if v.rule == "LEN-01"]
+    [advice] = [n for n in result.notices if "少于要求的1500字" in n]
+    assert f"{len(HC07['facts'])}条事实" in advice and "补充事实" in advice
+
+
 def test_packing_trims_exemplars_but_never_facts(settings):
     many_long = [Exemplar(text="坚持以人民健康为中心，" * 60, genre="工作计划", role="目标任务", title="t",
                           section="", source="s", score=1.0, chunk_id=f"c{i}") for i in range(4)]
