@@ -189,6 +189,18 @@ def test_fact04_swapped_values():
     assert "FACT-04" in rules(moved, PLAN_REQ)
 
 
+def test_fact04_reads_the_nearest_metric_when_numbers_come_first():
+    # HC05: the model wrote the number before its metric; the next number belongs to 参与群众
+    req = DraftRequest(genre="工作总结", section="主要工作及成效", unit="望川县卫生健康局", year=2024,
+                       facts=["开展“爱国卫生月”活动，组织集中清洁行动48次，参与群众2.6万人次",
+                              "新建省级卫生乡镇2个（白沙镇、长岭镇），省级卫生村11个"], length_chars=(30, 300))
+    right = ("（一）爱国卫生深入开展。全年共开展48次集中清洁行动，参与群众2.6万人次。\n"
+             "（二）卫生创建扎实推进。新建省级卫生乡镇2个，白沙镇和长岭镇被命名为省级卫生乡镇，省级卫生村有11个。\n")
+    assert "FACT-04" not in rules(right, req)
+    moved = right.replace("参与群众2.6万人次", "参与群众48次").replace("共开展48次", "共开展2.6万人次")
+    assert "FACT-04" in rules(moved, req)
+
+
 def test_fact05_claim_against_headings_and_enumeration():
     claim = mutate(PLAN, "一、主要任务\n", "一、主要任务\n\n重点抓好以下四个方面工作。\n")
     assert "FACT-05" in rules(claim, PLAN_REQ)
