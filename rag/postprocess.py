@@ -123,19 +123,27 @@ def normalize_headings(text: str) -> str:
 
 # --- fact terms the model shortened -----------------------------------------------------------
 
+# Characters whose omission leaves a correct phrase (区级卫生 → 区卫生), not a wrong term.
+_OPTIONAL_CHARS = set("级的和与及等之各")
+
+
 def restore_fact_terms(text: str, facts: Iterable[str]) -> str:
     """Put back fact terms the model shortened by one character (孕产妇死亡率 → 孕妇死亡率).
 
-    Every 4–7 character window of a fact minus one inner character is a candidate shortening;
+    Every 5–7 character window of a fact minus one inner character is a candidate shortening;
     it is replaced only where the shortened form occurs in the draft and nowhere in the facts.
+    Shorter windows, and a dropped 级/的/和…, make ordinary phrases: with the fact “组建区级卫生
+    应急队伍”, “星湖区卫生健康局” would have become “星湖区级卫生健康局”.
     """
     fact_text = "\n".join(normalize_for_compare(f) for f in facts)
     fixes: dict[str, str] = {}
     for run in re.findall(f"[{HAN}]+", fact_text):
-        for size in range(4, 8):
+        for size in range(5, 8):
             for i in range(len(run) - size + 1):
                 window = run[i:i + size]
                 for j in range(1, size - 1):
+                    if window[j] in _OPTIONAL_CHARS:
+                        continue
                     short = window[:j] + window[j + 1:]
                     if short not in fact_text and short in text:
                         fixes.setdefault(short, window)

@@ -50,6 +50,9 @@ def test_shortened_fact_terms_are_restored():
     assert restore_fact_terms(text, facts) == "全区孕产妇死亡率为0，孕产妇系统管理率94.6%。"
     # a shortening that is itself in the facts is left alone
     assert restore_fact_terms("婴儿死亡率2.1‰", facts) == "婴儿死亡率2.1‰"
+    # HC08: the unit's own name and ordinary phrases are not “shortenings” of 区级卫生应急队伍
+    text = "星湖区卫生健康局2025年应急工作计划。全区卫生应急工作，组建卫生应急队伍4支。"
+    assert restore_fact_terms(text, ["组建区级卫生应急队伍4支、队员120人"]) == text
 
 
 def test_clean_paragraph_drops_model_headings_and_joins_lines():
