@@ -94,23 +94,20 @@ def test_exemplar_masking_keeps_function_words_and_unit_leaders():
     assert masked == "〔数〕年以来，全县卫生工作在县委、县政府的正确领导下，〔地〕新建卫生院〔数〕个。"
 
 
-def test_echoed_prompt_instructions_are_dropped():
-    raw = ("下面这段工作计划文字经过检查发现了问题，请逐条改正，输出改好的这段文字。>><<<"
-           "推进16个乡镇卫生院全部建成中医馆。直接输出改好的这段文字。")
-    assert clean_paragraph(raw) == "推进16个乡镇卫生院全部建成中医馆。"
-
-
-def test_partial_echoes_and_repeated_sentences_are_dropped():
-    raw = ("将要做的事：推进中医馆建设。事实中的数字成效：覆盖16个乡镇。"
-           "16个乡镇卫生院全部建成中医馆。16个乡镇卫生院全部建成中医馆。")
-    assert clean_paragraph(raw) == "推进中医馆建设。16个乡镇卫生院全部建成中医馆。"
-
-
-def test_the_extend_prompts_own_labels_are_dropped():
+@pytest.mark.parametrize("raw, expected", [
+    # a repair prompt's instructions echoed around the answer
+    ("下面这段工作计划文字经过检查发现了问题，请逐条改正，输出改好的这段文字。>><<<"
+     "推进16个乡镇卫生院全部建成中医馆。直接输出改好的这段文字。", "推进16个乡镇卫生院全部建成中医馆。"),
+    # partial echoes and a repeated sentence
+    ("将要做的事：推进中医馆建设。事实中的数字成效：覆盖16个乡镇。"
+     "16个乡镇卫生院全部建成中医馆。16个乡镇卫生院全部建成中医馆。", "推进中医馆建设。16个乡镇卫生院全部建成中医馆。"),
     # prompts/extend.md asks for 措施、机制、方法 and 对群众和工作的作用; the model wrote them as labels
-    raw = ("这些工作具体是如何做的：制定并实施数据安全管理制度。方法：定期开展安全检查。"
-           "对群众的作用：提高医疗服务效率。对群众和工作的作用：减少重复检查。")
-    assert clean_paragraph(raw) == "制定并实施数据安全管理制度。定期开展安全检查。提高医疗服务效率。减少重复检查。"
+    ("这些工作具体是如何做的：制定并实施数据安全管理制度。方法：定期开展安全检查。"
+     "对群众的作用：提高医疗服务效率。对群众和工作的作用：减少重复检查。",
+     "制定并实施数据安全管理制度。定期开展安全检查。提高医疗服务效率。减少重复检查。"),
+])
+def test_prompt_echoes_and_labels_are_dropped(raw, expected):
+    assert clean_paragraph(raw) == expected
 
 
 def test_enumerations_are_counted_in_order_within_a_paragraph():
