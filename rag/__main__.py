@@ -58,16 +58,53 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
+# Exit status of `rag draft`: 0 a draft, 1 no draft (facts missing), 2 an error with nothing
+# written, 3 a partial draft (a fault mid-way; the finished parts are printed and can be resumed).
+EXIT_PARTIAL = 3
+
+
+def _load_json_file(path: str, what: str) -> dict:
+    from rag.errors import RequestError
+    from rag.textio import read_text_file
+    try:
+        return json.loads(read_text_file(path))
+    except json.JSONDecodeError as e:
+        raise RequestError(f"{what}文件 {path} 不是合法的 JSON（第 {e.lineno} 行第 {e.colno} 列）。") from None
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from rag.draft import plan_draft
+    from rag.schema import DraftRequest
+    plan, sheet = plan_draft(DraftRequest.load(args.request), get_settings())
+    if args.json:
+        print(json.dumps({"plan": plan.to_dict(), "facts": sheet.to_dict()}, ensure_ascii=False, indent=1))
+    else:
+        for f in sheet.facts:
+            print(f"[{f.id}] （{f.kind}→{f.part}）{f.text}")
+        for n in sheet.notices:
+            print(f"· {n}")
+        print(plan.describe())
+    return 0
+
+
 def cmd_draft(args: argparse.Namespace) -> int:
-    from rag.draft import draft_report
+    from rag.draft import DraftResult, draft_report
+    from rag.plan import ReportPlan
     from rag.schema import DraftRequest
     request = DraftRequest.load(args.request)
+    plan = None
+    if args.plan:
+        data = _load_json_file(args.plan, "提纲")
+        plan = ReportPlan.from_dict(data.get("plan", data))
+    resume = DraftResult.from_json(_load_json_file(args.resume, "未完成草稿")) if args.resume else None
     stream = None if args.json else (lambda t: print(t, end="", flush=True))
-    result = draft_report(request, get_settings(), on_token=stream, progress=_progress)
+    result = draft_report(request, get_settings(), on_token=stream, progress=_progress, plan=plan, resume=resume)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=1))
     else:
         print("\n\n" + result.summary())
+    if result.partial:
+        return EXIT_PARTIAL
     return 0 if result.draft else 1
 
 
@@ -118,7 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("draft", help="根据请求文件起草")
     d.add_argument("--request", required=True)
     d.add_argument("--json", action="store_true")
+    d.add_argument("--plan", help="按这个提纲起草（rag plan --json 的输出，可先修改）")
+    d.add_argument("--resume", help="继续起草：上次 --json 输出的未完成草稿")
     d.set_defaults(func=cmd_draft)
+
+    pl = sub.add_parser("plan", help="只拟提纲：事实分类、分组、小标题和字数安排")
+    pl.add_argument("--request", required=True)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plan)
 
     m = sub.add_parser("model", help="准备内置模型（拼接并校验），可选启动服务")
     m.add_argument("--serve", action="store_true")

@@ -40,16 +40,17 @@ def _each(ctx: CheckContext, pattern: re.Pattern[str]) -> Iterator[Finding]:
         yield Finding(m.start(), m.end(), ctx.excerpt(m.start(), m.end()), detail=f"“{m.group(0)}”")
 
 
-# The drafting assistant's own mark for a value it must not guess (two facts disagree): it is
-# meant to be seen and filled in, so it is a reminder, not a placeholder pretending to be text.
-VERIFY_MARK_RE = re.compile(r"【待核实(?:：[^】\n]{1,30})?】")
+# The drafting assistant's own marks: a value it must not guess (two facts disagree, 【待核实】) and
+# material the facts do not give (【待补充：…】). They are meant to be seen and filled in, so they
+# are reminders, not placeholders pretending to be text.
+VERIFY_MARK_RE = re.compile(r"【待(?:核实|补充)(?:：[^】\n]{1,30})?】")
 
 
 @rule("CLEAN-01", "blocker", "稿中有占位符（XX、＊、□、某某、待补充等）", source=REGULATIONS)
 def placeholders(ctx: CheckContext) -> Iterator[Finding]:
     for f in _each(ctx, PLACEHOLDER_RE):
         if VERIFY_MARK_RE.fullmatch(ctx.draft.text[f.start:f.end]):
-            yield replace(f, severity="warn", detail=f"{f.detail}是待核实标记，定稿前请核实后填写")
+            yield replace(f, severity="warn", detail=f"{f.detail}是留给您填写的标记，定稿前请核实或补充")
         else:
             yield f
 
