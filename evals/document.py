@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from rag.headings import parse_heading
+from rag.text import nonspace_len
 
 from evals.facts import NumberToken, extract_numbers_mapped
 from evals.textmap import MappedText, compare_form, copy_form, simplified_aligned
 
 _HEADING_TITLE_END = re.compile(r"[。；！？!?]")
 TITLE_MAX_CHARS = 40
-_WS = re.compile(r"\s")
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,6 @@ def match_heading(line: Line) -> Heading | None:
     return Heading(line, h.rank, h.canonical, h.ordinal, line.start + h.indent, line.start + h.end, h.rest)
 
 
-def nonspace_len(text: str) -> int:
-    """§0 length: non-whitespace characters."""
-    return len(_WS.sub("", text))
 
 
 class Draft:

@@ -200,12 +200,16 @@ class Composer:
         query = " ".join([heading] + [f.text for f in facts])[:300]
         ctx.exemplars = self.job.exemplars(query, self._role(part))
         spec_guide = next((p.guide for p in self.job.guide.parts if p.key == part.key), "")
-        task = render("task_item", part_title=self.job.fill(part.title) or "正文", heading=heading,
-                      chars=item.budget, fact_refs=refs, guide=self.job.fill(spec_guide),
-                      exemplars=fence("".join(f"片段{chinese_numeral(i)}：{e}\n"
-                                              for i, e in enumerate(ctx.exemplars, 1))) or "（无）")
-        reply = self.job.ask(task, purpose=f"item:{part.key}:{n}", max_tokens=self.job.answer_tokens(item.budget),
-                             stream=True)
+        answer_tokens = self.job.answer_tokens(item.budget)
+        while True:
+            task = render("task_item", part_title=self.job.fill(part.title) or "正文", heading=heading,
+                          chars=item.budget, fact_refs=refs, guide=self.job.fill(spec_guide),
+                          exemplars=fence("".join(f"片段{chinese_numeral(i)}：{e}\n"
+                                                  for i, e in enumerate(ctx.exemplars, 1))) or "（无）")
+            if not ctx.exemplars or self.job.fits(task, answer_tokens):
+                break
+            ctx.exemplars = ctx.exemplars[:-1]   # exemplars are optional; the facts never are
+        reply = self.job.ask(task, purpose=f"item:{part.key}:{n}", max_tokens=answer_tokens, stream=True)
         block.sentences = self._checked(reply, ctx, refs)
         self._cover_facts(block, facts, where)
         if nonspace_len(block.body()) < SHORT_SHARE * item.budget:

@@ -21,7 +21,7 @@ from evals.check import Evaluation, evaluate
 from evals.copy_index import load_copy_index
 from rag.compose import Block, Composer, render_blocks
 from rag.config import Settings
-from rag.errors import LLMError, UserFacingError
+from rag.errors import LLMError, RequestError, UserFacingError
 from rag.factsheet import FactSheet, analyse_facts
 from rag.guards import GuardEdit, Sentence
 from rag.plan import Embed, ReportPlan, make_plan, validate_plan
@@ -31,7 +31,7 @@ from rag.prompting import (GenreGuide, PartSpec, UnitVoice, fence, genre_guide, 
 from rag.repair import DELETABLE_RULES, _check_and_repair, _fix_unit_names, revision_target
 from rag.schema import WHOLE_REPORT, DraftRequest, Exemplar
 from rag.text import nonspace_len, sentences_of
-from rag.tokens import count_tokens
+from rag.tokens import TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING, count_tokens
 
 Progress = Callable[[str], None]
 TokenSink = Callable[[str], None]
@@ -42,6 +42,8 @@ EXEMPLARS_PER_CALL = (2, 3)
 # whole work items from them; a sentence or two teaches the voice well enough.
 EXEMPLAR_CHARS = 90
 FAILING = ("blocker", "major")
+# The smallest paragraph a writing call must have room to answer.
+MIN_ITEM_CHARS = 200
 
 
 @dataclass
@@ -163,6 +165,11 @@ class _Job:
         """A little more than the asked length (Qwen ≈ 0.8 tokens per Chinese character): the model
         ignores “约N字”, so the token cap is what keeps a paragraph near its length."""
         return min(self.settings.llm_max_tokens, int(chars * 1.2) + 60)
+
+    def fits(self, task: str, answer_tokens: int) -> bool:
+        """Whether a writing call with this task leaves room for its answer in the context."""
+        used = count_tokens(self.system["content"]) + count_tokens(self.prefix() + "\n\n" + task)
+        return used + answer_tokens + 2 * TOKENS_PER_MESSAGE + TOKENS_REPLY_PRIMING <= self.settings.llm_context_tokens
 
     def _call(self, messages: list[dict], *, purpose: str, max_tokens: int, stream: bool,
               temperature: float | None, prose: bool) -> str:
@@ -391,6 +398,11 @@ def draft_report(request: DraftRequest, settings: Settings, *, llm=None,
     parts = requested_parts(request.genre, request.section)
     if not job.sheet.facts:
         return DraftResult(draft="", notices=job.notices + [_ask_for_facts(request, parts)], facts=job.sheet)
+    # every call carries all the facts: a list the model cannot read with room to answer is refused
+    if not job.fits(render("task_item", part_title="", heading="", chars=0, fact_refs="", guide="", exemplars=""),
+                    job.answer_tokens(MIN_ITEM_CHARS)):
+        raise RequestError(f"事实太多太长（共{sum(len(f) for f in job.facts)}字），超出了模型一次能读的长度。"
+                           "请精简事实，或分部分起草（选择具体章节）。")
     plan = plan or (resume.plan if resume is not None else None)
     if plan is None:
         job.progress("正在拟定提纲…")

@@ -111,8 +111,12 @@ def _unknown_name(sentence: str, ctx: ReplyContext) -> bool:
 
 
 def _stray_mark(sentence: str, ctx: ReplyContext) -> bool:
-    """【待核实】 belongs where a fact has it; the model also puts it where an exemplar had a number."""
-    return VERIFY_MARK in sentence and not any(VERIFY_MARK in f.text for f in ctx.facts)
+    """【待核实】 belongs where a fact has it (after the same two characters: “达到【待核实】”); the
+    model, told what the mark means, also puts it where an exemplar had a number."""
+    def contexts(text: str) -> set[str]:
+        return {text[max(0, m.start() - 2):m.start()] for m in re.finditer(re.escape(VERIFY_MARK), text)}
+    allowed = set().union(*(contexts(f.text) for f in ctx.facts)) if ctx.facts else set()
+    return bool(contexts(sentence) - allowed)
 
 
 def _exemplar_echo(sentence: str, ctx: ReplyContext) -> bool:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 
 from rag.headings import ENUM_ITEM_RE, canonical_marker, parse_heading
 from rag.prompting import echoes_prompt
+from rag.text import char_pairs, sentence_key, sentences_of
 from rag.textnorm import (HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral, to_fullwidth_punctuation,
                           to_simplified)
 
@@ -202,10 +203,6 @@ def split_heading(line: str) -> tuple[str, str]:
     return head, line[len(head):]
 
 
-def sentences_of(text: str) -> list[str]:
-    return re.findall(r"[^。；！？]*[。；！？]|[^。；！？]+$", text)
-
-
 def _is_fragment(sentence: str) -> bool:
     return sentence.endswith("。") and len(re.findall(f"[{HAN}]", sentence)) < 5 and not re.search(r"\d", sentence)
 
@@ -238,10 +235,10 @@ def drop_restatements(text: str) -> str:
             out.append(line)
             continue
         if head:
-            heads.append(_pairs(_sentence_key(head)))
+            heads.append(char_pairs(sentence_key(head)))
         kept = []
         for s in sentences:
-            pairs = _pairs(_sentence_key(s))
+            pairs = char_pairs(sentence_key(s))
             # a sentence may develop a heading's words, but not merely say the heading again
             if repeats(s, said + kept) or any(pairs and len(pairs & h) >= 0.75 * len(pairs) for h in heads):
                 continue
@@ -323,31 +320,23 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
 QUOTED_OR_TITLED = re.compile(r"“[^”]+”|《[^》]+》")
 
 
-def _sentence_key(sentence: str) -> str:
-    return re.sub(f"[^{HAN}0-9.%]", "", sentence)
-
-
-def _pairs(key: str) -> set[str]:
-    return {key[i:i + 2] for i in range(len(key) - 1)}
-
-
 def repeats(sentence: str, earlier: Iterable[str]) -> bool:
     """True when the sentence says again what an earlier one said: the same words, contained in
     it (“县中医院创建…” after “将县中医院创建…”), or ≥ 75 % the same character pairs with no
     number and no quoted name (“一码通用”) the earlier one lacks. The small model restates its
     facts two or three times."""
-    key = _sentence_key(sentence)
+    key = sentence_key(sentence)
     if len(key) < 6:
         return False
     numbers = set(re.findall(r"\d+(?:\.\d+)?", key))
     names = QUOTED_OR_TITLED.findall(sentence)
     for other in earlier:
-        other_key = _sentence_key(other)
+        other_key = sentence_key(other)
         if any(name not in other for name in names):
             continue
         if key in other_key:
             return True
-        a, b = _pairs(key), _pairs(other_key)
+        a, b = char_pairs(key), char_pairs(other_key)
         if (len(a & b) >= 0.75 * min(len(a), len(b)) and min(len(a), len(b)) >= 8
                 and numbers <= set(re.findall(r"\d+(?:\.\d+)?", other_key))):
             return True

@@ -8,7 +8,6 @@ they can teach style but never leak facts into a draft.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,6 +16,7 @@ from string import Template
 from rag.config import PROJECT_ROOT
 from rag.errors import RequestError
 from rag.schema import GENRES, WHOLE_REPORT
+from rag.text import han_grams, shares_grams
 from rag.textnorm import HAN, to_fullwidth_punctuation, to_simplified
 
 PROMPTS_DIR = PROJECT_ROOT / "prompts"
@@ -91,21 +91,6 @@ def genre_guide(genre: str) -> GenreGuide:
 
 
 ECHO_MIN_CHARS = 6
-# Exemplars share stock phrases ("预防为主" 4, "全面贯彻落实" 6) with any report; a longer run
-# copied into a draft is content taken from another unit's report ("市中西医结合医院主体已完工").
-# At 8 characters the filter dropped 41 % of what the 1.5B model wrote and 8 of 13 evalset drafts
-# came out too short (LEN-01); at 12 it keeps 73 %, still well under COPY-01's 20-character runs.
-EXEMPLAR_ECHO_MIN_CHARS = 12
-
-
-def han_grams(texts: Iterable[str], n: int) -> frozenset[str]:
-    """Every n-character run of Han characters in the texts."""
-    return frozenset(run[i:i + n] for text in texts for run in re.findall(f"[{HAN}]+", text)
-                     for i in range(len(run) - n + 1))
-
-
-def shares_grams(sentence: str, grams: frozenset[str], n: int) -> bool:
-    return any(g in grams for g in han_grams([sentence], n))
 
 
 @lru_cache(maxsize=1)
@@ -125,48 +110,10 @@ def echoes_prompt(sentence: str) -> bool:
     return shares_grams(sentence, _prompt_grams(), ECHO_MIN_CHARS)
 
 
-def exemplar_echo_test(exemplars: list[str], facts: list[str]) -> Callable[[str], bool]:
-    """A test for sentences that copy content from the exemplars of their prompt: they share a
-    run of ≥12 Han characters with an exemplar that the user's facts do not contain. Exemplars
-    teach style; their work items and claims belong to another unit."""
-    grams = han_grams(exemplars, EXEMPLAR_ECHO_MIN_CHARS) - han_grams(facts, EXEMPLAR_ECHO_MIN_CHARS)
-    return lambda sentence: shares_grams(sentence, grams, EXEMPLAR_ECHO_MIN_CHARS)
-
-
-# Share of a sentence's Han character pairs that must occur in the facts for it to count as
-# written from them: “一是基层医务人员数量不足” passes, “二是缺乏资金支持” (invented) has none.
-GROUNDED_SHARE = 0.4
-
-
-def ungrounded_test(facts: list[str]) -> Callable[[str], bool]:
-    """A test for sentences not written from the facts, for parts where every sentence must be
-    (a unit's problems): the small model otherwise lists problems the unit never reported."""
-    fact_pairs = han_grams(facts, 2)
-
-    def ungrounded(sentence: str) -> bool:
-        pairs = han_grams([sentence], 2)
-        return bool(pairs) and len(pairs & fact_pairs) < GROUNDED_SHARE * len(pairs)
-    return ungrounded
-
-
 def fact_labels() -> tuple[re.Pattern, re.Pattern]:
     """(problems label, next-steps label): a fact starting with one is routed to that part."""
     c = _genre_data()["_common"]
     return re.compile(c["problems_label"]), re.compile(c["next_label"])
-
-
-def topic_keywords() -> dict[str, re.Pattern]:
-    return {name: re.compile(rx) for name, rx in _genre_data()["topics"].items()}
-
-
-def off_topic_test(texts: Iterable[str]) -> Callable[[str], bool]:
-    """A test for exemplar sentences about a topic none of `texts` (facts, topic) touches.
-
-    The seeds have one 述职报告, on 双拥: drafted from it, a 行风 述职 drifted into 退役军人
-    work. Keeping only the sentences on the user's own topics (or on none) stops that."""
-    joined = "\n".join(texts)
-    others = [rx for rx in topic_keywords().values() if not rx.search(joined)]
-    return lambda sentence: any(rx.search(sentence) for rx in others)
 
 
 def requested_parts(genre: str, section: str) -> list[PartSpec]:

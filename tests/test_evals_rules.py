@@ -289,13 +289,13 @@ def test_clean01_placeholders(bad):
     assert "CLEAN-01" in rules(mutate(SUMMARY, "把优质医疗服务送到群众身边", f"把优质医疗服务送到群众身边，{bad}"))
 
 
-@pytest.mark.parametrize("mark", ["【待核实】", "【待核实：县域内就诊率】"])
+@pytest.mark.parametrize("mark", ["【待核实】", "【待核实：县域内就诊率】", "【待补充：该项工作的具体做法和成效】"])
 def test_clean01_verify_mark_is_a_reminder_not_a_blocker(mark):
     ev = evaluate(mutate(SUMMARY, "把优质医疗服务送到群众身边", f"把优质医疗服务送到群众身边，县域内就诊率达到{mark}"),
                   SUMMARY_REQ, None)
     found = [v for v in ev.violations if v.rule == "CLEAN-01"]
     assert [(v.severity, v.evidence.count(mark)) for v in found] == [("warn", 1)]
-    assert "待核实标记" in found[0].message
+    assert "留给您填写的标记" in found[0].message
     # anything else in 【】 is still a placeholder
     assert "blocker" in {v.severity for v in evaluate(mutate(SUMMARY, "把优质医疗服务送到群众身边",
                                                              "把优质医疗服务送到群众身边【待核实数据请填写在这里再补充说明文字内容】"),
@@ -388,6 +388,14 @@ def test_len01_major_and_minor():
     near_req = replace(SUMMARY_REQ, length_chars=(500, 900))    # 455 ≥ 0.85·500
     ev = evaluate(SUMMARY, near_req)
     assert [v.severity for v in ev.violations if v.rule == "LEN-01"] == ["minor"] and ev.passed
+
+
+def test_len01_a_short_draft_that_marks_the_missing_material_is_a_reminder():
+    short_req = replace(SUMMARY_REQ, length_chars=(600, 900))
+    marked = mutate(SUMMARY, "把优质医疗服务送到群众身边", "把优质医疗服务送到群众身边【待补充：该项工作的具体做法和成效】")
+    assert [v.severity for v in evaluate(marked, short_req).violations if v.rule == "LEN-01"] == ["warn"]
+    too_long = replace(SUMMARY_REQ, length_chars=(100, 200))    # over the range: the mark changes nothing
+    assert [v.severity for v in evaluate(marked, too_long).violations if v.rule == "LEN-01"] == ["major"]
 
 
 def test_copy01_seed_passage_other_than_the_labelled_one(corpus_index):

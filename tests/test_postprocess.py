@@ -136,15 +136,16 @@ def test_a_salutation_inside_a_body_paragraph_is_removed():
     assert clean_paragraph(raw) == "我将进一步加强基层医疗机构运行监管。推动人才引进。"
 
 
-def test_sentences_copied_from_the_exemplars_are_dropped_but_the_users_wording_stays():
-    from rag.postprocess import drop_sentences
-    from rag.prompting import exemplar_echo_test
+def test_sentences_copied_from_the_exemplars_fail_the_contract_but_the_users_wording_passes():
+    from rag.factsheet import Fact
+    from rag.guards import ReplyContext, failed_guard
 
-    facts = ["新建标准化预防接种门诊3个（城关镇、石桥镇、龙口乡）"]
-    exemplars = ["全年霍乱零发病，市中西医结合医院主体已完工。", "新建标准化预防接种门诊若干个。"]
-    copied = exemplar_echo_test(exemplars, facts)
-    paragraph = "扎实开展预防接种。市中西医结合医院主体已完工。新建标准化预防接种门诊3个。坚持预防为主。"
-    assert drop_sentences(paragraph, copied) == "扎实开展预防接种。新建标准化预防接种门诊3个。坚持预防为主。"
+    fact = Fact(1, "新建标准化预防接种门诊3个（城关镇、石桥镇、龙口乡）", "", "achievement")
+    ctx = ReplyContext(facts=[fact], all_facts=[fact], year=2024,
+                       exemplars=["全年霍乱零发病，市中西医结合医院主体已完工。", "新建标准化预防接种门诊若干个。"])
+    assert failed_guard("市中西医结合医院主体已完工。", ctx).id == "exemplar-echo"
+    assert failed_guard("新建标准化预防接种门诊3个。", ctx) is None
+    assert failed_guard("坚持预防为主。", ctx) is None
 
 
 def test_role_labels_inline_list_markers_and_invented_document_titles_are_removed():
@@ -207,11 +208,3 @@ def test_a_paragraph_ends_on_a_full_stop_not_a_semicolon():
 def test_the_models_own_sub_heading_lines_go_but_its_listed_facts_stay():
     raw = "（一）加强疫苗接种管理。我局严格按照程序接种。\n（三）加强疾病防控工作。\n1. 16个乡镇卫生院全部建成中医馆\n二、做法"
     assert clean_paragraph(raw) == "加强疫苗接种管理。我局严格按照程序接种。16个乡镇卫生院全部建成中医馆。"
-
-
-def test_the_obsolete_rural_cooperative_scheme_is_off_topic_even_in_a_health_insurance_report():
-    from rag.prompting import off_topic_test
-
-    off_topic = off_topic_test(["推进医共体医保基金打包付费改革", "药品耗材集中带量采购落地品种412个"])
-    assert off_topic("固化和完善新农合制度。") and off_topic("继续做好“农村合作医疗”。")
-    assert not off_topic("深化医保支付方式改革，带量采购成果持续巩固。")
