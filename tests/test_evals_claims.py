@@ -145,6 +145,9 @@ FACTS = ["全县公共场所控烟巡查1260家次", "举办口腔健康论坛1�
     ("成立了由局长任组长的控烟工作领导小组。", {"organisation"}),
     ("成立由分管副局长任组长的康复医疗工作专班。", {"organisation"}),   # the fact names no leader
     ("通过实施“优质服务工程”，群众满意度明显提高。", {"name"}),
+    ("通过实施‘健康守门人工程’，筛查更加及时。", {"name"}),          # single quotes too
+    ("全县成功创建省级健康促进县。", {"honour"}),
+    ("县人民医院获批省级重点专科。", {"honour"}),
     ("打造“口腔健康守护者”服务品牌。", {"name"}),
     ("印发《松岩县口腔健康促进实施方案》。", {"title"}),
 ])
@@ -165,6 +168,8 @@ def test_claims_no_fact_gives_are_reported(sentence, kinds):
     "推动控烟工作由“要我控”变为“我要控”。",                   # a before/after figure of speech
     "引导医共体从“以治病为中心”向“以健康为中心”转变。",
     "努力实现“小病在社区、康复回社区”。",                       # a slogan, not a name
+    "坚持“以人民健康为中心”的发展思想。",
+    "力争创建省级健康促进县。",                                   # a target, not an honour
     "推行“一站式”服务，落实“两个责任”。",                      # short common policy words
     "做到组织健全、责任明确，加强组织领导。",                   # 组织 as a noun
     "利用国际护士节、世界无烟日开展控烟宣传。",                 # days, not scope

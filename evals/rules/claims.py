@@ -65,7 +65,8 @@ _KEEP = re.compile(f"[^{HAN}0-9A-Za-z]+")
 _SENTENCE = re.compile(r"[^。！？；!?;\n]+[。！？；!?;]?")
 _LEAD = re.compile(r"[^。！？：:\n]+")
 _CLAUSE = re.compile(r"[^，,；;：:。！？!?\n]+")
-_QUOTE = re.compile(r"“([^“”\n]{2,30})”")
+# “…” and the single quotes ‘…’ a model uses inside or instead of them.
+_QUOTE = re.compile(r"[“‘]([^“”‘’\n]{2,30})[”’]")
 _TITLE = re.compile(r"《([^《》\n]{2,60})》")
 _SLOGAN_PUNCT = re.compile(r"[、，,；;！!？?]")
 _QUANTIFIER = re.compile(r"[一二三四五六七八九十两多数几首\d]+[次场期届个项批轮家名]|了|系列")
@@ -97,6 +98,7 @@ class ClaimWords:
     name_suffix: re.Pattern[str]
     launch_verb: re.Pattern[str]
     contrast: re.Pattern[str]
+    slogan: re.Pattern[str]
     hollow: tuple[Trigger, ...]
     done: tuple[Trigger, ...]
     future: re.Pattern[str]
@@ -124,7 +126,7 @@ def claim_words() -> ClaimWords:
     with open(CLAIM_WORDS_FILE, "rb") as f:
         data = tomllib.load(f)
     q = data["quoted"]
-    for name in ("name_suffix", "launch_verb", "contrast"):
+    for name in ("name_suffix", "launch_verb", "contrast", "slogan"):
         if not q.get(f"{name}_reason"):
             raise ValueError(f"{CLAIM_WORDS_FILE.name}: [quoted] {name} has no reason")
     return ClaimWords(
@@ -132,6 +134,7 @@ def claim_words() -> ClaimWords:
         name_suffix=re.compile(f"(?:{q['name_suffix']})$"),
         launch_verb=re.compile(f"(?:{q['launch_verb']})了?$"),
         contrast=re.compile(f"^(?:{q['contrast']})$"),
+        slogan=re.compile(q["slogan"]),
         hollow=_triggers(data["hollow"], "hollow"),
         done=_triggers(data["done"], "done"),
         future=_alternation(data["future"]),
@@ -205,15 +208,15 @@ def _group(m: re.Match[str], name: str) -> tuple[str, int, int] | None:
 def _is_name(s: str, m: re.Match[str], words: ClaimWords) -> bool:
     """A quoted phrase that names an undertaking, as opposed to a figure of speech or a slogan."""
     content = m.group(1)
-    if _SLOGAN_PUNCT.search(content):
+    if _SLOGAN_PUNCT.search(content) or words.slogan.search(content):
         return False            # “小病在基层、大病不出县”: a slogan, not a name
     before = s[:m.start()]
     after = s[m.end():]
-    prev_close = before.rfind("”")
+    prev_close = max(before.rfind("”"), before.rfind("’"))
     if prev_close >= 0 and words.contrast.match(before[prev_close + 1:]):
         return False            # the second half of “要我干”变“我要干”
-    next_open = after.find("“")
-    if next_open >= 0 and words.contrast.match(after[:next_open]):
+    opens = [i for i in (after.find("“"), after.find("‘")) if i >= 0]
+    if opens and words.contrast.match(after[:min(opens)]):
         return False            # the first half of such a pair
     if words.name_suffix.search(content):
         return True
