@@ -12,6 +12,7 @@ from evals.check import evaluate
 from evals.rules.claims import (CLAIM_WORDS_FILE, REPEAT_OVERLAP, _pairs, _triggers, claim_words, done_cues,
                                 find_claims, hollow_phrases, near_duplicate, unsupported_claims)
 from rag.schema import DraftRequest
+from tests.test_evals_rules import mutate
 
 NEW_RULES = {"CLAIM-01", "HOLLOW-01", "REPEAT-01", "YEAR-02", "STR-04"}
 
@@ -103,11 +104,6 @@ def rules(draft: str, request: DraftRequest = SUMMARY_REQ) -> set[str]:
     return evaluate(draft, request).rule_ids()
 
 
-def mutate(base: str, old: str, new: str) -> str:
-    assert old in base, old
-    return base.replace(old, new, 1)
-
-
 @pytest.mark.parametrize("draft,request_", BASES, ids=["总结", "计划", "述职"])
 def test_clean_drafts_pass_every_rule(draft, request_):
     ev = evaluate(draft, request_)
@@ -121,7 +117,7 @@ def test_every_word_list_entry_gives_its_reason():
         data = tomllib.load(f)
     entries = [e for key in ("claim", "hollow", "done", "future", "past") for e in data[key]]
     assert len(entries) > 20 and all(e["reason"].strip() for e in entries)
-    assert all(data["quoted"][f"{k}_reason"].strip() for k in ("name_suffix", "launch_verb", "contrast"))
+    assert all(data["quoted"][f"{k}_reason"].strip() for k in ("name_suffix", "launch_verb", "contrast", "slogan"))
     with pytest.raises(ValueError):
         _triggers([{"kind": "event", "pattern": "召开"}])
     assert claim_words().claims      # the file compiles
