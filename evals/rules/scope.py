@@ -11,14 +11,13 @@ from evals.copy_index import CopyIndex
 from evals.document import nonspace_len
 from evals.facts import is_year_token
 from evals.registry import PRACTICE, PRODUCT, REGULATIONS, Finding, Rule, register, rule
+from evals.rules.claims import claim_facts, done_cues, paragraph_spans, plan_spans, sentences_in
 from evals.rules.language import _latin_runs
 
 LEN_MAJOR_LOW, LEN_MAJOR_HIGH = 0.85, 1.15
 SUPPLY_MARK = "【待补充"
 COPY_MAJOR, COPY_MINOR = 25, 20
 OVERLONG_PASTE_LIMIT = 50
-
-PLAN_DONE_RE = re.compile(r"已(完成|建成|实现|达到)|圆满完成|取得了?(明显|显著)?成效")
 
 BUREAU_SUFFIXES = ("卫生健康局", "卫健局")
 COMMISSION_SUFFIXES = ("卫生健康委员会", "卫生健康委", "卫健委")
@@ -67,12 +66,19 @@ def years_consistent(ctx: CheckContext) -> Iterator[Finding]:
                           detail=f"“{t.value}”不是{year}年度报告中应有的年份")
 
 
-@rule("YEAR-02", "minor", "工作计划写成了已完成的事", source=PRACTICE)
+@rule("YEAR-02", "minor", "计划部分写成了已完成的事（应用将、要、力争等）", source=PRACTICE)
 def plan_not_done(ctx: CheckContext) -> Iterator[Finding]:
-    if ctx.genre != "工作计划":
-        return
-    for m in PLAN_DONE_RE.finditer(ctx.draft.simplified):
-        yield Finding(m.start(), m.end(), ctx.excerpt(m.start(), m.end()), detail=f"“{m.group(0)}”")
+    """Every plan part in every genre: a 工作计划, or the 下一步/打算 part of any report."""
+    text, facts = ctx.draft.text, claim_facts(ctx.request)
+    paragraphs = paragraph_spans(ctx.draft)
+    for a, b in plan_spans(ctx.draft, ctx.genre, ctx.section):
+        for pa, pb in paragraphs:
+            if pb <= a or pa >= b:
+                continue
+            for s in sentences_in(text, max(a, pa), min(b, pb)):
+                for c in done_cues(s.text, ctx.request.year, facts):
+                    yield Finding(s.start + c.span[0], s.start + c.span[1],
+                                  ctx.excerpt(s.start + c.span[0], s.start + c.span[1]), detail=f"“{c.text}”")
 
 
 def parse_unit(unit: str) -> tuple[str, str, str | None] | None:

@@ -184,23 +184,33 @@ def _blocks(ctx: CheckContext) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(starts, starts[1:]) if b > a]
 
 
-@rule("STR-04", "minor", "“一是……二是……”序列不完整或有重字", source=PRACTICE)
+@rule("STR-04", "minor", "“一是……二是……”序列不完整（含只有“一是”）或有重字", source=PRACTICE)
 def inline_enumerations(ctx: CheckContext) -> Iterator[Finding]:
     text = ctx.draft.text
+
+    def lone_first(m: re.Match[str]) -> Finding:
+        return Finding(m.start(), m.end(), ctx.excerpt(m.start(), m.end()), detail="有“一是”而没有“二是”")
+
     for a, b in _blocks(ctx):
         expected = 1
+        lone = None             # a 一是 not yet followed by 二是
         for m in ENUM_ITEM_RE.finditer(text, a, b):
             n = parse_chinese_numeral(m.group(1)) or 0
             if text.startswith("是", m.end()):
                 yield Finding(m.start(), m.end() + 1, ctx.excerpt(m.start(), m.end() + 1),
                               detail=f"“{m.group(0)}是”重复了“是”")
             if n == 1:          # a new enumeration starts
-                expected = 2
+                if lone:
+                    yield lone_first(lone)
+                lone, expected = m, 2
                 continue
+            lone = None
             if n != expected:
                 yield Finding(m.start(1), m.end(), ctx.excerpt(m.start(), m.end()),
                               detail=f"“{m.group(0)}”之前应为“{_cn(expected)}是”")
             expected = n + 1
+        if lone:
+            yield lone_first(lone)
 
 
 def _cn(n: int) -> str:
