@@ -209,6 +209,8 @@ class Composer:
             if not ctx.exemplars or self.job.fits(task, answer_tokens):
                 break
             ctx.exemplars = ctx.exemplars[:-1]   # exemplars are optional; the facts never are
+        # a long fact list leaves less room: the answer is capped (the draft start checked it is enough)
+        answer_tokens = max(1, min(answer_tokens, self.job.room(task)))
         reply = self.job.ask(task, purpose=f"item:{part.key}:{n}", max_tokens=answer_tokens, stream=True)
         block.sentences = self._checked(reply, ctx, refs)
         self._cover_facts(block, facts, where)

@@ -166,10 +166,13 @@ class _Job:
         ignores “约N字”, so the token cap is what keeps a paragraph near its length."""
         return min(self.settings.llm_max_tokens, int(chars * 1.2) + 60)
 
-    def fits(self, task: str, answer_tokens: int) -> bool:
-        """Whether a writing call with this task leaves room for its answer in the context."""
+    def room(self, task: str) -> int:
+        """Tokens left for the answer of a writing call with this task."""
         used = count_tokens(self.system["content"]) + count_tokens(self.prefix() + "\n\n" + task)
-        return used + answer_tokens + 2 * TOKENS_PER_MESSAGE + TOKENS_REPLY_PRIMING <= self.settings.llm_context_tokens
+        return self.settings.llm_context_tokens - used - 2 * TOKENS_PER_MESSAGE - TOKENS_REPLY_PRIMING
+
+    def fits(self, task: str, answer_tokens: int) -> bool:
+        return answer_tokens <= self.room(task)
 
     def _call(self, messages: list[dict], *, purpose: str, max_tokens: int, stream: bool,
               temperature: float | None, prose: bool) -> str:

@@ -152,8 +152,8 @@ def test_overlong_draft_is_trimmed_keeping_every_fact(settings):
         "完善健全优化规范强化细化", ["服务网络", "考核办法", "运行机制", "诊疗流程", "质量控制", "岗位职责"],
         ["逐月调度推进", "定期通报进展", "层层压实责任", "加强督导检查", "做好跟踪问效", "抓好问题整改"]))
     model = Model(item=lambda fs, p: padding + "。".join(fs) + "。")
-    result = run_draft(settings, {**TCM_PLAN, "length_chars": [150, 300]}, model)
-    assert len(re.sub(r"\s", "", result.draft)) <= 300
+    result = run_draft(settings, {**TCM_PLAN, "length_chars": [80, 150]}, model)
+    assert len(re.sub(r"\s", "", result.draft)) <= 150
     for fact in TCM_PLAN["facts"]:
         assert numbers_of(fact) <= numbers_of(result.draft)
     assert any(e.guard == "over-length" for e in result.edits)
@@ -181,16 +181,29 @@ def test_a_fact_whose_quoted_name_the_model_dropped_is_written_in(settings):
     assert "FACT-02" not in result.evaluation.rule_ids()
 
 
-def test_exemplars_are_dropped_before_a_prompt_outgrows_the_context(settings):
-    many_long = [Exemplar(text="坚持以人民健康为中心。" * 60, genre="工作计划", role="目标任务", title="t",
-                          section="", source="s", score=1.0, chunk_id=f"c{i}") for i in range(4)]
+@pytest.mark.parametrize("context", [1000, 4096])
+def test_every_writing_call_fits_the_context_dropping_exemplars_first(settings, context):
+    from rag.tokens import count_tokens
+    many = [Exemplar(text="坚持以人民健康为中心，持续完善基层医疗卫生服务体系。" * 6, genre="工作计划", role="目标任务",
+                     title="t", section="", source="s", score=1.0, chunk_id=f"c{i}") for i in range(4)]
+    bodies: list[dict] = []
     model = Model()
-    with ScriptedOpenAIServer([model], repeat_last=True) as stub:
-        result = draft_report(DraftRequest.from_dict(TCM_PLAN), stub_settings(settings, stub, llm_context_tokens=1400),
-                              retriever=lambda q, g, r, k: many_long[:k], embed=None)
+
+    def answer(body):
+        bodies.append(body)
+        return model(body)
+
+    with ScriptedOpenAIServer([answer], repeat_last=True) as stub:
+        result = draft_report(DraftRequest.from_dict(TCM_PLAN), stub_settings(settings, stub, llm_context_tokens=context),
+                              retriever=lambda q, g, r, k: many[:k], embed=None)
     assert not result.partial
-    items = [p for p in model.prompts if "下的一段正文" in p]
-    assert items and all(fenced(p, "范文片段").count("片段") < 3 for p in items)
+    items = [b for b in bodies if "下的一段正文" in b["messages"][-1]["content"]]
+    assert items
+    for b in items:
+        used = sum(count_tokens(m["content"]) for m in b["messages"]) + b["max_tokens"]
+        assert used <= context
+    shown = [fenced(b["messages"][-1]["content"], "范文片段").count("片段") for b in items]
+    assert (max(shown) < 3) if context < 2000 else (min(shown) == 3)
 
 
 def test_facts_that_cannot_fit_the_context_are_refused_not_cut(settings):
