@@ -384,3 +384,13 @@ def test_done_cues_for_a_2025_plan(sentence, cues):
 def test_new_rules_leave_every_clean_base_alone():
     for draft, req in BASES:
         assert not rules(draft, req) & NEW_RULES
+
+
+def test_repeat01_leaves_the_assistants_own_reminders_alone():
+    from evals.check import evaluate
+    from rag.schema import DraftRequest
+    request = DraftRequest(genre="工作总结", section="主要工作及成效", unit="松岩县卫生健康局", year=2024,
+                           facts=["开展控烟宣传进机关活动12场", "建成无烟医疗机构9家"], length_chars=(60, 400))
+    draft = ("一、主要工作及成效\n（一）推进控烟宣传。开展控烟宣传进机关活动12场。【待补充：该项工作的具体做法和成效】\n"
+             "（二）建设无烟环境。建成无烟医疗机构9家。【待补充：该项工作的具体做法和成效】")
+    assert "REPEAT-01" not in evaluate(draft, request).rule_ids()
