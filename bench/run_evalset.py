@@ -1,11 +1,13 @@
-"""Draft the 14 evalset requests with the configured LLM and print one line per case.
+"""Draft every evalset request with the configured LLM and print one line per case, then totals.
 
-    .venv/bin/python bench/run_evalset.py [--cases evals/cases/cases.jsonl] [--only HC07,HC13]
+    .venv/bin/python bench/run_evalset.py [--cases A.jsonl B.jsonl] [--only HC07,MC03]
                                           [--out data/bench/evalset.jsonl]
 
-Per case: evaluator pass/fail, facts covered (fact numbers present / total), numbers in the
-draft that are in no fact, seconds. With the embedded model expect 20–60 s per section.
-Each result (draft, evaluation, notices) is appended to --out as JSON for later reading.
+Per case: checker verdict and failing rules, characters against the range, fact numbers kept,
+numbers in no fact, claims no fact supports (CLAIM-01's test), hollow phrases, guard edits,
+share of draft sentences with a known origin, model calls and seconds. Each result is appended
+to --out as JSON (draft, evaluation, notices, plan, edits, sentences, usage) for later reading.
+With the embedded model on 2 cores expect 1–4 minutes per case.
 """
 from __future__ import annotations
 
@@ -13,19 +15,23 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 from evals.facts import extract_numbers, is_year_token
+from evals.rules.claims import hollow_phrases, unsupported_claims
 from rag.config import PROJECT_ROOT, get_settings
-from rag.draft import draft_report
+from rag.draft import DraftResult, draft_report
 from rag.errors import UserFacingError
+from rag.headings import parse_heading
 from rag.schema import DraftRequest
+from rag.text import nonspace_len, sentences_of
 from rag.textnorm import normalize_for_compare
 
-DEFAULT_CASES = [PROJECT_ROOT / "evals" / "cases" / "cases.jsonl",
-                 Path("/work/shared/evalset/cases.jsonl")]
+CASES_DIR = PROJECT_ROOT / "evals" / "cases"
+DEFAULT_CASES = [CASES_DIR / "cases.jsonl", CASES_DIR / "cases-more.jsonl"]
 
 
 def fact_coverage(draft: str, facts: list[str]) -> tuple[int, int, list[str]]:
@@ -44,44 +50,92 @@ def fact_coverage(draft: str, facts: list[str]) -> tuple[int, int, list[str]]:
     return present, len(fact_tokens), invented
 
 
+def draft_sentences(draft: str) -> list[str]:
+    """Body sentences of the final draft (headings and the title are plan text, not sentences)."""
+    out = []
+    for line in draft.split("\n"):
+        h = parse_heading(line)
+        body = line
+        if h is not None:
+            body = h.rest.partition("。")[2]
+        out += [s for s in sentences_of(body.strip()) if s.strip()]
+    return out
+
+
+def measure(result: DraftResult, request: DraftRequest) -> dict:
+    present, total, invented = fact_coverage(result.draft, request.facts)
+    facts = list(request.facts) + list(request.key_figures) + [request.unit]
+    sentences = draft_sentences(result.draft)
+    claims = [c.text for s in sentences for c in unsupported_claims(s, tuple(facts))]
+    recorded = {s.text for s in result.sentences}
+    known = sum(any(s in r for r in recorded) for s in sentences)
+    ev = result.evaluation
+    return {"verdict": "-" if ev is None else ("pass" if ev.passed else "FAIL"),
+            "failing": sorted({v.rule for v in ev.violations if v.severity in ("blocker", "major")}) if ev else [],
+            "chars": nonspace_len(result.draft), "present": present, "total": total, "invented": invented,
+            "claims": claims, "hollow": [c.text for c in hollow_phrases(result.draft)],
+            "edits": dict(Counter(e.guard for e in result.edits)),
+            "known_share": known / len(sentences) if sentences else 1.0,
+            "calls": result.usage.calls, "partial": result.partial,
+            "supply_marks": result.draft.count("【待补充")}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cases", default=next((str(p) for p in DEFAULT_CASES if p.exists()), ""))
+    ap.add_argument("--cases", nargs="+", default=[str(p) for p in DEFAULT_CASES if p.exists()])
     ap.add_argument("--only", default="", help="comma-separated case ids")
     ap.add_argument("--out", default=str(get_settings().path("bench", "evalset.jsonl")))
     args = ap.parse_args()
     settings = get_settings()
-    cases = [json.loads(l) for l in Path(args.cases).read_text(encoding="utf-8").splitlines() if l.strip()]
+    cases = [json.loads(l) for path in args.cases
+             for l in Path(path).read_text(encoding="utf-8").splitlines() if l.strip()]
     if args.only:
         wanted = set(args.only.split(","))
         cases = [c for c in cases if c["id"] in wanted]
-    print(f"{'case':5} {'genre':6} {'section':10} {'eval':5} {'score':>6} {'facts':>7} "
-          f"{'chars':>5} {'secs':>6}  invented / failing rules", flush=True)
+    print(f"{'case':5} {'genre':6} {'section':10} {'eval':5} {'chars':>11} {'facts':>7} {'secs':>5} {'calls':>5} "
+          f"{'known':>5}  invented / claims / hollow / failing rules / edits", flush=True)
+    totals: Counter = Counter()
     with open(args.out, "a", encoding="utf-8") as out:
         for case in cases:
-            request = DraftRequest.from_dict(case)
             t0 = time.monotonic()
             try:
+                request = DraftRequest.from_dict(case)
                 result = draft_report(request, settings,
                                       progress=lambda m: print(f"    {m}", file=sys.stderr, flush=True))
             except UserFacingError as e:
-                secs = time.monotonic() - t0
-                print(f"{case['id']:5} {request.genre:6} {request.section:10} ERROR {'':>6} {'':>7} "
-                      f"{'':>5} {secs:6.0f}  {e}", flush=True)
+                print(f"{case['id']:5} ERROR {time.monotonic() - t0:5.0f}  {e}", flush=True)
+                totals["errors"] += 1
                 continue
             secs = time.monotonic() - t0
-            present, total, invented = fact_coverage(result.draft, request.facts)
-            ev = result.evaluation
-            verdict = "-" if ev is None else ("pass" if ev.passed else "FAIL")
-            score = f"{ev.score:6.2f}" if ev else "     -"
-            failing = sorted({v.rule for v in ev.violations if v.severity in ("blocker", "major")}) if ev else []
-            chars = len("".join(result.draft.split()))
-            print(f"{case['id']:5} {request.genre:6} {request.section:10} {verdict:5} {score} "
-                  f"{present:>3}/{total:<3} {chars:5} {secs:6.0f}  "
-                  f"{','.join(invented) or '-'} / {','.join(failing) or '-'}", flush=True)
-            out.write(json.dumps({"id": case["id"], "seconds": round(secs, 1), **result.to_json()},
+            m = measure(result, request)
+            lo, hi = request.length_chars
+            in_range = lo <= m["chars"] <= hi
+            print(f"{case['id']:5} {request.genre:6} {request.section:10} {m['verdict']:5} "
+                  f"{m['chars']:>4}/{lo}-{hi} {m['present']:>3}/{m['total']:<3} {secs:5.0f} {m['calls']:5} "
+                  f"{m['known_share']:5.0%}  {','.join(m['invented']) or '-'} / {'；'.join(m['claims']) or '-'} / "
+                  f"{'；'.join(m['hollow']) or '-'} / {','.join(m['failing']) or '-'} / "
+                  f"{' '.join(f'{k}:{v}' for k, v in m['edits'].items()) or '-'}", flush=True)
+            totals["cases"] += 1
+            totals["drafts"] += bool(result.draft)
+            totals["pass"] += m["verdict"] == "pass"
+            totals["invented"] += len(m["invented"])
+            totals["claims"] += len(m["claims"])
+            totals["hollow"] += len(m["hollow"])
+            totals["facts_present"] += m["present"]
+            totals["facts_total"] += m["total"]
+            totals["length_ok"] += in_range or (m["chars"] < lo and m["supply_marks"] > 0)
+            totals["seconds"] += secs
+            totals["known_all"] += m["known_share"] == 1.0
+            out.write(json.dumps({"id": case["id"], "seconds": round(secs, 1), "measures": m, **result.to_json()},
                                  ensure_ascii=False) + "\n")
             out.flush()
+    drafts = max(1, totals["drafts"])
+    print(f"\n{totals['cases']} cases, {totals['errors']} errors; checker pass {totals['pass']}/{totals['drafts']}; "
+          f"numbers not in facts {totals['invented']}; claims not in facts {totals['claims']}; "
+          f"hollow phrases {totals['hollow']}; fact numbers {totals['facts_present']}/{totals['facts_total']}; "
+          f"length in range or 【待补充】 {totals['length_ok']}/{totals['drafts']}; "
+          f"all sentences of known origin {totals['known_all']}/{totals['drafts']}; "
+          f"{totals['seconds'] / drafts:.0f} s per draft", flush=True)
     return 0
 
 

@@ -53,11 +53,13 @@ class Usage:
     completion_tokens: int = 0
     seconds: float = 0.0
     cached_calls: int = 0      # prompts already answered in this draft, not sent again
+    # per call: purpose, tokens, seconds to the first token and in all (prefix reuse shows here)
+    per_call: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"calls": self.calls, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "seconds": round(self.seconds, 1),
-                "cached_calls": self.cached_calls}
+                "cached_calls": self.cached_calls, "per_call": self.per_call}
 
 
 @dataclass
@@ -180,11 +182,23 @@ class _Job:
         if key in self.answered:
             self.usage.cached_calls += 1   # the same prompt twice in one draft is never sent twice
             return self.answered[key]
-        result = self.llm.chat(messages, on_token=self.on_token if stream else None,
-                               temperature=temperature, max_tokens=max_tokens, purpose=purpose)
+        started, first = time.monotonic(), []
+
+        def sink(piece: str) -> None:
+            if not first:
+                first.append(time.monotonic() - started)
+            if stream and self.on_token:
+                self.on_token(piece)
+
+        result = self.llm.chat(messages, on_token=sink, temperature=temperature, max_tokens=max_tokens,
+                               purpose=purpose)
         self.usage.calls += 1
         self.usage.prompt_tokens += result.prompt_tokens
         self.usage.completion_tokens += result.completion_tokens
+        self.usage.per_call.append({"purpose": purpose, "prompt_tokens": result.prompt_tokens,
+                                    "completion_tokens": result.completion_tokens,
+                                    "first_token_s": round(first[0], 2) if first else None,
+                                    "seconds": round(time.monotonic() - started, 2)})
         text = result.text
         if prose and result.finish_reason == "length":
             # the token cap cut the reply mid-sentence: that sentence goes
