@@ -23,6 +23,7 @@ from string import Template
 from typing import Any
 
 from rag.config import PROJECT_ROOT
+from rag.errors import LLMError
 from rag.factsheet import Fact, FactSheet
 from rag.guards import (DROP_SENTENCE, INSERT, REASK, GuardEdit, ReplyContext, Sentence, covers,
                         facts_in, failed_guard, tidy_reply)
@@ -167,7 +168,8 @@ class Composer:
         items = [it for it in part.items if it.heading_source != "user"]
         if not items:
             return
-        groups = "\n".join(f"第{n}组：事实" + "、".join(f"[{i}]" for i in it.fact_ids)
+        # the small model cannot look facts up by number: each group carries its facts' words
+        groups = "\n".join(f"第{n}组：" + "；".join(self.sheet.by_id(i).text for i in it.fact_ids)
                            for n, it in enumerate(items, 1))
         task = render("task_headings", part_title=self.job.fill(part.title) or "正文",
                       groups=groups, heading_style=self.job.guide.heading_style)
@@ -247,8 +249,14 @@ class Composer:
                kept: list[Sentence | None]) -> dict[int, Sentence | None]:
         listing = "\n".join(f"{n}. {s}（问题：{reason}）" for n, (_slot, s, reason) in enumerate(failing, 1))
         task = render("task_reask", heading=ctx.heading, fact_refs=refs, sentences=listing)
-        answer = self.job.ask(task, purpose="reask", max_tokens=self.job.answer_tokens(
-            sum(len(s) for _slot, s, _r in failing)))
+        try:
+            answer = self.job.ask(task, purpose="reask", max_tokens=self.job.answer_tokens(
+                sum(len(s) for _slot, s, _r in failing)))
+        except LLMError as e:
+            # no rewrite is no loss: each sentence falls back to its plain fact below; a server
+            # that is really down fails the next writing call, which keeps the draft as partial
+            answer = ""
+            self.edits.append(GuardEdit("reask", "fix", "", "", f"改写请求没有得到回答（{e}），改为照录事实", ctx.where))
         rewritten = _numbered_lines(answer)
         out: dict[int, Sentence | None] = {}
         for n, (slot, original, _reason) in enumerate(failing, 1):

@@ -147,6 +147,22 @@ def _claims(sentence: str, ctx: ReplyContext) -> bool:
     return bool(unsupported_claims(sentence, tuple(ctx.fact_texts) + (ctx.unit,)))
 
 
+def _hollow(sentence: str, ctx: ReplyContext) -> bool:
+    """Praise no fact gives (取得了显著成效、重要贡献、全面提升…): the facts and their figures say how
+    well the work went, or nothing does (HOLLOW-01's phrase list)."""
+    from evals.rules.claims import hollow_phrases
+    facts = normalize_for_compare("".join(ctx.fact_texts))
+    return any(normalize_for_compare(c.text) not in facts for c in hollow_phrases(sentence))
+
+
+def _elsewhere(sentence: str, ctx: ReplyContext) -> bool:
+    """A sentence about another sub-heading's facts and none of this one's: given every fact in
+    its prompt, the small model writes them all into whichever paragraph it is asked for."""
+    own = {f.id for f in ctx.facts}
+    others = [f for f in ctx.all_facts if f.id not in own]
+    return bool(others) and not facts_in(sentence, ctx.facts) and bool(facts_in(sentence, others))
+
+
 # The contract, in the order it is checked; the first guard a sentence fails names the reason.
 SENTENCE_GUARDS: list[SentenceGuard] = [
     SentenceGuard("exemplar-mask", GENERIC, REASK, "带有范文中隐去内容的标记（〔数〕〔地〕〔名〕），是照抄范文",
@@ -155,6 +171,9 @@ SENTENCE_GUARDS: list[SentenceGuard] = [
     SentenceGuard("name-not-in-facts", GENERIC, REASK, "含有事实中没有的名称（“”或《》）", _unknown_name),
     SentenceGuard("claim-not-in-facts", LEXICON, REASK, "含有事实没有的活动、荣誉、机构或范围说法", _claims),
     SentenceGuard("stray-verify-mark", GENERIC, DROP_SENTENCE, "“【待核实】”放在了事实没有的位置", _stray_mark),
+    SentenceGuard("hollow-praise", LEXICON, REASK, "空泛的评价或拔高（如“取得了显著成效”“做出了重要贡献”），事实没有这样说",
+                  _hollow),
+    SentenceGuard("belongs-elsewhere", THRESHOLD, DROP_SENTENCE, "写的是别的小标题下的事实", _elsewhere),
     SentenceGuard("exemplar-echo", THRESHOLD, REASK, "照抄了范文片段中的内容（连续12字以上）", _exemplar_echo),
     SentenceGuard("prompt-echo", THRESHOLD, DROP_SENTENCE, "复述了给模型的写作要求", lambda s, c: echoes_prompt(s)),
     SentenceGuard("plan-written-as-done", LEXICON, REASK, "计划部分写成了已完成的事", _done_in_plan),

@@ -61,9 +61,9 @@ class Model:
         facts = all_facts(prompt)
         task = prompt.split("【本次任务】", 1)[-1]
         if "拟小标题" in task:
-            groups = [[int(i) for i in re.findall(r"\[(\d+)\]", g)] for g in re.findall(r"^第\d+组：(.*)$", task, re.M)]
+            groups = re.findall(r"^第\d+组：(.*)$", task, re.M)
             # a heading made of its first fact's own words, as the contract asks
-            return json.dumps([f"扎实做好{re.sub(r'[^一-龥]', '', facts[g[0]])[:6]}工作" for g in groups],
+            return json.dumps([f"扎实做好{re.sub(r'[^一-龥]', '', g)[:6]}工作" for g in groups],
                               ensure_ascii=False)
         if "逐句改写" in task:
             return self.reask(prompt)
@@ -291,3 +291,17 @@ def test_cli_prints_the_contract_fields_and_a_partial_exit_code(tmp_path):
     assert {"edits", "sentences", "plan", "usage", "partial"} <= set(data)
     assert set(data["usage"]) >= {"calls", "prompt_tokens", "completion_tokens", "seconds"}
     assert all(s["origin"] in ("fact", "phrase", "model", "plan") for s in data["sentences"])
+
+
+def test_praise_no_fact_gives_and_sentences_about_other_headings_are_not_kept(settings):
+    def item(facts, prompt):
+        others = [f for f in all_facts(prompt).values() if f not in facts]
+        stray = f"同时，{others[0]}，" if others else ""
+        return ("各项工作取得了显著成效，为全县老年健康事业做出了重要贡献。" + stray.rstrip("，") + "。"
+                + "。".join(facts) + "。")
+    result = draft(settings, ELDERLY, Model(item=item))
+    assert "显著成效" not in result.draft and "重要贡献" not in result.draft
+    assert any(e.guard == "hollow-praise" for e in result.edits)
+    assert any(e.guard in ("belongs-elsewhere", "number-not-in-facts") for e in result.edits)
+    for fact in ELDERLY["facts"]:
+        assert result.draft.count(fact.split("，")[0]) == 1, fact
