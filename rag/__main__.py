@@ -60,8 +60,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_draft(args: argparse.Namespace) -> int:
     from rag.draft import draft_report
-    from rag.schema import DraftRequest
-    request = DraftRequest.load(args.request)
+    from rag.normalize import load_request
+    loaded = load_request(args.request)
+    for notice in loaded.notices:
+        _progress(f"提示：{notice}")
+    request = loaded.request
     stream = None if args.json else (lambda t: print(t, end="", flush=True))
     result = draft_report(request, get_settings(), on_token=stream, progress=_progress)
     if args.json:
