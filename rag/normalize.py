@@ -247,7 +247,7 @@ def normalize_facts(lines: str | Iterable[str]) -> NormalizedFacts:
             seen[key] = n
             for ch in c.changes:
                 if ch != "繁体改为简体":
-                    by_change.setdefault(re.sub(r"“.*”", "", ch), []).append(n)
+                    by_change.setdefault("去掉编号" if ch.startswith("去掉编号") else ch, []).append(n)
             out.facts.append(NormalizedFact(n, piece, c.text, c.changes))
             if len(c.text) > OVERLONG_FACT_CHARS:
                 out.overlong.append(OverlongFact(n, len(c.text), c.text))
