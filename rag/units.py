@@ -137,3 +137,16 @@ def fix_unit_words(text: str, kind: UnitKind, facts: str = "") -> str:
     for w in reversed(wrong_unit_words(text, kind, facts)):
         text = text[:w.start] + w.replacement + text[w.end:]
     return text
+
+
+_LEADERS_RE = re.compile(r"([县区市州旗盟])委、?([县区市州旗盟])政府")
+
+
+def localize_unit_words(text: str, kind: UnitKind) -> str:
+    """Another unit's text (an exemplar) in this unit's voice: its leaders, level words and self
+    references rewritten, so a 市 exemplar does not teach a 县 draft to say 全市 or a hospital's
+    draft to say 我局. Level words stay when the unit's name has no level."""
+    text = _LEADERS_RE.sub(kind.leaders, text)
+    if kind.level:
+        text = LEVEL_WORD_RE.sub(lambda m: m.group(1) + kind.level, text)
+    return re.sub(f"(?<![自忘])(?:{'|'.join(checked_self_refs())})", kind.self_ref, text)

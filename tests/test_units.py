@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from rag.prompting import unit_voice
-from rag.units import fix_unit_words, unit_kind, wrong_unit_words
+from rag.units import fix_unit_words, localize_unit_words, unit_kind, wrong_unit_words
 
 
 @pytest.mark.parametrize("name,key,self_ref,level,scope", [
@@ -85,3 +85,12 @@ def test_words_the_facts_use_are_the_users_own():
 def test_words_that_only_look_like_level_words_are_left_alone():
     kind = unit_kind("临江市卫生健康委员会")
     assert wrong_unit_words("覆盖全区域，规范全市场，推进全乡镇卫生院建设，坚持以自我中心为戒", kind) == []
+
+
+def test_another_units_text_is_put_in_this_units_voice():
+    text = "在市委、市政府的领导下，我委推动全市医疗机构改革，本市成效明显。"
+    assert (localize_unit_words(text, unit_kind("白沙县河口镇卫生院"))
+            == "在镇党委、镇政府和上级卫生健康部门的领导下，我院推动全镇医疗机构改革，本镇成效明显。")
+    # without a level in the name the level words are left as they are, never made 全县
+    assert localize_unit_words(text, unit_kind("卫生健康局")) == (
+        "在上级党委、政府的领导下，我局推动全市医疗机构改革，本市成效明显。")
