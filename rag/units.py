@@ -115,7 +115,8 @@ class UnitWord:
 def wrong_unit_words(text: str, kind: UnitKind, facts: str = "") -> list[UnitWord]:
     """Level words and self references in `text` that belong to another kind of unit or level.
 
-    A word that occurs in the facts is the user's own and is never reported."""
+    A word that occurs in the facts is the user's own and is never reported; the self references
+    of a unit of unknown kind (a 医疗保障局) are not judged."""
     found: list[UnitWord] = []
     for m in LEVEL_WORD_RE.finditer(text):
         word = m.group(0)
@@ -123,7 +124,7 @@ def wrong_unit_words(text: str, kind: UnitKind, facts: str = "") -> list[UnitWor
             continue
         found.append(UnitWord(m.start(), m.end(), word, word[0] + kind.level,
                               f"本单位是{kind.level}级，却写“{word}”"))
-    for ref in checked_self_refs():
+    for ref in checked_self_refs() if kind.key != "unknown" else ():
         if ref in kind.self_refs or ref in facts:
             continue
         for m in re.finditer(f"(?<![自忘]){ref}", text):

@@ -45,8 +45,10 @@ def test_a_name_without_a_level_guesses_none():
     assert kind.level == "" and kind.scope_words == () and "县" not in kind.leaders
     assert kind.scope_word == "本辖区"
     assert wrong_unit_words("全市、全区、全县的医疗机构", kind) == []
-    other = unit_kind("某某科技公司")
-    assert other.key == "unknown" and other.self_ref == "我单位"
+    other = unit_kind("白沙县医疗保障局")
+    assert (other.key, other.self_ref, other.level) == ("unknown", "我单位", "县")
+    # an unknown kind's self reference is not judged; its level still is
+    assert [w.word for w in wrong_unit_words("我局推动全区改革", other)] == ["全区"]
 
 
 def test_leaders_follow_the_level():
