@@ -342,20 +342,29 @@ def load_request(path: str | Path) -> NormalizedRequest:
 _KEY_SENTENCE = re.compile(r"\d|“[^”]+”|《[^》]+》")
 
 
+def _key_pieces(text: str, pattern: str, limit: int) -> list[str]:
+    """Pieces of `text` ending at `pattern`, those with numbers or quoted names first-choice,
+    in their order, while they fit in `limit` (the first is kept whatever its length)."""
+    pieces = [p.strip() for p in re.findall(pattern, text) if p.strip()]
+    keyed = [p for p in pieces if _KEY_SENTENCE.search(p)] or pieces
+    kept: list[str] = []
+    for p in keyed:
+        if kept and sum(map(len, kept)) + len(p) > limit:
+            break
+        kept.append(p)
+    return kept
+
+
 def condense_fact(fact: str, limit: int = CONDENSED_FACT_CHARS) -> str:
     """The sentences of a long fact that carry numbers or quoted names, in their order, up to
     about `limit` characters; cut only between sentences, never inside one. Without such
-    sentences the first ones are kept. A fact within the limit is returned unchanged."""
+    sentences the first ones are kept. A fact within the limit is returned unchanged; one
+    sentence longer than the limit (a record without full stops) keeps its whole clauses."""
     if len(fact) <= limit:
         return fact
-    sentences = [s for s in re.findall(r"[^。；！？\n]+[。；！？]?", fact) if s.strip()]
-    keyed = [s for s in sentences if _KEY_SENTENCE.search(s)] or sentences
-    kept: list[str] = []
-    for s in keyed:
-        s = s.strip()
-        if kept and sum(map(len, kept)) + len(s) > limit:
-            break
-        kept.append(s)
+    kept = _key_pieces(fact, r"[^。；！？\n]+[。；！？]?", limit)
+    if len(kept) == 1 and len(kept[0]) > limit:
+        kept = ["".join(_key_pieces(kept[0], r"[^，,、。；！？]+[，,、。；！？]?", limit)).rstrip("，,、")]
     text = "".join(s if s[-1] in "。；！？" else s + "。" for s in kept)
     return text[:-1] + "。" if text.endswith("；") else text
 

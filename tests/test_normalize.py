@@ -157,6 +157,15 @@ def test_condensing_keeps_whole_sentences_with_numbers_and_names():
     assert condense_fact("新建村卫生室6个") == "新建村卫生室6个"
 
 
+def test_a_record_without_full_stops_keeps_whole_clauses():
+    record = "，".join(f"{m}月检查医疗机构{m + 10}家次" if m % 3 == 0 else "各单位认真落实安全生产责任制"
+                      for m in range(1, 40))
+    short = condense_fact(record)
+    assert len(short) <= 200 and short.endswith("。")
+    clauses = short.rstrip("。").split("，")
+    assert all(c in record.split("，") for c in clauses) and "3月检查医疗机构13家次" in clauses
+
+
 def test_condensing_a_fact_without_numbers_keeps_its_first_sentences():
     text = "认真部署各项工作，压实工作责任。" * 30
     short = condense_fact(text)
