@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.facts import OVERLONG_FACT_CHARS
+from evals.facts import OVERLONG_FACT_CHARS, extract_numbers, is_year_token
 from rag.errors import RequestError
 from rag.headings import parse_heading
 from rag.postprocess import normalize_characters
@@ -180,19 +180,26 @@ def _numbers(lines: list[int], noun: str) -> str:
     return f"第{shown}{noun}" + ("等" if len(lines) > 8 else "")
 
 
-def _split_sentences(text: str) -> list[str]:
-    """Sentences of a paragraph, ended by 。；！？ outside quotes and brackets."""
+def split_outside_brackets(text: str, ends: str) -> list[str]:
+    """Pieces of `text`, each ending with one of `ends` (kept) that is outside quotes and
+    brackets; the last piece may have no end."""
     pieces, depth, start = [], 0, 0
     for i, ch in enumerate(text):
         if ch in _OPENERS:
             depth += 1
         elif ch in _CLOSERS:
             depth = max(0, depth - 1)
-        elif ch in _SENTENCE_END and depth == 0:
+        elif ch in ends and depth == 0:
             pieces.append(text[start:i + 1])
             start = i + 1
     pieces.append(text[start:])
-    return [p.strip(" \u3000" + _SENTENCE_END) for p in pieces if p.strip(" \u3000" + _SENTENCE_END)]
+    return [p for p in pieces if p.strip()]
+
+
+def _split_sentences(text: str) -> list[str]:
+    """Sentences of a paragraph, ended by 。；！？ outside quotes and brackets, without their ends."""
+    stripped = (p.strip(" \u3000" + _SENTENCE_END) for p in split_outside_brackets(text, _SENTENCE_END))
+    return [p for p in stripped if p]
 
 
 def split_pasted_facts(text: str) -> list[str]:
@@ -339,32 +346,41 @@ def load_request(path: str | Path) -> NormalizedRequest:
 
 # --- overlong facts ---------------------------------------------------------------------------------
 
-_KEY_SENTENCE = re.compile(r"\d|“[^”]+”|《[^》]+》")
+_QUOTED_NAME = re.compile(r"“[^”]+”|《[^》]+》")
 
 
-def _key_pieces(text: str, pattern: str, limit: int) -> list[str]:
-    """Pieces of `text` ending at `pattern`, those with numbers or quoted names first-choice,
-    in their order, while they fit in `limit` (the first is kept whatever its length)."""
-    pieces = [p.strip() for p in re.findall(pattern, text) if p.strip()]
-    keyed = [p for p in pieces if _KEY_SENTENCE.search(p)] or pieces
-    kept: list[str] = []
-    for p in keyed:
-        if kept and sum(map(len, kept)) + len(p) > limit:
-            break
-        kept.append(p)
-    return kept
+def _weight(piece: str) -> int:
+    """How much a piece carries: its quantities (years aside) and quoted names."""
+    numbers = [t for t in extract_numbers(piece) if not is_year_token(t, piece)]
+    return len(numbers) + len(_QUOTED_NAME.findall(piece))
+
+
+def _key_pieces(text: str, ends: str, limit: int) -> list[str]:
+    """Pieces of `text` (split at `ends` outside brackets): the heaviest (most figures and
+    names) that fit together in `limit`, in their original order; the heaviest is kept
+    whatever its length."""
+    pieces = [p.strip() for p in split_outside_brackets(text, ends) if p.strip()]
+    order = sorted(range(len(pieces)), key=lambda i: (-_weight(pieces[i]), i))
+    chosen: list[int] = []
+    for i in order:
+        if chosen and (_weight(pieces[i]) == 0 and _weight(pieces[chosen[0]]) > 0
+                       or sum(len(pieces[j]) for j in chosen) + len(pieces[i]) > limit):
+            continue
+        chosen.append(i)
+    return [pieces[i] for i in sorted(chosen)]
 
 
 def condense_fact(fact: str, limit: int = CONDENSED_FACT_CHARS) -> str:
-    """The sentences of a long fact that carry numbers or quoted names, in their order, up to
-    about `limit` characters; cut only between sentences, never inside one. Without such
-    sentences the first ones are kept. A fact within the limit is returned unchanged; one
-    sentence longer than the limit (a record without full stops) keeps its whole clauses."""
+    """The sentences of a long fact that carry the most figures and quoted names, in their
+    order, up to about `limit` characters; cut only between sentences, never inside one.
+    Without such sentences the first ones are kept. A fact within the limit is returned
+    unchanged; one sentence longer than the limit (a record without full stops) keeps its
+    whole clauses."""
     if len(fact) <= limit:
         return fact
-    kept = _key_pieces(fact, r"[^。；！？\n]+[。；！？]?", limit)
+    kept = _key_pieces(fact, "。；！？\n", limit)
     if len(kept) == 1 and len(kept[0]) > limit:
-        kept = ["".join(_key_pieces(kept[0], r"[^，,、。；！？]+[，,、。；！？]?", limit)).rstrip("，,、")]
+        kept = ["".join(_key_pieces(kept[0], "，,、。；！？", limit)).rstrip("，,、")]
     text = "".join(s if s[-1] in "。；！？" else s + "。" for s in kept)
     return text[:-1] + "。" if text.endswith("；") else text
 

@@ -157,6 +157,14 @@ def test_condensing_keeps_whole_sentences_with_numbers_and_names():
     assert condense_fact("新建村卫生室6个") == "新建村卫生室6个"
 
 
+def test_condensing_never_splits_inside_brackets():
+    record = ("各单位认真落实安全生产责任制，压实主体责任。" * 8
+              + "全年排查隐患120处（其中一般隐患115处；较大隐患5处），已整改118处。"
+              + "各单位认真落实安全生产责任制，压实主体责任。" * 4)
+    short = condense_fact(record)
+    assert short.startswith("全年排查隐患120处（其中一般隐患115处；较大隐患5处），已整改118处。")
+
+
 def test_a_record_without_full_stops_keeps_whole_clauses():
     record = "，".join(f"{m}月检查医疗机构{m + 10}家次" if m % 3 == 0 else "各单位认真落实安全生产责任制"
                       for m in range(1, 40))
