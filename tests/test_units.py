@@ -78,10 +78,10 @@ def test_wrong_words_for_a_hospital_and_their_fixes():
 
 def test_words_the_facts_use_are_the_users_own():
     kind = unit_kind("白沙县河口镇卫生院")
-    # 全县 names the county above the town; 我县 would make the health centre speak as the county
-    text = "全县排名第二，我县推广，我中心负责。"
-    assert {w.word for w in wrong_unit_words(text, kind)} == {"我县", "我中心"}
-    assert wrong_unit_words(text, kind, facts="经验由我县推广；由我中心负责") == []
+    # a town's health centre speaks for its town, not as the county
+    text = "全县排名第二，我县推广，我中心负责，全镇覆盖。"
+    assert {w.word for w in wrong_unit_words(text, kind)} == {"全县", "我县", "我中心"}
+    assert wrong_unit_words(text, kind, facts="全县排名第二；经验由我县推广；由我中心负责") == []
 
 
 def test_words_that_only_look_like_level_words_are_left_alone():
