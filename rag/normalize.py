@@ -37,7 +37,7 @@ _HALF_WIDTH = str.maketrans(
 
 # List markers that are not heading markers (rag.headings knows those): bullets, 1) 1）,
 # ⑴ ⒈ ❶ ㈠ ⑪, and 第一，.
-_BULLET = re.compile(r"^(?:[•·●○■□◆◇▪▫►▶✓✔√*+>–—]+|-(?!\d))\s*")
+_BULLET = re.compile(r"^(?:[•·●○■□◆◇▪▫►▶✓✔√*>–—]+|[-+](?!\d))\s*")
 _LIST_MARK = re.compile(r"^(?:\d{1,2}[)）]|[⑴-⒇⒈-⒛❶-❿➀-➉㈠-㈩⑪-⑳]|第[一二三四五六七八九十]{1,3}[，,：:])\s*")
 _CN_NUMERAL = "一二三四五六七八九十"
 _YEAR_START = re.compile(r"(?:19|20)\d\d年")

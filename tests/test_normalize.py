@@ -68,7 +68,7 @@ def test_pasted_numbering_and_bullets_are_removed(typed, marker):
 @pytest.mark.parametrize("fact", [
     "12家医院完成信息化改造", "2024年完成职工体检3000人", "1.5万人参加筛查", "3月15日启用新门诊楼",
     "1、2号病区完成改造", "一、二级医院全部接入平台", "5G急救车投入使用", "1+1+N签约团队覆盖全镇",
-    "一是加强队伍建设", "-5℃以下天气启动寒潮预案",
+    "一是加强队伍建设", "-5℃以下天气启动寒潮预案", "+8%的增幅高于上年",
 ])
 def test_numbers_that_start_a_fact_stay(fact):
     assert strip_list_marker(fact) == (fact, "")
