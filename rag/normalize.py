@@ -247,7 +247,7 @@ def normalize_facts(lines: str | Iterable[str]) -> NormalizedFacts:
                 if piece.strip() or not pasted:
                     empty.append(n)
                 continue
-            key = normalize_for_compare(c.text)
+            key = normalize_for_compare(c.text).rstrip("。")
             if key in seen:
                 out.notices.append(f"第{n}{noun}与第{seen[key]}{noun}相同，已去掉重复的一条。")
                 continue

@@ -117,7 +117,7 @@ def test_full_width_digits_and_ascii_punctuation_are_normalised():
 
 
 def test_empty_and_repeated_facts_are_dropped_with_notices():
-    got = normalize_facts(["新建村卫生室6个", "  ", "新建村卫生室6个", "2.", "培训乡村医生180人次"])
+    got = normalize_facts(["新建村卫生室6个", "  ", "新建村卫生室6个。", "2.", "培训乡村医生180人次"])
     assert got.texts == ["新建村卫生室6个", "培训乡村医生180人次"]
     assert "第3条与第1条相同，已去掉重复的一条。" in got.notices
     assert "第2、4条没有内容（空白或只有编号），已忽略。" in got.notices
