@@ -17,6 +17,7 @@ from rag.textnorm import to_simplified
 
 UNITS_TOML = PROJECT_ROOT / "prompts" / "units.toml"
 LEVELS = "县区市州旗盟省镇乡"
+TOWN_LEVELS = "镇乡"
 # 全/我/本 + a level; 区域, 市场, 乡镇, 乡村, 镇村 are words, not a level. 省 is not checked:
 # every unit may compare itself with 全省.
 LEVEL_WORD_RE = re.compile(r"(全|我|本)(县|区(?!域)|市(?!场)|州|旗|盟|镇(?!村)|乡(?![镇村]))")
@@ -45,10 +46,11 @@ class UnitKind:
 
     def allows_level_word(self, word: str) -> bool:
         """May this unit write `word` (全县, 我市 …)? Its own level always; 全 + a level above it
-        too (a county names 全市 for rankings). Without a level in its name nothing is judged."""
-        if not self.level:
-            return True
+        too (a county names 全市 for rankings); a town's words unless the unit is a town's.
+        Without a level in its name nothing is judged."""
         prefix, level = word[0], word[1]
+        if not self.level or (level in TOWN_LEVELS and self.level not in TOWN_LEVELS):
+            return True     # a county report may tell of one town's 全镇 coverage
         return level == self.level or (prefix == "全" and level in self.upper_levels)
 
 

@@ -84,6 +84,10 @@ def test_words_the_facts_use_are_the_users_own():
     assert wrong_unit_words(text, kind, facts="全县排名第二；经验由我县推广；由我中心负责") == []
 
 
+def test_a_county_may_tell_of_one_towns_coverage():
+    assert wrong_unit_words("河口镇实现全镇签约全覆盖，全县推广。", unit_kind("白沙县卫生健康局")) == []
+
+
 def test_words_that_only_look_like_level_words_are_left_alone():
     kind = unit_kind("临江市卫生健康委员会")
     assert wrong_unit_words("覆盖全区域，规范全市场，推进全乡镇卫生院建设，坚持以自我中心为戒", kind) == []
