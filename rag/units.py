@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from string import Template
+from typing import Protocol
 
 from rag.config import PROJECT_ROOT
 from rag.textnorm import to_simplified
@@ -145,11 +146,18 @@ def fix_unit_words(text: str, kind: UnitKind, facts: str = "") -> str:
 _LEADERS_RE = re.compile(r"([县区市州旗盟])委、?([县区市州旗盟])政府")
 
 
-def localize_unit_words(text: str, kind: UnitKind) -> str:
+class UnitWords(Protocol):
+    """What localize_unit_words needs: a UnitKind, or the drafter's UnitVoice."""
+    leaders: str
+    level: str
+    self_ref: str
+
+
+def localize_unit_words(text: str, unit: UnitWords) -> str:
     """Another unit's text (an exemplar) in this unit's voice: its leaders, level words and self
     references rewritten, so a 市 exemplar does not teach a 县 draft to say 全市 or a hospital's
     draft to say 我局. Level words stay when the unit's name has no level."""
-    text = _LEADERS_RE.sub(kind.leaders, text)
-    if kind.level:
-        text = LEVEL_WORD_RE.sub(lambda m: m.group(1) + kind.level, text)
-    return re.sub(f"(?<![自忘])(?:{'|'.join(checked_self_refs())})", kind.self_ref, text)
+    text = _LEADERS_RE.sub(unit.leaders, text)
+    if unit.level:
+        text = LEVEL_WORD_RE.sub(lambda m: m.group(1) + unit.level, text)
+    return re.sub(f"(?<![自忘])(?:{'|'.join(checked_self_refs())})", unit.self_ref, text)

@@ -100,3 +100,6 @@ def test_another_units_text_is_put_in_this_units_voice():
     # without a level in the name the level words are left as they are, never made 全县
     assert localize_unit_words(text, unit_kind("卫生健康局")) == (
         "在上级党委、政府的领导下，我局推动全市医疗机构改革，本市成效明显。")
+    # the drafter's UnitVoice serves as well
+    assert localize_unit_words(text, unit_voice("白沙县疾病预防控制中心")) == (
+        "在县委、县政府和上级卫生健康部门的领导下，我中心推动全县医疗机构改革，本县成效明显。")
