@@ -49,11 +49,14 @@ def format_evaluation(evaluation) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from rag.schema import DraftRequest
+    from rag.normalize import load_request
     from evals.check import evaluate
     if not args.request:
         raise RequestError("缺少请求文件：请用 --request 指定一个 JSON 文件（字段同 cases.jsonl）。")
-    request = DraftRequest.load(args.request)
+    loaded = load_request(args.request)
+    for notice in loaded.notices:
+        print(f"提示：{notice}", file=sys.stderr)
+    request = loaded.request
     draft = read_text_file(args.draft)
     evaluation = evaluate(draft, request, _copy_index(args))
     if args.judge:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from rag.schema import DraftRequest
 from rag.textnorm import normalize_for_compare
+from rag.units import UnitKind, unit_kind
 
 from evals.document import Draft
 from evals.facts import (FactClasses, FactConflict, KeyedToken, NumberToken, classify_facts,
@@ -35,6 +36,11 @@ class CheckContext:
         return normalize_for_compare(self.request.unit).strip()
 
     @cached_property
+    def unit_kind(self) -> UnitKind:
+        """Kind, level and self reference of the requesting unit (prompts/units.toml)."""
+        return unit_kind(self.unit)
+
+    @cached_property
     def classes(self) -> FactClasses:
         return classify_facts(self.request)
 
@@ -54,6 +60,14 @@ class CheckContext:
     @cached_property
     def all_fact_text(self) -> str:
         return "\n".join(self.all_facts)
+
+    @cached_property
+    def fact_latin_tokens(self) -> frozenset[str]:
+        """Latin tokens the user's own facts use (1+1+N, CMI, DRG): a draft may keep them. An
+        injected instruction is not a fact, so its English words are not among them."""
+        from evals.rules.language import LATIN_TOKEN_RE   # the rule module imports this one
+        usable = self.classes.mandatory + self.classes.overlong + list(self.request.key_figures)
+        return frozenset(m.group(0) for f in usable for m in LATIN_TOKEN_RE.finditer(normalize_for_compare(f)))
 
     @cached_property
     def fact_values(self) -> set[str]:

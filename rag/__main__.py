@@ -74,8 +74,10 @@ def _load_json_file(path: str, what: str) -> dict:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from rag.draft import plan_draft
-    from rag.schema import DraftRequest
-    plan, sheet = plan_draft(DraftRequest.load(args.request), get_settings())
+    from rag.normalize import load_request
+    loaded = load_request(args.request)
+    plan, sheet = plan_draft(loaded.request, get_settings())
+    sheet.notices[:0] = loaded.notices
     if args.json:
         print(json.dumps({"plan": plan.to_dict(), "facts": sheet.to_dict()}, ensure_ascii=False, indent=1))
     else:
@@ -89,9 +91,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_draft(args: argparse.Namespace) -> int:
     from rag.draft import DraftResult, draft_report
+    from rag.normalize import load_request
     from rag.plan import ReportPlan
-    from rag.schema import DraftRequest
-    request = DraftRequest.load(args.request)
+    loaded = load_request(args.request)
+    for notice in loaded.notices:
+        _progress(f"提示：{notice}")
+    request = loaded.request
     plan = None
     if args.plan:
         data = _load_json_file(args.plan, "提纲")
@@ -99,6 +104,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
     resume = DraftResult.from_json(_load_json_file(args.resume, "未完成草稿")) if args.resume else None
     stream = None if args.json else (lambda t: print(t, end="", flush=True))
     result = draft_report(request, get_settings(), on_token=stream, progress=_progress, plan=plan, resume=resume)
+    result.notices[:0] = loaded.notices     # what normalising the request changed comes first
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=1))
     else:

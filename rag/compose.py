@@ -37,6 +37,8 @@ from rag.textnorm import chinese_numeral, to_fullwidth_punctuation
 # A paragraph under this share of its budget asks the user for more (【待补充】) instead of padding.
 SHORT_SHARE = 0.6
 HEADINGS_TEMPERATURE = 0.1
+# Paragraph parts written as “一是……；二是……”: a list of problems, plans or safeguards.
+ENUMERATED_PARTS = ("problems", "next", "safeguards")
 
 
 @lru_cache(maxsize=1)
@@ -150,11 +152,13 @@ class Composer:
     def paragraph_block(self, part: PlanPart) -> Block:
         facts = [self.sheet.by_id(i) for i in part.fact_ids]
         spec = next((p for p in self.job.guide.parts if p.key == part.key), None)
-        lead = spec.lead if spec is not None and spec.lead else self.phrase(f"{part.key}_lead") or self.phrase("next_lead")
+        lead = spec.lead if spec is not None and spec.lead else self.phrase(f"{part.key}_lead")
         lead = Template(lead).safe_substitute(self.values())
         sentences = [Sentence(lead, "phrase")] if lead else []
-        if facts:
+        if facts and part.key in ENUMERATED_PARTS:
             sentences += enumerate_facts(facts)
+        elif facts:   # 基本情况 and the like read as prose
+            sentences += [Sentence(fact_sentence(f), "fact", [f.id]) for f in facts]
         else:
             name = {"problems": "no_problems", "next": "no_next"}.get(part.key, "no_facts")
             sentences.append(Sentence(placeholder(name), "phrase"))

@@ -16,16 +16,14 @@ from typing import Any
 
 from evals.facts import (OVERLONG_FACT_CHARS, FactConflict, extract_numbers, find_conflicts, is_injection)
 from rag.config import PROJECT_ROOT
+from rag.normalize import condense_fact
 from rag.prompting import PartSpec, fact_labels
 from rag.schema import DraftRequest
-from rag.text import ensure_full_stop, sentences_of
 from rag.textnorm import normalize_for_compare
 
 ACHIEVEMENT, PROBLEM, PLAN, SAFEGUARD = "achievement", "problem", "plan", "safeguard"
 INSTRUCTION, CONFLICTING, OVERLONG = "instruction", "conflicting", "overlong"
 VERIFY_MARK = "【待核实】"
-# An overlong fact (a pasted 台账) is condensed to its sentences with figures and names, up to this.
-CONDENSED_CHARS = 200
 
 _QUOTED = re.compile(r"“[^“”]{2,40}”|《[^《》]{2,60}》")
 
@@ -118,19 +116,6 @@ def split_labelled(fact: str) -> tuple[str, list[str]]:
     return "", [fact.strip()]
 
 
-def condense(text: str, limit: int = CONDENSED_CHARS) -> str:
-    """The sentences of a long fact that carry figures or names, whole, up to about `limit`
-    characters: never cut mid-sentence (a 台账 cut at 200 characters ended “城关村卫生。”)."""
-    sentences = [s for s in sentences_of(text) if s.strip()]
-    keyed = [s for s in sentences if re.search(r"\d|“|《", s)] or sentences
-    out = ""
-    for s in keyed:
-        if out and len(out) + len(s) > limit:
-            break
-        out += ensure_full_stop(s.strip().rstrip("；;")) if s is keyed[-1] else s
-    return ensure_full_stop(out.rstrip("；;，"))
-
-
 def _without_conflicting_values(text: str, conflicts: list[FactConflict]) -> str:
     bad = {pair for c in conflicts for pair in c.pairs}
     norm = normalize_for_compare(text)
@@ -177,7 +162,7 @@ def analyse_facts(request: DraftRequest, parts: list[PartSpec]) -> FactSheet:
     for n, (i, text, kind, why) in enumerate(pieces, 1):
         original = text
         if len(text) > OVERLONG_FACT_CHARS:
-            text = condense(text)
+            text = condense_fact(text)
             sheet.notices.append(f"第{i}条事实有{len(original)}字，起草时只用了其中带数字和名称的句子（{len(text)}字），请核对。")
         if sheet.conflicts:
             text = _without_conflicting_values(text, sheet.conflicts)

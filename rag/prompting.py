@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from string import Template
 
 from rag.config import PROJECT_ROOT
 from rag.errors import RequestError
 from rag.schema import GENRES, WHOLE_REPORT
+from rag.headings import parse_heading
 from rag.text import han_grams, shares_grams
 from rag.textnorm import HAN, to_fullwidth_punctuation, to_simplified
+from rag.units import UnitKind, localize_unit_words, unit_kind
 
 PROMPTS_DIR = PROJECT_ROOT / "prompts"
 
@@ -70,11 +72,15 @@ class GenreGuide:
 
 @dataclass(frozen=True)
 class UnitVoice:
-    """How a unit refers to itself and its area: 我局/我委, 全县/全区/全市, 县委、县政府."""
+    """How a unit refers to itself and its area: 我局/我中心/我院, 全县/全旗/全院, 县委、县政府.
+
+    `level` is "" when the unit's name has no level (nothing is guessed); `kind` is the full
+    record from rag.units."""
     self_ref: str
     level_word: str
     leaders: str
     level: str
+    kind: UnitKind | None = None
 
 
 def genre_guide(genre: str) -> GenreGuide:
@@ -99,7 +105,7 @@ def _prompt_grams() -> frozenset[str]:
     for g in _genre_data().values():
         if isinstance(g, dict) and "voice" in g:
             texts += [g["voice"], g["heading_style"], g["opening"]]
-            texts += [p.get("guide", "") for p in g.get("parts", [])]
+            texts += [p.get("guide", "") for p in g.get("parts", []) + g.get("section_parts", [])]
     # Quoted phrases (“现将…述职如下：”) are wording the model is asked to use, not instructions.
     return han_grams((re.sub(r"\$\{\w+\}|“[^”]*”", "|", t) for t in texts), ECHO_MIN_CHARS)
 
@@ -116,18 +122,70 @@ def fact_labels() -> tuple[re.Pattern, re.Pattern]:
     return re.compile(c["problems_label"]), re.compile(c["next_label"])
 
 
+_SECTION_YEAR = re.compile(r"^(?:20\d\d年度?|明年|下半年|本年度)")
+
+
+def section_name(section: str) -> str:
+    """A section name as typed, cleaned: simplified, no spaces, no numbering (“二、存在问题”),
+    no trailing colon."""
+    name = re.sub(r"\s+", "", to_simplified(section)).rstrip("：:")
+    h = parse_heading(name)
+    return h.rest if h and h.rest else name
+
+
+def section_part_keys(genre: str, section: str) -> tuple[str, ...] | None:
+    """The part keys a section name drafts in a genre (its own sections, then the aliases of
+    genres.toml), or None when the genre has no such section. 全文 is every part."""
+    g = _genre_data()[genre]
+    if section.strip() == WHOLE_REPORT:
+        return tuple(p["key"] for p in g["parts"])
+    name = section_name(section)
+    available = {p["key"] for p in g["parts"] + g.get("section_parts", [])}
+    for candidate in dict.fromkeys((name, _SECTION_YEAR.sub("", name))):
+        keys = g.get("sections", {}).get(candidate) or _genre_data()["section_aliases"].get(candidate)
+        chosen = tuple(k for k in keys or () if k in available)
+        if chosen:
+            return chosen
+    return None
+
+
+def canonical_genre(name: str) -> str | None:
+    """A genre name as typed (工作總結, 总结, 述职) → one of GENRES, or None."""
+    name = re.sub(r"\s+", "", to_simplified(name))
+    return name if name in GENRES else _genre_data()["genre_aliases"].get(name)
+
+
+def genre_sections(genre: str) -> list[str]:
+    """The sections offered for a genre, 全文 first (what the app's section list shows)."""
+    genre_guide(genre)  # a clear error for an unknown genre
+    return [WHOLE_REPORT, *_genre_data()[genre].get("sections", {})]
+
+
+def section_checklist(genre: str, section: str) -> list[str]:
+    """What to ask the user for to draft this section: the needed items of its parts."""
+    return list(dict.fromkeys(n for p in requested_parts(genre, section) for n in p.needed))
+
+
+def _part_spec(p: dict) -> PartSpec:
+    return PartSpec(**{**p, "needed": tuple(p.get("needed", ()))})
+
+
 def requested_parts(genre: str, section: str) -> list[PartSpec]:
     """The parts to draft for a request: all of them for 全文, else the section's parts.
 
+    A section drafted as one part is headed with the section's own name (存在不足, 主要做法及成效).
     An unknown section name is drafted as the genre's body part under that heading, so a user
-    who types “医疗服务” still gets a section rather than an error.
+    who types “医疗服务” still gets a section rather than an error; requests are checked against
+    genre_sections() where they enter (rag.normalize).
     """
     guide = genre_guide(genre)
     if section == WHOLE_REPORT:
         return list(guide.parts)
-    keys = _genre_data()["sections"].get(section.strip())
     by_key = {p.key: p for p in guide.parts}
-    chosen = [by_key[k] for k in keys or () if k in by_key]
+    by_key.update({p["key"]: _part_spec(p) for p in _genre_data()[genre].get("section_parts", [])})
+    chosen = [by_key[k] for k in section_part_keys(genre, section) or ()]
+    if len(chosen) == 1 and chosen[0].layout in ("items", "paragraph"):
+        return [replace(chosen[0], title=section_name(section))]
     if chosen:
         return chosen
     body = next(p for p in guide.parts if p.layout == "items")
@@ -135,17 +193,11 @@ def requested_parts(genre: str, section: str) -> list[PartSpec]:
                      min_items=body.min_items, max_items=body.max_items, needed=body.needed)]
 
 
-_UNIT_RE = re.compile(r"^(.*?)(卫生健康委员会|卫生健康委|卫健委|卫生健康局|卫健局|卫生局|卫生和计划生育委员会)$")
-
-
 def unit_voice(unit: str) -> UnitVoice:
-    unit = to_simplified(unit.strip())
-    m = _UNIT_RE.match(unit)
-    place, suffix = (m.group(1), m.group(2)) if m else (unit, "")
-    self_ref = "我委" if "委" in suffix else "我局"
-    level = place[-1] if place and place[-1] in "县区市" else "县"
-    leaders = f"{level}委、{level}政府"
-    return UnitVoice(self_ref=self_ref, level_word=f"全{level}", leaders=leaders, level=level)
+    """The unit's self reference, scope word and leaders, from its kind (prompts/units.toml)."""
+    kind = unit_kind(unit)
+    return UnitVoice(self_ref=kind.self_ref, level_word=kind.scope_word, leaders=kind.leaders,
+                     level=kind.level, kind=kind)
 
 
 # --- exemplar masking ------------------------------------------------------------------------
@@ -159,9 +211,6 @@ _NOT_PLACE_END = set("全我本该各城乡县市省州地社辖景园山灾病�
 _NOT_PLACE_START = set("在和与对向从到及于为将把被由了的是局委院所站中个等各全本我该")
 _QUOTED_NAME = re.compile(r"“([^“”]{7,})”")
 _BOOK_TITLE = re.compile(r"《[^《》]+》")
-_LEVEL_WORDS = re.compile(r"(全|我|本)(县|区|市)")
-_SELF_REFS = re.compile(r"我(局|委)")
-_LEADERS = re.compile(r"(县|区|市)委、?(县|区|市)政府")
 
 NUMBER_MASK, PLACE_MASK, NAME_MASK = "〔数〕", "〔地〕", "〔名〕"
 # Any 〔…〕 mask (ours or the corpus cleaner's 〔缺〕) in model output means copied exemplar text.
@@ -176,9 +225,7 @@ def mask_exemplar(text: str, voice: UnitVoice) -> str:
     """
     text = to_fullwidth_punctuation(to_simplified(text))
     text = _NUMBER_RE.sub(NUMBER_MASK, text)
-    text = _LEADERS.sub(voice.leaders, text)
-    text = _LEVEL_WORDS.sub(lambda m: m.group(1) + voice.level, text)
-    text = _SELF_REFS.sub(voice.self_ref, text)
+    text = localize_unit_words(text, voice)
     text = _PLACE_RE.sub(lambda m: m.group(0) if (m.group(1)[1] in _NOT_PLACE_END
                                                   or m.group(1)[0] in _NOT_PLACE_START)
                          else PLACE_MASK, text)

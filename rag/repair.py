@@ -20,6 +20,7 @@ from rag.prompting import fence, numbered, render
 from rag.text import han_grams, nonspace_len
 from rag.textnorm import HAN, normalize_for_compare, parse_chinese_numeral
 from rag.tokens import count_tokens
+from rag.units import fix_unit_words, unit_kind
 
 REPAIR_ROUNDS = 2
 FAILING = ("blocker", "major")
@@ -152,19 +153,8 @@ def _insert_facts(text: str, missing: list[tuple[str, str]], homes: dict[str, st
 
 
 def _fix_unit_names(text: str, job: _Job) -> str:
-    """UNIT-01: self-reference and level words of the requesting unit (unless a fact uses them)."""
-    fact_text = "".join(job.facts)
-    other = "我委" if job.voice.self_ref == "我局" else "我局"
-    if other not in fact_text:
-        text = text.replace(other, job.voice.self_ref)
-    for level in "县区市":
-        if level == job.voice.level:
-            continue
-        for prefix in "全我本":
-            word = prefix + level
-            if word not in fact_text:
-                text = text.replace(word, prefix + job.voice.level)
-    return text
+    """UNIT-01: the unit's own self-reference and level words (unless a fact uses the others)."""
+    return fix_unit_words(text, job.voice.kind or unit_kind(job.request.unit), "".join(job.facts))
 
 
 def _trim_to_length(text: str, limit: int, facts: list[str]) -> str:

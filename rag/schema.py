@@ -144,7 +144,15 @@ class DraftRequest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DraftRequest":
-        """Build a request, raising RequestError with a Chinese message on bad input."""
+        """Build a request from its fields as typed: normalised by rag.normalize (traditional
+        script, pasted numbering, header rows …), RequestError in Chinese on bad input. A section
+        the genre does not define is drafted as its body part under that name."""
+        from rag.normalize import normalize_request
+        return normalize_request(data, allow_custom_section=True).request
+
+    @classmethod
+    def validated(cls, data: dict[str, Any]) -> "DraftRequest":
+        """Build a request from normalised fields, checking them (RequestError in Chinese)."""
         if not isinstance(data, dict):
             raise RequestError("请求必须是一个 JSON 对象。")
         missing = [k for k in ("genre", "section", "unit", "year", "facts") if k not in data]
@@ -173,11 +181,18 @@ class DraftRequest:
                 raise RequestError(f"字段 {name} 不能为空。")
         return req
 
-    @classmethod
-    def load(cls, path: str | Path) -> "DraftRequest":
+    @staticmethod
+    def read_json(path: str | Path) -> Any:
+        """The JSON of a request file as it is, before normalisation."""
         text = read_text_file(path)
         try:
-            data = json.loads(text)
+            return json.loads(text)
         except json.JSONDecodeError as e:
             raise RequestError(f"请求文件 {path} 不是合法的 JSON（第 {e.lineno} 行第 {e.colno} 列）。") from None
-        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "DraftRequest":
+        """A request file, normalised; a section the genre does not define is an error. Use
+        rag.normalize.load_request for the notices too."""
+        from rag.normalize import load_request
+        return load_request(path).request

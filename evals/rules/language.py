@@ -41,7 +41,8 @@ def simplified_only(ctx: CheckContext) -> Iterator[Finding]:
 
 
 def _latin_runs(ctx: CheckContext) -> list[tuple[int, int]]:
-    """Spans of non-whitelisted Latin tokens, neighbours without Han between them merged."""
+    """Spans of Latin tokens neither whitelisted nor used by the facts (CMI, 1+1+N),
+    neighbours without Han between them merged."""
     text = ctx.draft.text
     if not ANY_LATIN_RE.search(text):
         return []
@@ -56,7 +57,8 @@ def _latin_runs(ctx: CheckContext) -> list[tuple[int, int]]:
         while s > 0 and masked_text[s - 1].isdigit():
             s -= 1
         token, with_digits = m.group(0), masked_text[s:m.end()]
-        if {token, with_digits} & LATIN_WHITELIST or FLU_SUBTYPE_RE.fullmatch(token):
+        if ({token, with_digits} & (LATIN_WHITELIST | ctx.fact_latin_tokens)
+                or FLU_SUBTYPE_RE.fullmatch(token)):
             continue
         if spans and "\n" not in text[spans[-1][1]:m.start()] \
                 and not HAN_RE.search(text[spans[-1][1]:m.start()]):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rag.schema import WHOLE_REPORT
+from rag.prompting import requested_parts
+from rag.schema import GENRES, WHOLE_REPORT
 from rag.headings import ENUM_ITEM_RE
 from rag.textnorm import chinese_numeral, parse_chinese_numeral
 
@@ -65,6 +66,15 @@ def _missing(what: str) -> Finding:
     return Finding(0, 0, what, detail=f"缺少{what}")
 
 
+def section_keys(ctx: CheckContext) -> tuple[str, ...]:
+    """The parts (prompts/genres.toml) a section request asks for: work, problems, next,
+    safeguards, basics …; an unknown section is the genre's body part, as the drafter writes it."""
+    if ctx.genre in GENRES:
+        return tuple(p.key for p in requested_parts(ctx.genre, ctx.section))
+    # not a genre the drafter knows: read the section's own name
+    return tuple(k for k, rx in (("problems", PROBLEMS_RE), ("next", NEXT_RE)) if rx.search(ctx.section)) or ("work",)
+
+
 def _sub_item_count(ctx: CheckContext) -> int:
     sub_headings = sum(1 for h in ctx.draft.headings if h.rank >= 2)
     return max(sub_headings, len(ENUM_ITEM_RE.findall(ctx.draft.text)))
@@ -116,14 +126,18 @@ def required_sections(ctx: CheckContext) -> Iterator[Finding]:
             if len(practices) < 3:
                 yield _missing("至少3个做法小标题（一、或（一）级）")
         return
-    wants_p, wants_n = bool(PROBLEMS_RE.search(section)), bool(NEXT_RE.search(section))
+    keys = section_keys(ctx)
+    wants_p, wants_n = "problems" in keys, "next" in keys
     if wants_p or wants_n:
         if wants_p and not p_heads:
             yield _missing("“存在问题”部分的标题")
         if wants_n and not n_heads:
             yield _missing("“下一步打算”部分的标题")
         return
-    if _sub_item_count(ctx) < 2:
+    if "basics" in keys:
+        if nonspace_len("".join(ln.stripped for ln in d.body_lines)) < OPENING_MIN_CHARS:
+            yield _missing(f"基本情况的概述（至少{OPENING_MIN_CHARS}字）")
+    elif _sub_item_count(ctx) < 2:
         yield _missing("至少2个分项（（一）级标题或“一是……二是……”）")
     if genre != "工作计划":
         for h in p_heads + n_heads:
