@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -25,7 +26,6 @@ from evals.rules.claims import hollow_phrases, unsupported_claims
 from rag.config import PROJECT_ROOT, get_settings
 from rag.draft import DraftResult, draft_report
 from rag.errors import UserFacingError
-from rag.headings import parse_heading
 from rag.schema import DraftRequest
 from rag.text import nonspace_len, sentences_of
 from rag.textnorm import normalize_for_compare
@@ -50,32 +50,31 @@ def fact_coverage(draft: str, facts: list[str]) -> tuple[int, int, list[str]]:
     return present, len(fact_tokens), invented
 
 
-def draft_sentences(draft: str) -> list[str]:
-    """Body sentences of the final draft (headings and the title are plan text, not sentences)."""
-    out = []
-    for line in draft.split("\n"):
-        h = parse_heading(line)
-        body = line
-        if h is not None:
-            body = h.rest.partition("。")[2]
-        out += [s for s in sentences_of(body.strip()) if s.strip()]
-    return out
+def known_share(draft: str, recorded: list[str]) -> float:
+    """Share of the draft's Han characters that stand in a sentence the result says the origin
+    of (heading markers aside): 1.0 when every sentence has a known origin."""
+    total = len(re.findall(r"[\u4e00-\u9fff]", draft))
+    rest = draft
+    for text in sorted(set(recorded), key=len, reverse=True):
+        if text:
+            rest = rest.replace(text, "")
+    left = len(re.findall(r"[\u4e00-\u9fff]", rest)) - sum(
+        len(re.findall(r"[\u4e00-\u9fff]", h.group(0))) for h in re.finditer(r"^[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）", rest, re.M))
+    return 1 - left / total if total else 1.0
 
 
 def measure(result: DraftResult, request: DraftRequest) -> dict:
     present, total, invented = fact_coverage(result.draft, request.facts)
     facts = list(request.facts) + list(request.key_figures) + [request.unit]
-    sentences = draft_sentences(result.draft)
+    sentences = [s for line in result.draft.split("\n") for s in sentences_of(line) if s.strip()]
     claims = [c.text for s in sentences for c in unsupported_claims(s, tuple(facts))]
-    recorded = {s.text for s in result.sentences}
-    known = sum(any(s in r for r in recorded) for s in sentences)
     ev = result.evaluation
     return {"verdict": "-" if ev is None else ("pass" if ev.passed else "FAIL"),
             "failing": sorted({v.rule for v in ev.violations if v.severity in ("blocker", "major")}) if ev else [],
             "chars": nonspace_len(result.draft), "present": present, "total": total, "invented": invented,
             "claims": claims, "hollow": [c.text for c in hollow_phrases(result.draft)],
             "edits": dict(Counter(e.guard for e in result.edits)),
-            "known_share": known / len(sentences) if sentences else 1.0,
+            "known_share": known_share(result.draft, [s.text for s in result.sentences]),
             "calls": result.usage.calls, "partial": result.partial,
             "supply_marks": result.draft.count("【待补充")}
 
