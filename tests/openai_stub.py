@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 import time
 import uuid
@@ -296,6 +297,12 @@ class _StubHTTPServer(ThreadingHTTPServer):
     def __init__(self, owner: "ScriptedOpenAIServer", port: int):
         self.owner = owner
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a timed-out request, an exiting CLI's idle keep-alive
+        connection) is part of the scripts, not a stub failure: no traceback on stderr."""
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
 
 class ScriptedOpenAIServer:

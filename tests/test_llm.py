@@ -9,11 +9,11 @@ import email.utils
 import json
 import pickle
 import re
-import time
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
