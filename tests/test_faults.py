@@ -245,3 +245,27 @@ def test_plain_streamlit_run_listens_on_loopback_only(tmp_path):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+# --- a draft far larger than any report --------------------------------------------------------
+
+def test_checker_refuses_a_draft_over_the_size_limit(tmp_path):
+    from evals.check import MAX_DRAFT_CHARS, evaluate
+    from rag.errors import InputFileError
+    from rag.schema import DraftRequest
+
+    request = DraftRequest.from_dict(REQUEST)
+    line = "全县完成村卫生室标准化改造37所，家庭医生签约服务覆盖常住人口41.5%。\n"
+    at_limit = (line * (MAX_DRAFT_CHARS // len(line) + 1))[:MAX_DRAFT_CHARS]
+    assert evaluate(at_limit, request).violations  # checked (it is far too long: LEN-01)
+    with pytest.raises(InputFileError) as info:
+        evaluate(at_limit + "。", request)
+    assert "超过检查上限" in str(info.value) and f"{MAX_DRAFT_CHARS:,}" in str(info.value)
+
+    draft, request_file = tmp_path / "huge.txt", tmp_path / "request.json"
+    draft.write_text(line * (3 * MAX_DRAFT_CHARS // len(line)), encoding="utf-8")
+    request_file.write_text(json.dumps(REQUEST, ensure_ascii=False), encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "evals", "check", str(draft), "--request", str(request_file),
+                           "--no-copy"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "GONGWEN_DATA_DIR": str(tmp_path / "data")})
+    assert proc.returncode == 2 and "超过检查上限" in proc.stderr and "Traceback" not in proc.stderr
