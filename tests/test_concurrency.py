@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from openai_stub import ScriptedOpenAIServer, reply
 from test_draft import Writer
 
@@ -117,23 +118,12 @@ def test_session_marks_do_not_overlap():
     assert foreign_marks("全县完成改造701所，另有712所，白石县。", 0, 3) == {"712", "白石"}
 
 
-def test_concurrent_threads_draft_without_errors_or_cross_talk(tmp_path):
-    sessions = 6
+@pytest.mark.parametrize("sessions, processes", [(6, False), (3, True)], ids=["threads", "processes"])
+def test_concurrent_sessions_draft_without_errors_or_cross_talk(tmp_path, sessions, processes):
     with ScriptedOpenAIServer([streaming_writer()], repeat_last=True) as stub:
-        results = run_sessions(sessions, stub.base_url, tmp_path / "data", processes=False)
-        calls = len(stub.chat_requests)
-    assert check_sessions(results) == []
-    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
-    logged = recent_calls(settings, 10 * calls)
-    assert len(logged) == calls and all(c.outcome == "ok" for c in logged)
-    assert {c.id for c in logged} == set(range(1, calls + 1))  # no call log row lost
-
-
-def test_concurrent_processes_draft_without_errors_or_cross_talk(tmp_path):
-    sessions = 3
-    with ScriptedOpenAIServer([streaming_writer()], repeat_last=True) as stub:
-        results = run_sessions(sessions, stub.base_url, tmp_path / "data", processes=True)
+        results = run_sessions(sessions, stub.base_url, tmp_path / "data", processes=processes)
         calls = len(stub.chat_requests)
     assert check_sessions(results) == []
     logged = recent_calls(Settings(data_dir=tmp_path / "data", _env_file=None), 10 * calls)
     assert len(logged) == calls and all(c.outcome == "ok" for c in logged)
+    assert {c.id for c in logged} == set(range(1, calls + 1))  # no call log row lost
