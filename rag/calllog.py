@@ -47,7 +47,7 @@ class CallRecord:
     usage_source: str             # "server" (reported usage) or "estimated" (counted locally)
     latency_s: float
     finish_reason: str | None
-    attempts: int                 # HTTP attempts including retries after 429 / 5xx
+    attempts: int                 # HTTP attempts, retries included (rag.llm retries transient faults)
     outcome: str                  # "ok" | "error"
     error: str | None = None
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
