@@ -2,7 +2,8 @@
 
 One row per `LLMClient.chat` call: the prompt messages, model, endpoint, purpose, token counts,
 latency and outcome (ok / error with the error text). API keys never reach this module: the client
-redacts them from anything it passes in.
+redacts them from anything it passes in; credentials inside URLs are redacted here as well, since
+an endpoint label or an error text may quote a base URL.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-from rag.config import Settings
+from rag.config import Settings, redact_url
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -46,7 +47,7 @@ class CallRecord:
     usage_source: str             # "server" (reported usage) or "estimated" (counted locally)
     latency_s: float
     finish_reason: str | None
-    attempts: int                 # HTTP attempts including retries after 429 / 5xx
+    attempts: int                 # HTTP attempts, retries included (rag.llm retries transient faults)
     outcome: str                  # "ok" | "error"
     error: str | None = None
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
@@ -63,6 +64,9 @@ def log_call(settings: Settings, record: CallRecord) -> int:
     """Append one call; returns its row id."""
     row = asdict(record)
     row.pop("id")
+    for name in ("endpoint", "response", "error"):
+        if row[name] is not None:
+            row[name] = redact_url(row[name])
     row["messages_json"] = json.dumps(row.pop("messages"), ensure_ascii=False)
     columns = ", ".join(row)
     placeholders = ", ".join(f":{k}" for k in row)

