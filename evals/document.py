@@ -1,6 +1,7 @@
 """A draft parsed once for all rules: lines, headings (§0 ranks), title, normalized views."""
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -125,15 +126,22 @@ class Draft:
     @cached_property
     def numbers(self) -> list[NumberToken]:
         """Number tokens of S(draft), heading markers removed (offsets into the raw draft)."""
-        markers = [(h.marker_start, h.marker_end) for h in self.headings]
-        return [t for t in extract_numbers_mapped(self.compare, self.text)
-                if not any(s <= t.start < e for s, e in markers)]
+        # markers sorted by start, looked up by bisection: linear in the draft, not quadratic
+        markers = sorted((h.marker_start, h.marker_end) for h in self.headings)
+        starts = [s for s, _e in markers]
+
+        def in_marker(pos: int) -> bool:
+            i = bisect.bisect_right(starts, pos) - 1
+            return i >= 0 and markers[i][0] <= pos < markers[i][1]
+        return [t for t in extract_numbers_mapped(self.compare, self.text) if not in_marker(t.start)]
+
+    @cached_property
+    def _line_ends(self) -> list[int]:
+        return [ln.end for ln in self.lines]
 
     def line_at(self, offset: int) -> Line:
-        for ln in self.lines:
-            if offset <= ln.end:
-                return ln
-        return self.lines[-1]
+        i = bisect.bisect_left(self._line_ends, offset)
+        return self.lines[min(i, len(self.lines) - 1)]
 
     def excerpt(self, start: int, end: int, context: int = 8) -> str:
         """The text at [start, end) with a little context from the same line."""

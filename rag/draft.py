@@ -191,7 +191,7 @@ class _Job:
                 self.on_token(piece)
 
         result = self.llm.chat(messages, on_token=sink, temperature=temperature, max_tokens=max_tokens,
-                               purpose=purpose)
+                               purpose=purpose, on_notice=self.progress)
         self.usage.calls += 1
         self.usage.prompt_tokens += result.prompt_tokens
         self.usage.completion_tokens += result.completion_tokens

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from openai_stub import ScriptedOpenAIServer, reply
-from test_draft import Writer
+from test_drafting_contract import Model as Writer
 
 from rag.calllog import recent_calls
 from rag.config import Settings
@@ -55,7 +55,7 @@ def foreign_marks(text: str, i: int, sessions: int) -> set[str]:
 
 
 def streaming_writer():
-    """The drafting model of tests/test_draft.py, streamed in 3-character pieces 2 ms apart."""
+    """The drafting model of tests/test_drafting_contract.py, streamed in 3-character pieces 2 ms apart."""
     writer = Writer()
     return lambda body: reply(writer(body), chunk_chars=3, chunk_delay=0.002)
 
