@@ -26,7 +26,7 @@ from rag.config import PROJECT_ROOT
 from rag.errors import LLMError
 from rag.factsheet import Fact, FactSheet
 from rag.guards import (DROP_SENTENCE, INSERT, REASK, GuardEdit, ReplyContext, Sentence, covers,
-                        facts_in, failed_guard, tidy_reply)
+                        facts_in, failed_guard, strip_label_lead, tidy_reply)
 from rag.headings import canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, heading_problem
 from rag.postprocess import renumber_enumerations
@@ -177,12 +177,18 @@ class Composer:
                            for n, it in enumerate(items, 1))
         task = render("task_headings", part_title=self.job.fill(part.title) or "正文",
                       groups=groups, heading_style=self.job.guide.heading_style)
-        answer = self.job.ask(task, purpose=f"headings:{part.key}", max_tokens=40 + 30 * len(items),
+        answer = self.job.ask(task, purpose=f"headings:{part.key}", max_tokens=60 + 40 * len(items),
                               temperature=HEADINGS_TEMPERATURE)
         proposed = _json_list(answer)
         for it, raw in zip(items, proposed):
             heading = clean_heading(raw)
             problem = heading_problem(heading, self.sheet.texts(it.fact_ids), self.job.guide)
+            first = clean_heading(re.split(r"[，；：]", heading)[0])
+            if problem and first != heading and not heading_problem(first, self.sheet.texts(it.fact_ids),
+                                                                      self.job.guide):
+                # a heading too long, or a fact copied as one: its leading clause often reads well
+                # (“加强职业健康监管，推动…” → “加强职业健康监管”)
+                heading, problem = first, ""
             if problem:
                 self.edits.append(GuardEdit("heading-contract", "fix", heading, it.heading,
                                             f"模型拟的小标题不能用（{problem}），改用按事实生成的小标题", part.title))
@@ -234,11 +240,17 @@ class Composer:
         for s in sentences_of(text):
             if not s.strip():
                 continue
+            bare = strip_label_lead(s)
+            if bare != s.strip():
+                self.edits.append(GuardEdit("label-lead", "fix", s, bare, "去掉模型加在句首的标签", ctx.where))
+                s = bare
             ctx.written = self._written() + [x.text for x in kept if x]
             guard = failed_guard(s, ctx)
             if guard is None:
                 kept.append(Sentence(s, "model", facts_in(s, ctx.facts)))
-            elif guard.action == REASK:
+            elif guard.action == REASK and facts_in(s, ctx.facts):
+                # only a sentence that carries one of the paragraph's facts is worth a rewrite;
+                # any other failing sentence is framing the draft does without
                 to_reask.append((len(kept), s, guard.reason))
                 kept.append(None)
                 self.edits.append(GuardEdit(guard.id, REASK, s, "", guard.reason, ctx.where))

@@ -10,10 +10,13 @@ names and claims, the request's unit and year, and framing that claims nothing.
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 from evals.facts import extract_numbers, is_year_token
+from rag.config import PROJECT_ROOT
 from rag.factsheet import Fact, VERIFY_MARK
 from rag.postprocess import clean_paragraph, repeats
 from rag.prompting import MASK_RE, echoes_prompt
@@ -147,6 +150,33 @@ def _claims(sentence: str, ctx: ReplyContext) -> bool:
     return bool(unsupported_claims(sentence, tuple(ctx.fact_texts) + (ctx.unit,)))
 
 
+@lru_cache(maxsize=1)
+def _words() -> dict:
+    with open(PROJECT_ROOT / "prompts" / "guard_words.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+@lru_cache(maxsize=None)
+def word_re(name: str) -> re.Pattern:
+    return re.compile("|".join(e["pattern"] for e in _words()[name]))
+
+
+def _unsupported_effect(sentence: str, ctx: ReplyContext) -> bool:
+    """An outcome claimed by a sentence that says none of its paragraph's facts: the facts and their
+    figures are the results; the model's “有效提升了…” is not."""
+    return bool(word_re("effect_claims").search(sentence)) and not facts_in(sentence, ctx.facts)
+
+
+def _meta(sentence: str, ctx: ReplyContext) -> bool:
+    return bool(word_re("meta_sentence").search(sentence.strip()))
+
+
+def _unit_name_only(sentence: str, ctx: ReplyContext) -> bool:
+    """A sentence that is only the unit's name or a part of it (“…党组成员、副局长。”)."""
+    core = re.sub(r"[，。、；：\s]", "", sentence)
+    return bool(core) and core in re.sub(r"[，。、；：\s]", "", ctx.unit)
+
+
 def _hollow(sentence: str, ctx: ReplyContext) -> bool:
     """Praise no fact gives (取得了显著成效、重要贡献、全面提升…): the facts and their figures say how
     well the work went, or nothing does (HOLLOW-01's phrase list)."""
@@ -155,25 +185,44 @@ def _hollow(sentence: str, ctx: ReplyContext) -> bool:
     return any(normalize_for_compare(c.text) not in facts for c in hollow_phrases(sentence))
 
 
+def _fact_pairs(facts: list[Fact]) -> set[tuple[str, str]]:
+    out = set()
+    for f in facts:
+        norm = normalize_for_compare(f.text)
+        out |= {t.pair for t in extract_numbers(norm) if not is_year_token(t, norm)}
+    return out
+
+
 def _elsewhere(sentence: str, ctx: ReplyContext) -> bool:
-    """A sentence about another sub-heading's facts and none of this one's: given every fact in
-    its prompt, the small model writes them all into whichever paragraph it is asked for."""
+    """A sentence about another sub-heading's facts: it carries their figures and none of this
+    paragraph's, or says one of them and none of these. Given every fact in its prompt, the small
+    model writes them all into whichever paragraph it is asked for; each is written in its own."""
     own = {f.id for f in ctx.facts}
     others = [f for f in ctx.all_facts if f.id not in own]
-    return bool(others) and not facts_in(sentence, ctx.facts) and bool(facts_in(sentence, others))
+    if not others:
+        return False
+    norm = normalize_for_compare(sentence)
+    pairs = {t.pair for t in extract_numbers(norm) if not is_year_token(t, norm)}
+    if pairs & _fact_pairs(others) and not pairs & _fact_pairs(ctx.facts):
+        return True
+    return not facts_in(sentence, ctx.facts) and bool(facts_in(sentence, others))
 
 
 # The contract, in the order it is checked; the first guard a sentence fails names the reason.
 SENTENCE_GUARDS: list[SentenceGuard] = [
+    SentenceGuard("meta-sentence", LEXICON, DROP_SENTENCE, "模型在说明自己的文字（如“以下是……”），不是正文", _meta),
+    SentenceGuard("unit-name-only", GENERIC, DROP_SENTENCE, "只有单位名称，不成句", _unit_name_only),
     SentenceGuard("exemplar-mask", GENERIC, REASK, "带有范文中隐去内容的标记（〔数〕〔地〕〔名〕），是照抄范文",
                   lambda s, c: bool(MASK_RE.search(s))),
+    SentenceGuard("belongs-elsewhere", THRESHOLD, DROP_SENTENCE, "写的是别的小标题下的事实", _elsewhere),
     SentenceGuard("number-not-in-facts", GENERIC, REASK, "含有本段事实中没有的数字", _foreign_number),
     SentenceGuard("name-not-in-facts", GENERIC, REASK, "含有事实中没有的名称（“”或《》）", _unknown_name),
     SentenceGuard("claim-not-in-facts", LEXICON, REASK, "含有事实没有的活动、荣誉、机构或范围说法", _claims),
     SentenceGuard("stray-verify-mark", GENERIC, DROP_SENTENCE, "“【待核实】”放在了事实没有的位置", _stray_mark),
     SentenceGuard("hollow-praise", LEXICON, REASK, "空泛的评价或拔高（如“取得了显著成效”“做出了重要贡献”），事实没有这样说",
                   _hollow),
-    SentenceGuard("belongs-elsewhere", THRESHOLD, DROP_SENTENCE, "写的是别的小标题下的事实", _elsewhere),
+    SentenceGuard("unsupported-effect", LEXICON, DROP_SENTENCE, "声称了事实没有给出的效果（如“有效提升了……”）",
+                  _unsupported_effect),
     SentenceGuard("exemplar-echo", THRESHOLD, REASK, "照抄了范文片段中的内容（连续12字以上）", _exemplar_echo),
     SentenceGuard("prompt-echo", THRESHOLD, DROP_SENTENCE, "复述了给模型的写作要求", lambda s, c: echoes_prompt(s)),
     SentenceGuard("plan-written-as-done", LEXICON, REASK, "计划部分写成了已完成的事", _done_in_plan),
@@ -182,6 +231,11 @@ SENTENCE_GUARDS: list[SentenceGuard] = [
                   lambda s, c: repeats(s, c.written)),
     SentenceGuard("fragment", GENERIC, DROP_SENTENCE, "不成句的残片", _fragment),
 ]
+
+
+def strip_label_lead(sentence: str) -> str:
+    """“目标，确保…” → “确保…”: the label the model put before a sentence."""
+    return word_re("label_lead").sub("", sentence.strip())
 
 
 def failed_guard(sentence: str, ctx: ReplyContext) -> SentenceGuard | None:

@@ -186,7 +186,9 @@ def item_count(n_facts: int, part: PartSpec) -> int:
 
 # --- headings ------------------------------------------------------------------------------------
 
-_STOP_RUNS = re.compile("^(?:全(?:县|市|区|州|旗|省|镇|院)|我(?:局|委|院|中心)|开展|工作|进一步|完成|实现|推进|加强|达到|提高|同比|其中|累计)$")
+# Runs that two facts share without being what they are about: scope, time, quantity and verbs.
+_STOP_RUNS = re.compile("全(?:县|市|区|州|旗|省|镇|院)|我(?:局|委|院|中心)|开展|工作|进一步|完成|实现|推进|加强|达到|提高|同比"
+                        "|其中|累计|不少于|不低于|以上|以下|上半年|下半年|全年|年底|年内|今年|同比|比上年|个百分点")
 
 
 def heading_keyword(facts: Sequence[str]) -> str:
@@ -200,7 +202,7 @@ def heading_keyword(facts: Sequence[str]) -> str:
                 runs = {r[i:i + size] for r in re.findall(f"[{HAN}]+", t) for i in range(len(r) - size + 1)}
                 for r in runs:
                     counts[r] = counts.get(r, 0) + 1
-            shared = [r for r, c in counts.items() if c >= 2 and not _STOP_RUNS.match(r)]
+            shared = [r for r, c in counts.items() if c >= 2 and not _STOP_RUNS.search(r)]
             if shared:
                 return max(shared, key=lambda r: (counts[r], -texts[0].find(r) if r in texts[0] else -99))
     return ""

@@ -191,8 +191,8 @@ def test_a_failing_sentence_is_asked_again_once_then_replaced_by_its_fact(settin
 
 def test_a_rewritten_sentence_that_passes_is_kept(settings):
     def item(facts, prompt):
-        return "我局成功承办了全国老龄工作现场会。" + "。".join(facts) + "。"
-    model = Model(item=item, reask=lambda p: "1. 我局着力完善老年健康服务体系。")
+        return f"{facts[0]}，我局成功承办了全国老龄工作现场会。" + "。".join(facts[1:]) + "。"
+    model = Model(item=item, reask=lambda p: "1. " + all_facts(p)[1] + "，着力完善老年健康服务体系。")
     result = draft(settings, ELDERLY, model)
     assert "着力完善老年健康服务体系" in result.draft and "现场会" not in result.draft
     assert any(e.action == "rewrite" for e in result.edits)
@@ -305,3 +305,16 @@ def test_praise_no_fact_gives_and_sentences_about_other_headings_are_not_kept(se
     assert any(e.guard in ("belongs-elsewhere", "number-not-in-facts") for e in result.edits)
     for fact in ELDERLY["facts"]:
         assert result.draft.count(fact.split("，")[0]) == 1, fact
+
+
+def test_framing_that_claims_effects_or_talks_about_itself_is_dropped_without_a_rewrite(settings):
+    def item(facts, prompt):
+        return ("以下是我局在这方面的工作情况。目标，织密服务网络。" + "。".join(facts)
+                + "。这一举措有效提升了老年人的获得感。")
+    model = Model(item=item)
+    result = draft(settings, ELDERLY, model)
+    assert "以下是" not in result.draft and "获得感" not in result.draft
+    assert "织密服务网络" in result.draft and "目标，" not in result.draft
+    guards = {e.guard for e in result.edits}
+    assert {"meta-sentence", "unsupported-effect", "label-lead"} <= guards
+    assert not any("逐句改写" in p for p in model.prompts)   # nothing worth a rewrite
