@@ -318,3 +318,12 @@ def test_framing_that_claims_effects_or_talks_about_itself_is_dropped_without_a_
     guards = {e.guard for e in result.edits}
     assert {"meta-sentence", "unsupported-effect", "label-lead"} <= guards
     assert not any("逐句改写" in p for p in model.prompts)   # nothing worth a rewrite
+
+
+def test_list_debris_does_not_pass_for_a_fact_without_figures(settings):
+    honour = "县人民医院、县中医院入选全省老年友善示范医院"
+    request = {**ELDERLY, "facts": ELDERLY["facts"] + [honour]}
+    debris = lambda facts, p: "".join("县人民医院。县中医院。" if f == honour else f + "。" for f in facts)
+    result = draft(settings, request, Model(item=debris))
+    assert honour + "。" in result.draft
+    assert "县人民医院。县中医院。" not in result.draft

@@ -578,3 +578,11 @@ def test_facts_written_out_verbatim_raise_no_fact_rule():
         draft = "\n\n".join(f + "。" for f in req.facts)
         fact_rules = {"FACT-01", "FACT-02", "FACT-03", "FACT-04", "FACT-06", "FACT-03b", "CLEAN-04", "UNIT-01"}
         assert not fact_rules & rules(draft, req), req.id
+
+
+def test_clean02_a_fact_term_that_contains_a_noise_word_is_not_noise():
+    req = replace(SUMMARY_REQ, facts=list(SUMMARY_REQ.facts) + ["病案首页主要诊断选择正确率仅87.2%"])
+    text = mutate(SUMMARY, "把优质医疗服务送到群众身边", "把优质医疗服务送到群众身边，病案首页主要诊断选择正确率仅87.2%")
+    assert "CLEAN-02" not in evaluate(text, req).rule_ids()
+    noisy = mutate(SUMMARY, "把优质医疗服务送到群众身边", "把优质医疗服务送到群众身边，返回首页")
+    assert "CLEAN-02" in evaluate(noisy, req).rule_ids()

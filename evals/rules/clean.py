@@ -55,11 +55,20 @@ def placeholders(ctx: CheckContext) -> Iterator[Finding]:
             yield f
 
 
+def _in_fact_term(text: str, m: re.Match, facts: str) -> bool:
+    """The match with two characters around it stands in a fact: the fact's wording, not noise."""
+    windows = (text[max(0, m.start() - 2):m.end()], text[max(0, m.start() - 1):m.end() + 1],
+               text[m.start():m.end() + 2])
+    return any(len(w) > len(m.group(0)) and w in facts for w in windows)
+
+
 @rule("CLEAN-02", "blocker", "稿中有网页抓取的杂质（小编、供大家参考、篇N等）", source=PRACTICE)
 def scrape_noise(ctx: CheckContext) -> Iterator[Finding]:
     for ln in ctx.draft.lines:
         body, lead = ln.body
         for m in SCRAPE_NOISE_RE.finditer(body):
+            if _in_fact_term(body, m, ctx.all_fact_text):
+                continue   # “病案首页” is a fact's own term, not a web page's 首页
             s, e = lead + m.start(), lead + m.end()
             yield Finding(s, e, ctx.excerpt(s, e, 12), detail=f"“{m.group(0)}”")
         for m in SEO_SUFFIX_RE.finditer(body):
