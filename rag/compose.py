@@ -245,6 +245,7 @@ class Composer:
                 self.edits.append(GuardEdit("label-lead", "fix", s, bare, "去掉模型加在句首的标签", ctx.where))
                 s = bare
             ctx.written = self._written() + [x.text for x in kept if x]
+            ctx.position = len(kept)
             guard = failed_guard(s, ctx)
             if guard is None:
                 kept.append(Sentence(s, "model", facts_in(s, ctx.facts)))
@@ -278,6 +279,7 @@ class Composer:
         for n, (slot, original, _reason) in enumerate(failing, 1):
             candidate = ensure_full_stop(tidy_reply(rewritten.get(n, ""), ctx, []).strip())
             ctx.written = self._written() + [x.text for x in kept if x] + [x.text for x in out.values() if x]
+            ctx.position = slot
             guard = failed_guard(candidate, ctx) if candidate else None
             if candidate and guard is None:
                 out[slot] = Sentence(candidate, "model", facts_in(candidate, ctx.facts))

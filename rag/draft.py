@@ -23,7 +23,7 @@ from rag.compose import Block, Composer, render_blocks
 from rag.config import Settings
 from rag.errors import LLMError, RequestError, UserFacingError
 from rag.factsheet import FactSheet, analyse_facts
-from rag.guards import GuardEdit, Sentence
+from rag.guards import GuardEdit, Sentence, covers
 from rag.plan import Embed, ReportPlan, make_plan, validate_plan
 from rag.postprocess import clean_draft
 from rag.prompting import (GenreGuide, PartSpec, UnitVoice, fence, genre_guide, mask_exemplar, numbered, render,
@@ -322,11 +322,16 @@ def _apply_unit_names(blocks: list[Block], job: _Job, edits: list[GuardEdit]) ->
                 s.text = fixed
 
 
-def _trim_to_length(blocks: list[Block], limit: int, edits: list[GuardEdit]) -> None:
-    """Over the upper length: drop model sentences that carry no fact, longest paragraph first."""
+def _trim_to_length(blocks: list[Block], limit: int, sheet: FactSheet, edits: list[GuardEdit]) -> None:
+    """Over the upper length: drop model sentences whose paragraph keeps every fact without them,
+    longest paragraph first."""
+    def removable(b: Block, s: Sentence) -> bool:
+        rest = "".join(x.text for x in b.sentences if x is not s)
+        return all(covers(rest, sheet.by_id(i)) for i in {i for x in b.sentences for i in x.fact_ids})
+
     while nonspace_len(render_blocks(blocks)) > limit:
         candidates = [(b, s) for b in blocks if b.kind == "item" for s in b.sentences
-                      if s.origin == "model" and not s.fact_ids and len(b.sentences) > 1]
+                      if s.origin == "model" and len(b.sentences) > 1 and removable(b, s)]
         if not candidates:
             return
         b, s = max(candidates, key=lambda bs: (nonspace_len(bs[0].body()), len(bs[1].text)))
@@ -366,7 +371,7 @@ def _checker_deletions(blocks: list[Block], ev: Evaluation, edits: list[GuardEdi
 def _finish(job: _Job, composer: Composer, plan: ReportPlan, started: float) -> DraftResult:
     blocks, edits = composer.blocks, composer.edits
     _apply_unit_names(blocks, job, edits)
-    _trim_to_length(blocks, job.request.length_chars[1], edits)
+    _trim_to_length(blocks, job.request.length_chars[1], job.sheet, edits)
     job.progress("正在检查…")
     copy_index = load_copy_index(job.settings)
     ev = evaluate(render_blocks(blocks), job.request, copy_index)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
-from evals.facts import extract_numbers, is_year_token
+from evals.facts import extract_numbers, is_year_token, keyed_tokens, number_key
 from rag.config import PROJECT_ROOT
 from rag.factsheet import Fact, VERIFY_MARK
 from rag.postprocess import clean_paragraph, repeats
@@ -34,6 +34,8 @@ FACT_LINK_SHARE = 0.3
 # Share of a fact's character pairs (a fact without figures) a paragraph must hold to contain it:
 # at 0.5 the debris “市第二人民医院。市中西医结合医院。” passed for the fact “…入选全省…示范医院”.
 FACT_WORDING_KEPT = 0.7
+# The one framing sentence that may open a paragraph without a fact (“我局坚持统筹推进，细化工作措施。”).
+FRAMING_HAN = 30
 
 FIX, DROP_SENTENCE, REASK, INSERT, DROP_CLAUSE = "fix", "drop_sentence", "reask", "insert", "drop_clause"
 GENERIC, LEXICON, THRESHOLD = "generic", "lexicon", "threshold"
@@ -77,6 +79,7 @@ class ReplyContext:
     future: bool = False              # a plan part: written as what will be done
     written: list[str] = field(default_factory=list)   # sentences already in the draft
     where: str = ""
+    position: int = 0                 # index of the sentence among those kept in its paragraph
 
     @property
     def allowed_numbers(self) -> set[tuple[str, str]]:
@@ -185,6 +188,34 @@ def _unit_name_only(sentence: str, ctx: ReplyContext) -> bool:
     return bool(core) and core in re.sub(r"[，。、；：\s]", "", ctx.unit)
 
 
+def _moved_value(sentence: str, ctx: ReplyContext) -> bool:
+    """A fact's figure put on another metric (“申报率达到96.3%” written as “覆盖率达到96.3%”): the
+    words before it share nothing with the words before it in any fact (FACT-04's metric key)."""
+    facts = keyed_tokens([f.text for f in ctx.all_facts])
+    norm = normalize_for_compare(sentence)
+    prev = 0
+    for t in extract_numbers(norm):
+        key = number_key(norm, t.start, prev)
+        prev = t.end
+        if not key or is_year_token(t, norm):
+            continue
+        keys = [k.long_key or k.key for k in facts if k.token.pair == t.pair and (k.long_key or k.key)]
+        if keys and not any(char_pairs(key) & char_pairs(k) for k in keys):
+            return True
+    return False
+
+
+def _unanchored(sentence: str, ctx: ReplyContext) -> bool:
+    """A sentence that says none of the paragraph's facts, after the paragraph's first: the
+    small model fills a paragraph with work the unit never reported (“设立专门的康复门诊”,
+    “投资改善硬件设施”). One short framing sentence may open a paragraph; the rest must be about
+    its facts."""
+    if facts_in(sentence, ctx.facts):
+        return False
+    han = len(re.findall(r"[\u4e00-\u9fff]", sentence))
+    return ctx.position > 0 or han > FRAMING_HAN
+
+
 def _hollow(sentence: str, ctx: ReplyContext) -> bool:
     """Praise no fact gives (取得了显著成效、重要贡献、全面提升…): the facts and their figures say how
     well the work went, or nothing does (HOLLOW-01's phrase list)."""
@@ -229,8 +260,10 @@ SENTENCE_GUARDS: list[SentenceGuard] = [
     SentenceGuard("stray-verify-mark", GENERIC, DROP_SENTENCE, "“【待核实】”放在了事实没有的位置", _stray_mark),
     SentenceGuard("hollow-praise", LEXICON, REASK, "空泛的评价或拔高（如“取得了显著成效”“做出了重要贡献”），事实没有这样说",
                   _hollow),
+    SentenceGuard("value-on-other-metric", THRESHOLD, REASK, "把事实中的数字写到了别的指标上", _moved_value),
     SentenceGuard("unsupported-effect", LEXICON, DROP_SENTENCE, "声称了事实没有给出的效果（如“有效提升了……”）",
                   _unsupported_effect),
+    SentenceGuard("unanchored", THRESHOLD, DROP_SENTENCE, "不是在写本段的事实（事实中没有这项工作）", _unanchored),
     SentenceGuard("exemplar-echo", THRESHOLD, REASK, "照抄了范文片段中的内容（连续12字以上）", _exemplar_echo),
     SentenceGuard("prompt-echo", THRESHOLD, DROP_SENTENCE, "复述了给模型的写作要求", lambda s, c: echoes_prompt(s)),
     SentenceGuard("plan-written-as-done", LEXICON, REASK, "计划部分写成了已完成的事", _done_in_plan),

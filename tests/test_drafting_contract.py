@@ -228,9 +228,9 @@ def test_a_plan_written_as_done_is_not_kept(settings):
 
 
 def test_the_same_sentence_is_never_kept_twice(settings):
-    model = Model(item=lambda facts, p: "着力健全服务网络。着力健全服务网络。" + "。".join(facts) + "。")
+    model = Model(item=lambda facts, p: "着力健全老年健康服务网络体系。着力健全老年健康服务网络体系。" + "。".join(facts) + "。")
     result = draft(settings, ELDERLY, model)
-    assert result.draft.count("着力健全服务网络") == 1
+    assert result.draft.count("着力健全老年健康服务网络体系") == 1
 
 
 def test_every_call_of_a_draft_starts_with_the_same_prefix(settings):
@@ -309,12 +309,12 @@ def test_praise_no_fact_gives_and_sentences_about_other_headings_are_not_kept(se
 
 def test_framing_that_claims_effects_or_talks_about_itself_is_dropped_without_a_rewrite(settings):
     def item(facts, prompt):
-        return ("以下是我局在这方面的工作情况。目标，织密服务网络。" + "。".join(facts)
+        return ("以下是我局在这方面的工作情况。目标，织密城乡老年健康服务网络。" + "。".join(facts)
                 + "。这一举措有效提升了老年人的获得感。")
     model = Model(item=item)
     result = draft(settings, ELDERLY, model)
     assert "以下是" not in result.draft and "获得感" not in result.draft
-    assert "织密服务网络" in result.draft and "目标，" not in result.draft
+    assert "织密城乡老年健康服务网络" in result.draft and "目标，" not in result.draft
     guards = {e.guard for e in result.edits}
     assert {"meta-sentence", "unsupported-effect", "label-lead"} <= guards
     assert not any("逐句改写" in p for p in model.prompts)   # nothing worth a rewrite
@@ -327,3 +327,15 @@ def test_list_debris_does_not_pass_for_a_fact_without_figures(settings):
     result = draft(settings, request, Model(item=debris))
     assert honour + "。" in result.draft
     assert "县人民医院。县中医院。" not in result.draft
+
+
+def test_work_no_fact_reports_and_values_moved_to_another_metric_are_not_kept(settings):
+    def item(facts, prompt):
+        moved = [f.replace("体检率", "覆盖率") for f in facts if "体检率" in f]
+        return ("坚持统筹推进，细化工作措施。" + "。".join(facts) + "。设立专门的康复门诊，投资改善医疗机构的硬件设施。"
+                + "".join(m.split("，")[-1] + "，服务更加便捷。" for m in moved))
+    result = draft(settings, ELDERLY, Model(item=item))
+    assert "康复门诊" not in result.draft and "覆盖率71.5%" not in result.draft
+    assert "坚持统筹推进，细化工作措施。" in result.draft       # one framing sentence may open it
+    guards = {e.guard for e in result.edits}
+    assert "unanchored" in guards and "value-on-other-metric" in guards
