@@ -159,3 +159,30 @@ def revision_target(draft: str, instruction: str) -> tuple[int, int]:
     if best:
         return best[2].line, _block_end(lines, heads, best[2])
     return whole
+
+
+def keep_other_parts(old: str, new: str, start: int, end: int) -> str:
+    """`new` with every line outside old lines [start, end) put back as it was in `old`.
+
+    The revision pipeline checks and repairs the whole draft after revising the part named, and a
+    weaker target finder may send more than that part; a clerk who asked to change （二） expects
+    （一） and （三） word for word. Lines are aligned with difflib: changes inside the range are
+    kept, changes outside it are undone; a change that spans the edge is split line for line when
+    it has as many lines on both sides, else keeps all its new lines in place of the range.
+    """
+    import difflib
+
+    old_lines, new_lines = old.split("\n"), new.split("\n")
+    if (start, end) == (0, len(old_lines)):
+        return new
+    target: list[str] = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old_lines, new_lines,
+                                                      autojunk=False).get_opcodes():
+        lo, hi = max(i1, start), min(i2, end)
+        if op == "equal":
+            target += old_lines[lo:hi] if lo < hi else []
+        elif op == "replace" and lo < hi and i2 - i1 == j2 - j1:  # line for line: pair them
+            target += new_lines[j1 + lo - i1:j1 + hi - i1]
+        elif lo < hi or (op == "insert" and start <= i1 <= end):
+            target += new_lines[j1:j2]
+    return "\n".join(old_lines[:start] + target + old_lines[end:])

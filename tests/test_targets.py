@@ -76,3 +76,31 @@ def test_a_draft_without_headings():
 def test_numbers_in_the_instruction_are_not_markers():
     # “95.5” and “2024年” are not the heading “5.” or a part number
     assert revision_target(SECTION, "接种率写成95.5%") == (0, len(SECTION.split("\n")))
+
+
+def test_keep_other_parts_undoes_changes_outside_the_range():
+    from rag.targets import keep_other_parts
+    old = SECTION.split("\n")
+    start, end = revision_target(SECTION, "第二部分再精炼一些")
+    # the pipeline revised （二） and also touched （一） and （三）
+    new = [old[0], old[1].replace("93%", "93%以上"), old[2], "（二）慢性病管理扎实推进。",
+           old[4].replace("6次", "6次，效果良好")]
+    merged = keep_other_parts(SECTION, "\n".join(new), start, end).split("\n")
+    assert merged == [old[0], old[1], old[2], "（二）慢性病管理扎实推进。", old[4]]
+
+
+def test_keep_other_parts_when_the_whole_text_was_rewritten():
+    from rag.targets import keep_other_parts
+    start, end = revision_target(SECTION, "（一）补充一些成效")
+    merged = keep_other_parts(SECTION, "全部重写成一段话。", start, end).split("\n")
+    old = SECTION.split("\n")
+    assert merged == [old[0], "全部重写成一段话。", old[3], old[4]]
+
+
+def test_keep_other_parts_keeps_a_sentence_added_inside_the_range():
+    from rag.targets import keep_other_parts
+    start, end = revision_target(SECTION, "（一）补充一些成效")
+    old = SECTION.split("\n")
+    new = old[:3] + ["新增一句成效。"] + old[3:]
+    assert keep_other_parts(SECTION, "\n".join(new), start, end) == "\n".join(new)
+    assert keep_other_parts(SECTION, SECTION, 0, len(old)) == SECTION
