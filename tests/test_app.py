@@ -264,7 +264,7 @@ def test_empty_facts_asks_for_data_items(app_env, llm_stub):
     at = open_page()
     fill_request(at, facts="\n \t\n")
     calls = len(llm_stub.chat_requests)
-    click_draft(at)
+    at.button(key="draft_sidebar").click().run()  # refused at once: nothing runs in the background
     _no_traceback(at)
     message = "\n".join(e.value for e in at.error)
     # the checklist of the chosen section, from prompts/genres.toml
@@ -413,7 +413,7 @@ def test_stream_cut_mid_way_keeps_partial_text(app_env, monkeypatch):
     [version] = _store(app_env).drafts(at.query_params["s"])
     assert version.status == "failed" and re.search(r"[\u4e00-\u9fff]", version.error)
     assert version.text.startswith("一、主要工作及成效")  # what streamed before the cut is kept
-    assert "已生成的部分" in page_text(at)
+    assert "已写好的部分" in page_text(at)
     # The request is intact for a retry.
     assert at.text_area(key="form_facts").value == FACTS_PASTE
 
@@ -424,10 +424,13 @@ PACE = {"delay": 0.0}
 
 def paced_model(body: dict):
     """scripted_model, streaming slowly while PACE["delay"] is set, so a test can act mid-draft;
-    revisions only shorten “我局坚持预防为主、防治结合，” (facts intact) wherever it occurs."""
+    revisions only shorten “我局坚持预防为主、防治结合，” (facts intact) wherever it occurs, and
+    change nothing when told “不用改”."""
     prompt = body["messages"][-1]["content"]
     task = prompt.split("\n", 1)[0]
-    if "修改意见" in task:
+    if "修改意见" in task and "不用改" in _fenced(prompt, "【修改意见】"):
+        answer = _fenced(prompt, "【原文】")  # a model that finds nothing to change
+    elif "修改意见" in task:
         answer = _fenced(prompt, "【原文】").replace("我局坚持预防为主、防治结合，", "我局")
     else:
         answer = scripted_model(body)
@@ -579,8 +582,7 @@ def test_revision_that_changes_nothing_makes_no_version(paced_env):
     sid = at.query_params["s"]
     fill_request(at)
     click_draft(at)
-    # the paced model only shortens “我局坚持预防为主、防治结合，”: the opening has none of it
-    at.chat_input[0].set_value("开头再精炼一些").run()
+    at.chat_input[0].set_value("措辞应该不用改，请再通读一遍").run()
     settle(at)
     assert [v.version for v in store.drafts(sid)] == [1]
     assert "稿件没有变化，未生成新版本" in page_text(at)

@@ -46,12 +46,11 @@ CSS = """
 .gw-model {font-size:14px; color:#555;}
 .gw-src {font-size:14px; color:#444; border-left:3px solid #d0c8b8; padding-left:10px; margin:4px 0 12px;}
 /* Streamlit's file picker speaks English; its texts are hidden and said in Chinese instead. */
-[data-testid="stFileUploaderDropzoneInstructions"] > div > span,
-[data-testid="stFileUploaderDropzoneInstructions"] > div > small {display:none;}
-[data-testid="stFileUploaderDropzoneInstructions"] > div::after {
-  content:"把文件拖到这里，或点右侧按钮选择（.txt / .md / .docx，单个不超过 20MB）";
+[data-testid="stFileUploaderDropzoneInstructions"] > * {display:none;}
+[data-testid="stFileUploaderDropzoneInstructions"]::after {
+  content:"把文件拖到这里，或点“选择文件”（.txt / .md / .docx，单个不超过 20MB）";
   font-size:14px; color:#555;}
-[data-testid="stFileUploaderDropzone"] button {font-size:0 !important;}
+[data-testid="stFileUploaderDropzone"] button > * {display:none;}
 [data-testid="stFileUploaderDropzone"] button::after {content:"选择文件"; font-size:14px;}
 [data-testid="stFileUploaderPagination"] {display:none;}
 </style>
