@@ -13,29 +13,38 @@ def store(tmp_path) -> SessionStore:
     return SessionStore(tmp_path / "sessions.sqlite")
 
 
-def test_concurrent_start_draft_gets_distinct_consecutive_versions(store, tmp_path):
-    sid = new_session_id()
-    store.ensure_session(sid)
+def _in_threads(n: int, path, work) -> list[BaseException]:
+    """`work(store)` in n threads released together, each with its own store object (as separate
+    page runs have); the exceptions they raised."""
     errors: list[BaseException] = []
-    got: list[int] = []
-    barrier = threading.Barrier(16)
+    barrier = threading.Barrier(n)
 
     def worker() -> None:
-        # a store object per thread, as separate page runs have
-        own = SessionStore(tmp_path / "sessions.sqlite")
+        own = SessionStore(path)
         barrier.wait()
         try:
-            for _ in range(10):
-                got.append(own.start_draft(sid, "draft", {"genre": "工作总结"}).version)
-        except BaseException as e:  # collected and asserted below
+            work(own)
+        except BaseException as e:  # collected and asserted by the caller
             errors.append(e)
 
-    threads = [threading.Thread(target=worker) for _ in range(16)]
+    threads = [threading.Thread(target=worker) for _ in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert errors == []
+    return errors
+
+
+def test_concurrent_start_draft_gets_distinct_consecutive_versions(store, tmp_path):
+    sid = new_session_id()
+    store.ensure_session(sid)
+    got: list[int] = []
+
+    def ten_drafts(own: SessionStore) -> None:
+        for _ in range(10):
+            got.append(own.start_draft(sid, "draft", {"genre": "工作总结"}).version)
+
+    assert _in_threads(16, tmp_path / "sessions.sqlite", ten_drafts) == []
     assert sorted(got) == list(range(1, 161))
     assert [v.version for v in store.drafts(sid)] == list(range(1, 161))
 
@@ -56,24 +65,10 @@ def test_exclusive_start_refuses_while_a_version_is_written(store):
 def test_only_one_of_many_concurrent_exclusive_starts_wins(store, tmp_path):
     sid = new_session_id()
     store.ensure_session(sid)
-    outcomes: list[str] = []
-    barrier = threading.Barrier(8)
-
-    def worker() -> None:
-        own = SessionStore(tmp_path / "sessions.sqlite")
-        barrier.wait()
-        try:
-            own.start_draft(sid, "draft", {}, exclusive=True)
-            outcomes.append("started")
-        except SessionBusy:
-            outcomes.append("busy")
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(outcomes) == ["busy"] * 7 + ["started"]
+    started: list[int] = []
+    errors = _in_threads(8, tmp_path / "sessions.sqlite",
+                         lambda own: started.append(own.start_draft(sid, "draft", {}, exclusive=True).id))
+    assert len(started) == 1 and len(errors) == 7 and all(isinstance(e, SessionBusy) for e in errors)
 
 
 def test_orphaned_streaming_version_becomes_interrupted_and_can_restart(store):

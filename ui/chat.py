@@ -60,7 +60,7 @@ class ChatPanel:
                  ensure_seed_index) -> None:
         self.settings, self.store, self.sid, self.form = settings, store, sid, form
         self.ensure_seed_index = ensure_seed_index
-        store.interrupt_orphans(sid, jobs.live_draft_ids())
+        jobs.mark_orphans(store, sid)
         self.versions = store.drafts(sid)
 
     @property
@@ -130,8 +130,8 @@ class ChatPanel:
             return
         self._version_body(v, actions=actions, noop=noop)
 
-    def _head(self, v: DraftVersion, note: str = "") -> None:
-        head = f"**{version_label(v)}**　{char_count(v.text)} 字"
+    def _head(self, v: DraftVersion, note: str = "", text: str | None = None) -> None:
+        head = f"**{version_label(v)}**　{char_count(v.text if text is None else text)} 字"
         if note:
             head += f'　<span class="gw-state gw-state-{v.status}">{note}</span>'
         if v.instruction:
@@ -143,13 +143,16 @@ class ChatPanel:
         the page; when it ends, the page reruns once to show it finished."""
         @st.fragment(run_every=1.0)
         def live() -> None:
-            v = self.store.draft(draft_id)
+            try:
+                v = self.store.draft(draft_id)
+            except KeyError:  # a run that changed nothing removed its version
+                st.rerun()
             job = jobs.running(self.sid)
             if v.status != "streaming" or job is None or job.draft_id != draft_id:
                 st.rerun()
-            self._head(v, "写作中")
-            st.caption(f"{job.progress}　可以离开或刷新本页，写作不会中断。")
             text = job.text or v.text
+            self._head(v, "写作中", text)
+            st.caption(f"{job.progress}　可以离开或刷新本页，写作不会中断。")
             if text:
                 st.markdown(highlight_html(text, [], partial=True), unsafe_allow_html=True)
             st.button("停止", key=f"chat_stop_{draft_id}", on_click=jobs.request_stop, args=(self.sid,),
@@ -284,11 +287,10 @@ class ChatPanel:
             user_text = (f"起草：{request.genre} · {request.section}（{request.unit}，{request.year}年，"
                          f"{len(request.facts)} 条事实）" if kind == "draft" else action["instruction"])
         self.ensure_seed_index()
-        version = self.store.start_draft(self.sid, kind, request.to_dict(),
-                                         instruction=action.get("instruction", ""),
-                                         parent_id=parent.id if parent else None,
-                                         exclusive=True, user_message=user_text)
-        jobs.start(self.store, version, self._work(kind, request, parent, action.get("instruction", "")))
+        work = self._work(kind, request, parent, action.get("instruction", ""))
+        jobs.begin(self.store, lambda: self.store.start_draft(
+            self.sid, kind, request.to_dict(), instruction=action.get("instruction", ""),
+            parent_id=parent.id if parent else None, exclusive=True, user_message=user_text), work)
         st.rerun()
 
     def _resume(self, draft_id: int) -> None:
@@ -296,9 +298,8 @@ class ChatPanel:
         parent = self.store.draft(old.parent_id) if old.parent_id else None
         request = DraftRequest.from_dict(old.request)
         self.ensure_seed_index()
-        version = self.store.restart_draft(draft_id)
-        self.store.add_message(self.sid, "user", f"继续起草第{old.version}版")
-        jobs.start(self.store, version, self._work(old.kind, request, parent, old.instruction))
+        work = self._work(old.kind, request, parent, old.instruction)
+        jobs.begin(self.store, lambda: self.store.restart_draft(draft_id), work)
         st.rerun()
 
     def _retriever(self):

@@ -85,8 +85,9 @@ def findings(text: str, violations: list[dict[str, Any]], attached: dict[str, li
             by_rule.setdefault(str(item.get("rule", "")), []).append(item)
         for rule_id, items in by_rule.items():
             sev = SEVERITY.get(items[0].get("severity"), (items[0].get("severity"), 9))[0]
-            lines = []
-            for item in items:
+            # a notice explaining this rule's finding says it better than the rule's own detail
+            lines = list(attached.get(rule_id, []))
+            for item in items if not lines else []:
                 detail = finding_detail(item)
                 evidence = (item.get("evidence") or "").strip()
                 quote = (f"原文：“{evidence[:80]}{'…' if len(evidence) > 80 else ''}”"
@@ -94,7 +95,6 @@ def findings(text: str, violations: list[dict[str, Any]], attached: dict[str, li
                 line = "；".join(x for x in (detail, quote) if x)
                 if line:
                     lines.append(line)
-            lines += attached.get(rule_id, [])
             st.markdown(f"**【{sev}】{rule_name(rule_id)}**",
                         help=f"规则编号 {rule_id}：{RULES[rule_id].source if rule_id in RULES else ''}")
             if lines:

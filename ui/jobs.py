@@ -57,17 +57,31 @@ class Job:
 
 _jobs: dict[str, Job] = {}
 _lock = threading.Lock()
+# Held from writing a version row until its job is registered, and while looking for orphans,
+# so another tab's page run never takes a row just created for a starting job for an orphan.
+_starting = threading.Lock()
+
+
+def mark_orphans(store: SessionStore, session_id: str) -> None:
+    with _starting:
+        store.interrupt_orphans(session_id, live_draft_ids())
+
+
+def begin(store: SessionStore, new_version: Callable[[], DraftVersion], work: "Work") -> Job:
+    """Write the version row (`new_version()`, which may raise SessionBusy) and start its job."""
+    with _starting:
+        return start(store, new_version(), work)
 
 
 def running(session_id: str) -> Job | None:
+    """The session's job from registration until its end state is written."""
     with _lock:
-        job = _jobs.get(session_id)
-    return job if job and job.thread and job.thread.is_alive() else None
+        return _jobs.get(session_id)
 
 
 def live_draft_ids() -> set[int]:
     with _lock:
-        return {j.draft_id for j in _jobs.values() if j.thread and j.thread.is_alive()}
+        return {j.draft_id for j in _jobs.values()}
 
 
 def request_stop(session_id: str) -> bool:
