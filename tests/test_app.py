@@ -568,7 +568,8 @@ def test_revision_aimed_at_one_part_leaves_the_others_unchanged(paced_env):
     tail = len(lines) - end
     assert new[:start] == lines[:start] and new[len(new) - tail:] == lines[end:]
     assert "我局坚持预防为主、防治结合" not in "\n".join(new[start:len(new) - tail])
-    assert any("只修改了" in m.content for m in store.messages(sid))
+    assert any("其余部分一字未动" in m.content for m in store.messages(sid))
+    assert "其余部分一字未动" in page_text(at)
     # the comparison defaults to the latest two versions
     assert at.selectbox(key=f"chat_cmp_a_{v2.id}").value == v1.id
     assert at.selectbox(key=f"chat_cmp_b_{v2.id}").value == v2.id

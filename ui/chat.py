@@ -91,6 +91,8 @@ class ChatPanel:
                     st.markdown(m.content.split("|", 1)[-1])
                     continue
                 shown.add(v.id)
+                if not m.content.startswith((f"第{v.version}版已生成", f"第{v.version}版已停止", "生成中断")):
+                    st.markdown(m.content)  # what this run did: the part revised, a hand edit checked
                 self._version(v, full=v.id in (latest_id, working_id), actions=v.id == working_id,
                               noop=f"v{v.id}" in noop_for)
         for v in self.versions:  # written now, or left unfinished without a reply
@@ -341,9 +343,9 @@ class ChatPanel:
                         f"按修改意见“{instruction}”处理后{NOOP_PREFIX}，未生成新版本。"
                         "可以换一种说法，或在“直接修改这一版”里动手改。"))
                 lines = parent_text.split("\n")
+                part = lines[start].strip().split("。", 1)[0][:24]
                 scope = ("" if (start, end) == (0, len(lines)) else
-                         f"只修改了“{lines[start].strip()[:20]}”{'等' if end - start > 1 else ''}这一部分，"
-                         "其余部分未改动。")
+                         f"按修改意见只改了“{part}”这一部分，其余部分一字未动。")
                 return jobs.Outcome(text, parent_sources, list(result.notices), ev, message=scope)
             progress("正在按评估意见修复…")
             result = drafting.repair_draft(request, parent_text, settings, llm=llm, on_token=on_token)
