@@ -120,11 +120,12 @@ def servers(tmp_path):
 
 
 def _shot(page, name: str) -> None:
-    """The page once Streamlit has drawn it (no loading placeholders left)."""
-    try:
-        page.locator('[data-testid="stSkeleton"]').first.wait_for(state="detached", timeout=15_000)
-    except Exception as e:  # a page still loading is photographed as it is; the test goes on
-        print(f"screenshot {name}: page still loading ({type(e).__name__})")
+    """The page once Streamlit has drawn it (no run going on, no loading placeholders left)."""
+    for busy in ('[data-testid="stStatusWidget"]', '[data-testid="stSkeleton"]'):
+        try:
+            page.locator(busy).first.wait_for(state="detached", timeout=20_000)
+        except Exception as e:  # a page still busy is photographed as it is; the test goes on
+            print(f"screenshot {name}: page still busy ({busy}, {type(e).__name__})")
     page.screenshot(path=str(ARTIFACTS / f"e2e-{name}.png"), full_page=True)
 
 
@@ -141,7 +142,7 @@ def test_a_clerks_day(servers, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True,
-            args=LAUNCH_ARGS, accept_downloads=True, viewport={"width": 1440, "height": 1400},
+            args=LAUNCH_ARGS, accept_downloads=True, viewport={"width": 1440, "height": 2400},
             locale="zh-CN")
         page = browser.new_page()
         page.set_default_timeout(60_000)
@@ -224,7 +225,9 @@ def test_a_clerks_day(servers, tmp_path):
             _shot(page, "07-targeted-revision")
 
             # 8. a hand edit: a new version marked 手工修改, checked again, in the Word file
-            page.get_by_text("直接修改这一版").click()
+            edit = page.get_by_text("直接修改这一版")
+            expect(edit).to_have_count(1)  # the page has settled: one working version
+            edit.click()
             box = page.locator('[data-testid="stTextArea"] textarea').last
             edited = box.input_value().replace("新发现患者92例", "新发现患者92例，均已纳入规范治疗")
             box.fill(edited)

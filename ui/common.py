@@ -53,6 +53,8 @@ CSS = """
 [data-testid="stFileUploaderDropzone"] button > * {display:none;}
 [data-testid="stFileUploaderDropzone"] button::after {content:"选择文件"; font-size:14px;}
 [data-testid="stFileUploaderPagination"] {display:none;}
+/* “Running…/Stop” in English while a run goes on; the panels show their own progress. */
+[data-testid="stStatusWidget"] {visibility:hidden;}
 </style>
 """
 
