@@ -126,6 +126,7 @@ def _shot(page, name: str) -> None:
             page.locator(busy).first.wait_for(state="detached", timeout=20_000)
         except Exception as e:  # a page still busy is photographed as it is; the test goes on
             print(f"screenshot {name}: page still busy ({busy}, {type(e).__name__})")
+    page.wait_for_timeout(1500)  # Streamlit removes the previous run's leftover elements last
     page.screenshot(path=str(ARTIFACTS / f"e2e-{name}.png"), full_page=True)
 
 
@@ -235,7 +236,8 @@ def test_a_clerks_day(servers, tmp_path):
             page.get_by_role("button", name="保存为新版本（手工修改）并重新检查").click()
             expect(page.get_by_text("第3版 · 手工修改").first).to_be_visible(timeout=120_000)
             expect(page.get_by_text("已保存并重新检查").first).to_be_visible()
-            expect(page.locator(".gw-doc").first).to_contain_text("均已纳入规范治疗")
+            newest_doc = page.locator(".gw-doc:not(.gw-diff)").last  # earlier versions sit above it
+            expect(newest_doc).to_contain_text("均已纳入规范治疗")
             v3 = store.drafts(sid)[-1]
             assert v3.kind == "edit" and v3.evaluation is not None
             download_word = page.get_by_role("button", name="下载 Word")
