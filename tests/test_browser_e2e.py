@@ -265,10 +265,11 @@ def test_a_clerks_day(servers, tmp_path):
             expect(sidebar.get_by_role("textbox", name="单位名称")).to_have_value("青山县卫生健康局")
             expect(sidebar.get_by_role("textbox", name="事实材料（每行一条）")).to_have_value("")
             page.get_by_role("tab", name="我的文稿").click()
-            card = page.locator('[data-testid="stVerticalBlockBorderWrapper"]').filter(
+            # the innermost block holding this 文稿's line and its 打开 button
+            card = page.locator('[data-testid="stVerticalBlock"]').filter(
                 has_text="青山县卫生健康局").filter(has_text="工作总结（主要工作及成效）").filter(
-                has_text="3 个版本")
-            expect(card).to_have_count(1)
+                has_text="3 个版本").filter(has=page.get_by_role("button", name="打开")).last
+            expect(card).to_be_visible()
             _shot(page, "10-my-documents")
             card.get_by_role("button", name="打开").click()
             page.wait_for_url(f"**s={sid}")
