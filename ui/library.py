@@ -97,7 +97,7 @@ class LibraryPanel:
                     f"本文稿不参考 {len(excluded & {d.key for d in docs})} 篇。")
         widths = [4, 1.3, 0.8, 2.2, 0.8, 0.8]
         head = st.columns(widths)
-        for col, name in zip(head, ["标题", "文种", "段落", "添加", "参考", ""]):
+        for col, name in zip(head, ["标题", "文种", "段落", "添加", "参考"]):
             col.markdown(f"**{name}**")
         for d in docs:
             cols = st.columns(widths, vertical_alignment="center")
