@@ -615,3 +615,17 @@ def test_my_documents_open_rename_delete_and_new_keeps_unit_and_year(app_env):
     other.button(key=f"docs_del_yes_{first_sid}").click().run()
     assert store.session(first_sid) is None
     _no_traceback(other)
+
+
+def test_reports_left_out_of_a_draft_are_not_retrieved(app_env):
+    open_page()  # builds the example index in this data directory
+    from rag.config import Settings
+    from rag.library import list_documents, retriever_without
+    from rag.retrieve import retrieve_exemplars
+    settings = Settings(data_dir=app_env, _env_file=None)
+    query = "全县适龄儿童免疫规划疫苗接种率保持在较高水平"
+    before = retrieve_exemplars(query, genre="工作总结", k=5, settings=settings)
+    assert before
+    top = next(d for d in list_documents(settings) if before[0].chunk_id in d.chunk_ids)
+    after = retriever_without(settings, set(top.chunk_ids))(query, "工作总结", None, 5)
+    assert len(after) == 5 and not {e.chunk_id for e in after} & set(top.chunk_ids)
