@@ -5,7 +5,9 @@ A4; margins top 37 mm, bottom 35 mm, left (binding) 28 mm, right 26 mm, so the t
 is 156 mm × 225 mm; title 2号 (22 pt) 方正小标宋简体 centred; body 3号 (16 pt) 仿宋_GB2312
 with a two-character first-line indent; 22 lines of 28 characters per page; headings
 一、 黑体, （一） 楷体_GB2312, 1. and （1） 仿宋_GB2312 at body size; page numbers
-4号 (14 pt) “— 1 —” centred in the footer.
+4号 (14 pt) as “— 1 —” at the outer edge (§7.5: “单页码居右空一字，双页码居左空一字”, the number
+between two 一字线, their top 7 mm below the text area): odd pages right, even pages left, one
+character (one 4号 character, 14 pt) in from the text area's edge.
 
 Fonts. Government offices install the GB fonts (仿宋_GB2312, 楷体_GB2312, 方正小标宋简体);
 a stock Windows or WPS install has 仿宋 / 楷体 / 黑体 / 宋体 instead. Runs name the GB font
@@ -253,14 +255,24 @@ def _set_doc_grid(section) -> None:
     grid.attrib.pop(qn("w:charSpace"), None)
 
 
-def _add_page_number_footer(section, font: str) -> None:
-    """“— N —” centred, N a PAGE field."""
-    footer = section.footer
+def _add_page_number_footers(document, section, font: str) -> None:
+    """Odd pages: “— N —” right, one character in; even pages: left, one character in."""
+    document.settings.odd_and_even_pages_header_footer = True
+    _add_page_number(section.footer, font, WD_ALIGN_PARAGRAPH.RIGHT)
+    _add_page_number(section.even_page_footer, font, WD_ALIGN_PARAGRAPH.LEFT)
+
+
+def _add_page_number(footer, font: str, alignment) -> None:
+    """“— N —”, N a PAGE field, at the outer edge one character in."""
     footer.is_linked_to_previous = False
     p = footer.paragraphs[0]
-    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    p.alignment = alignment
     p.paragraph_format.line_spacing_rule = WD_LINE_SPACING.SINGLE
     _no_indent(p.paragraph_format, p._p)
+    if alignment == WD_ALIGN_PARAGRAPH.RIGHT:
+        p.paragraph_format.right_indent = Pt(PAGE_NUMBER_PT)
+    else:
+        p.paragraph_format.left_indent = Pt(PAGE_NUMBER_PT)
 
     def add_run(text: str = ""):
         run = p.add_run(text)
@@ -353,7 +365,7 @@ def export_docx(draft: str, title: str | None = None, font_set: FontSet = "gb") 
         else:
             _add_body_text(document.add_paragraph(), block.text)
 
-    _add_page_number_footer(section, fonts["page"])
+    _add_page_number_footers(document, section, fonts["page"])
     _add_font_fallbacks(document, set(fonts.values()))
     buf = io.BytesIO()
     document.save(buf)

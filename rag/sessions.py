@@ -3,14 +3,20 @@ and its evaluation, in SQLite under the data directory.
 
 Everything is written the moment it exists (the form on every change, a draft row before the
 first token, its text while it streams), so a browser refresh, a server restart or a crash
-loses nothing. Each browser session is identified by a random id kept in the page URL; one
-id never sees another's rows.
+loses nothing. Each 文稿 (session) is identified by a random id kept in the page URL; one id
+never sees another's rows except through the 我的文稿 list, which lists every session of this
+data directory (the app has no user accounts: one installation is one office's desk).
+
+Writes that read before they write (the next version number, “is a draft already running?”)
+run in `BEGIN IMMEDIATE` transactions: with SQLite's default deferred transactions two threads
+read the same MAX(version) and one insert fails on UNIQUE(session_id, version).
 """
 from __future__ import annotations
 
 import json
 import re
 import sqlite3
+import threading
 import time
 import uuid
 from contextlib import closing, contextmanager
@@ -19,16 +25,21 @@ from pathlib import Path
 from typing import Any, Iterator, Literal
 
 from rag.config import Settings
+from rag.errors import UserFacingError
 
-DraftKind = Literal["draft", "revise", "repair"]
-DraftStatus = Literal["streaming", "done", "failed"]
+DraftKind = Literal["draft", "revise", "repair", "edit"]
+# streaming: being written now; done; failed: the model or the program failed (reason in
+# `error`); stopped: the user pressed 停止; interrupted: the server stopped mid-way.
+DraftStatus = Literal["streaming", "done", "failed", "stopped", "interrupted"]
+UNFINISHED: tuple[str, ...] = ("failed", "stopped", "interrupted")
 _SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    title TEXT NOT NULL DEFAULT ''   -- set by 重命名; empty = derived from the request
 );
 CREATE TABLE IF NOT EXISTS requests (
     session_id TEXT PRIMARY KEY REFERENCES sessions(id),
@@ -39,12 +50,12 @@ CREATE TABLE IF NOT EXISTS drafts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL REFERENCES sessions(id),
     version INTEGER NOT NULL,        -- 1, 2, 3 … within the session
-    kind TEXT NOT NULL,              -- draft | revise | repair
+    kind TEXT NOT NULL,              -- draft | revise | repair | edit (手工修改)
     instruction TEXT NOT NULL DEFAULT '',
     parent_id INTEGER REFERENCES drafts(id),
     request TEXT NOT NULL,           -- JSON of the DraftRequest used
     text TEXT NOT NULL DEFAULT '',   -- partial while streaming or after a failure
-    status TEXT NOT NULL,            -- streaming | done | failed
+    status TEXT NOT NULL,            -- streaming | done | failed | stopped | interrupted
     error TEXT NOT NULL DEFAULT '',
     sources TEXT NOT NULL DEFAULT '[]',
     notices TEXT NOT NULL DEFAULT '[]',
@@ -81,6 +92,10 @@ def is_session_id(value: str | None) -> bool:
     return bool(value) and bool(_SESSION_ID.match(value))
 
 
+class SessionBusy(UserFacingError):
+    """A draft is already being written in this session."""
+
+
 @dataclass
 class DraftVersion:
     id: int
@@ -96,6 +111,7 @@ class DraftVersion:
     sources: list[dict[str, Any]]
     notices: list[str]
     created_at: float
+    updated_at: float = 0.0
     evaluation: dict[str, Any] | None = None   # Evaluation.to_json() when evaluated
 
 
@@ -109,6 +125,39 @@ class Message:
 
 
 @dataclass
+class SessionSummary:
+    """One line of 我的文稿."""
+    id: str
+    title: str             # the name given by 重命名, else derived from the request
+    custom_title: bool
+    unit: str
+    genre: str
+    section: str
+    year: int | None
+    versions: int
+    state: str             # 空白 | 未起草 | 写作中 | 已完成 | 已停止 | 已中断 | 未完成
+    updated_at: float
+
+
+STATE_LABEL = {"streaming": "写作中", "done": "已完成", "failed": "未完成", "stopped": "已停止",
+               "interrupted": "已中断"}
+
+
+def derived_title(form: dict[str, Any]) -> str:
+    """“青山县卫生健康局2024年工作总结（主要工作及成效）” from the request form."""
+    unit, genre = str(form.get("unit") or "").strip(), str(form.get("genre") or "")
+    year = form.get("year")
+    section = str(form.get("section") or "")
+    title = f"{unit}{f'{year}年' if year else ''}{genre}"
+    if section and section != "全文":
+        title += f"（{section}）"
+    return title if unit else (f"未填写单位的{genre}" if genre else "空白文稿")
+
+
+_init_lock = threading.Lock()
+
+
+@dataclass
 class SessionStore:
     """One SQLite file; a short-lived connection per call, so any thread may use it."""
     path: Path
@@ -118,85 +167,190 @@ class SessionStore:
     def for_settings(cls, settings: Settings) -> "SessionStore":
         return cls(settings.path("sessions.sqlite"))
 
+    def _init(self, conn: sqlite3.Connection) -> None:
+        with _init_lock:  # journal_mode and ALTER TABLE must not race each other
+            if self._ready:
+                return
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(sessions)")}
+            if "title" not in columns:  # databases written before 重命名 existed
+                conn.execute("ALTER TABLE sessions ADD COLUMN title TEXT NOT NULL DEFAULT ''")
+            self._ready = True
+
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        with closing(sqlite3.connect(self.path, timeout=30)) as conn:
+    def _db(self, write: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction; a writing one is IMMEDIATE (write lock taken before the first read)."""
+        with closing(sqlite3.connect(self.path, timeout=30, isolation_level=None)) as conn:
             conn.row_factory = sqlite3.Row
             if not self._ready:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
-                self._ready = True
-            with conn:  # one transaction, committed on success
+                self._init(conn)
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
                 yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     # -- sessions and the request form -----------------------------------------------------
+    @staticmethod
+    def _ensure_session(db: sqlite3.Connection, session_id: str, now: float) -> None:
+        db.execute("INSERT OR IGNORE INTO sessions (id, created_at, updated_at) VALUES (?, ?, ?)",
+                   (session_id, now, now))
+
+    @staticmethod
+    def _touch(db: sqlite3.Connection, session_id: str, now: float) -> None:
+        db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
+
     def ensure_session(self, session_id: str) -> None:
-        now = time.time()
         with self._db() as db:
-            db.execute("INSERT OR IGNORE INTO sessions (id, created_at, updated_at) VALUES (?, ?, ?)",
-                       (session_id, now, now))
+            self._ensure_session(db, session_id, time.time())
 
     def save_form(self, session_id: str, form: dict[str, Any]) -> None:
         now = time.time()
-        self.ensure_session(session_id)
         with self._db() as db:
+            self._ensure_session(db, session_id, now)
             db.execute("INSERT INTO requests (session_id, form, updated_at) VALUES (?, ?, ?) "
                        "ON CONFLICT(session_id) DO UPDATE SET form = excluded.form, "
                        "updated_at = excluded.updated_at",
                        (session_id, json.dumps(form, ensure_ascii=False), now))
-            db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
+            self._touch(db, session_id, now)
 
     def load_form(self, session_id: str) -> dict[str, Any] | None:
-        with self._db() as db:
+        with self._db(write=False) as db:
             row = db.execute("SELECT form FROM requests WHERE session_id = ?",
                              (session_id,)).fetchone()
         return json.loads(row["form"]) if row else None
 
+    def rename_session(self, session_id: str, title: str) -> None:
+        """An empty title goes back to the one derived from the request."""
+        now = time.time()
+        with self._db() as db:
+            self._ensure_session(db, session_id, now)
+            db.execute("UPDATE sessions SET title = ?, updated_at = ? WHERE id = ?",
+                       (title.strip()[:80], now, session_id))
+
+    def delete_session(self, session_id: str) -> None:
+        """The session and everything in it: form, messages, versions, evaluations."""
+        with self._db() as db:
+            db.execute("DELETE FROM evaluations WHERE draft_id IN "
+                       "(SELECT id FROM drafts WHERE session_id = ?)", (session_id,))
+            db.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
+            db.execute("DELETE FROM drafts WHERE session_id = ?", (session_id,))
+            db.execute("DELETE FROM requests WHERE session_id = ?", (session_id,))
+            db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+
+    def sessions(self, include_blank: bool = False) -> list[SessionSummary]:
+        """Every session, the most recently changed first; sessions nobody typed into are left
+        out unless `include_blank`."""
+        with self._db(write=False) as db:
+            rows = db.execute(
+                "SELECT s.id, s.title, s.updated_at, r.form, "
+                " (SELECT COUNT(*) FROM drafts d WHERE d.session_id = s.id) AS versions, "
+                " (SELECT status FROM drafts d WHERE d.session_id = s.id "
+                "  ORDER BY d.version DESC LIMIT 1) AS last_status, "
+                " (SELECT MAX(updated_at) FROM drafts d WHERE d.session_id = s.id) AS draft_at "
+                "FROM sessions s LEFT JOIN requests r ON r.session_id = s.id").fetchall()
+        out = []
+        for r in rows:
+            form = json.loads(r["form"]) if r["form"] else {}
+            blank = not r["versions"] and not any(
+                str(form.get(k) or "").strip() for k in ("unit", "facts_text", "notes"))
+            if blank and not include_blank:
+                continue
+            year = form.get("year")
+            state = (STATE_LABEL.get(r["last_status"], r["last_status"]) if r["versions"]
+                     else ("空白" if blank else "未起草"))
+            out.append(SessionSummary(
+                id=r["id"], title=r["title"] or derived_title(form), custom_title=bool(r["title"]),
+                unit=str(form.get("unit") or ""), genre=str(form.get("genre") or ""),
+                section=str(form.get("section") or ""),
+                year=year if isinstance(year, int) else None, versions=int(r["versions"]),
+                state=state, updated_at=max(r["updated_at"], r["draft_at"] or 0)))
+        out.sort(key=lambda s: s.updated_at, reverse=True)
+        return out
+
+    def session(self, session_id: str) -> SessionSummary | None:
+        return next((s for s in self.sessions(include_blank=True) if s.id == session_id), None)
+
     # -- chat ------------------------------------------------------------------------------
     def add_message(self, session_id: str, role: str, content: str,
                     draft_id: int | None = None) -> int:
-        self.ensure_session(session_id)
+        now = time.time()
         with self._db() as db:
+            self._ensure_session(db, session_id, now)
             cur = db.execute("INSERT INTO messages (session_id, role, content, draft_id, created_at) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                             (session_id, role, content, draft_id, time.time()))
+                             "VALUES (?, ?, ?, ?, ?)", (session_id, role, content, draft_id, now))
+            self._touch(db, session_id, now)
             return int(cur.lastrowid)
 
     def messages(self, session_id: str) -> list[Message]:
-        with self._db() as db:
+        with self._db(write=False) as db:
             rows = db.execute("SELECT id, role, content, draft_id, created_at FROM messages "
                               "WHERE session_id = ? ORDER BY id", (session_id,)).fetchall()
         return [Message(**dict(r)) for r in rows]
 
     # -- draft versions --------------------------------------------------------------------
     def start_draft(self, session_id: str, kind: DraftKind, request: dict[str, Any],
-                    instruction: str = "", parent_id: int | None = None) -> DraftVersion:
-        """A new version row, saved before the first token arrives."""
-        self.ensure_session(session_id)
+                    instruction: str = "", parent_id: int | None = None, *,
+                    exclusive: bool = False, user_message: str = "") -> DraftVersion:
+        """A new version row (status streaming), saved before the first token arrives.
+
+        The version number is allocated inside the write lock, so concurrent calls get 1, 2, 3…
+        With `exclusive`, a session that already has a version being written raises
+        SessionBusy instead (one draft at a time). `user_message`, when given, is saved as the
+        user's chat turn in the same transaction."""
         now = time.time()
         with self._db() as db:
+            self._ensure_session(db, session_id, now)
+            if exclusive:
+                running = db.execute("SELECT version FROM drafts WHERE session_id = ? AND "
+                                     "status = 'streaming'", (session_id,)).fetchone()
+                if running:
+                    raise SessionBusy(f"第{running[0]}版正在写作中，请等它写完或点击“停止”后再起草。")
             version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM drafts "
                                  "WHERE session_id = ?", (session_id,)).fetchone()[0]
+            if user_message:
+                db.execute("INSERT INTO messages (session_id, role, content, draft_id, created_at) "
+                           "VALUES (?, 'user', ?, NULL, ?)", (session_id, user_message, now))
             cur = db.execute(
                 "INSERT INTO drafts (session_id, version, kind, instruction, parent_id, request, "
                 "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'streaming', ?, ?)",
                 (session_id, version, kind, instruction, parent_id,
                  json.dumps(request, ensure_ascii=False), now, now))
             draft_id = int(cur.lastrowid)
+            self._touch(db, session_id, now)
+        return self.draft(draft_id)
+
+    def restart_draft(self, draft_id: int) -> DraftVersion:
+        """继续起草: an unfinished version is written again in place (its partial text stays
+        until new text arrives). SessionBusy when another version of the session is running."""
+        with self._db() as db:
+            row = db.execute("SELECT session_id, status FROM drafts WHERE id = ?",
+                             (draft_id,)).fetchone()
+            if row is None:
+                raise KeyError(draft_id)
+            running = db.execute("SELECT version FROM drafts WHERE session_id = ? AND "
+                                 "status = 'streaming'", (row["session_id"],)).fetchone()
+            if running:
+                raise SessionBusy(f"第{running[0]}版正在写作中，请等它写完或点击“停止”后再起草。")
+            db.execute("UPDATE drafts SET status = 'streaming', error = '', updated_at = ? "
+                       "WHERE id = ?", (time.time(), draft_id))
         return self.draft(draft_id)
 
     def update_text(self, draft_id: int, text: str) -> None:
         """Partial text while streaming."""
         with self._db() as db:
-            db.execute("UPDATE drafts SET text = ?, updated_at = ? WHERE id = ?",
-                       (text, time.time(), draft_id))
+            db.execute("UPDATE drafts SET text = ?, updated_at = ? WHERE id = ? "
+                       "AND status = 'streaming'", (text, time.time(), draft_id))
 
     def finish_draft(self, draft_id: int, text: str, *, sources: list[dict[str, Any]],
                      notices: list[str], evaluation: dict[str, Any] | None) -> DraftVersion:
         now = time.time()
         with self._db() as db:
-            db.execute("UPDATE drafts SET text = ?, status = 'done', sources = ?, notices = ?, "
-                       "updated_at = ? WHERE id = ?",
+            db.execute("UPDATE drafts SET text = ?, status = 'done', error = '', sources = ?, "
+                       "notices = ?, updated_at = ? WHERE id = ?",
                        (text, json.dumps(sources, ensure_ascii=False),
                         json.dumps(notices, ensure_ascii=False), now, draft_id))
             if evaluation is not None:
@@ -206,12 +360,35 @@ class SessionStore:
                             json.dumps(evaluation, ensure_ascii=False), now))
         return self.draft(draft_id)
 
-    def fail_draft(self, draft_id: int, text: str, error: str) -> DraftVersion:
-        """Keep whatever streamed before the failure, with the reason."""
+    def fail_draft(self, draft_id: int, text: str, error: str,
+                   status: DraftStatus = "failed") -> DraftVersion:
+        """Keep whatever streamed before the failure (or 停止, or a restart), with the reason."""
+        if status not in UNFINISHED:
+            raise ValueError(status)
         with self._db() as db:
-            db.execute("UPDATE drafts SET text = ?, status = 'failed', error = ?, updated_at = ? "
-                       "WHERE id = ?", (text, error, time.time(), draft_id))
+            db.execute("UPDATE drafts SET text = ?, status = ?, error = ?, updated_at = ? "
+                       "WHERE id = ?", (text, status, error, time.time(), draft_id))
         return self.draft(draft_id)
+
+    def interrupt_orphans(self, session_id: str, live: set[int]) -> list[int]:
+        """Versions left `streaming` by a server that stopped mid-way (not in `live`, the ids
+        this process is writing) become `interrupted`, keeping their text."""
+        with self._db() as db:
+            rows = db.execute("SELECT id FROM drafts WHERE session_id = ? AND status = 'streaming'",
+                              (session_id,)).fetchall()
+            orphans = [r["id"] for r in rows if r["id"] not in live]
+            for draft_id in orphans:
+                db.execute("UPDATE drafts SET status = 'interrupted', "
+                           "error = '写作中途程序停止（如服务重启）', updated_at = ? WHERE id = ?",
+                           (time.time(), draft_id))
+        return orphans
+
+    def delete_draft(self, draft_id: int) -> None:
+        """A version that must not stay (a run that produced nothing new) and its messages."""
+        with self._db() as db:
+            db.execute("DELETE FROM evaluations WHERE draft_id = ?", (draft_id,))
+            db.execute("UPDATE messages SET draft_id = NULL WHERE draft_id = ?", (draft_id,))
+            db.execute("DELETE FROM drafts WHERE id = ?", (draft_id,))
 
     _SELECT = ("SELECT d.*, e.data AS evaluation FROM drafts d "
                "LEFT JOIN evaluations e ON e.draft_id = d.id ")
@@ -222,18 +399,17 @@ class SessionStore:
         for key in ("request", "sources", "notices"):
             data[key] = json.loads(data[key])
         data["evaluation"] = json.loads(data["evaluation"]) if data["evaluation"] else None
-        data.pop("updated_at")
         return DraftVersion(**data)
 
     def draft(self, draft_id: int) -> DraftVersion:
-        with self._db() as db:
+        with self._db(write=False) as db:
             row = db.execute(self._SELECT + "WHERE d.id = ?", (draft_id,)).fetchone()
         if row is None:
             raise KeyError(draft_id)
         return self._version(row)
 
     def drafts(self, session_id: str) -> list[DraftVersion]:
-        with self._db() as db:
+        with self._db(write=False) as db:
             rows = db.execute(self._SELECT + "WHERE d.session_id = ? ORDER BY d.version",
                               (session_id,)).fetchall()
         return [self._version(r) for r in rows]

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from rag.config import PROJECT_ROOT
 from rag.sessions import SessionStore, is_session_id, new_session_id
 from tests.openai_stub import ScriptedOpenAIServer
+from ui import jobs
 
 APP = str(PROJECT_ROOT / "app.py")
 RUN_TIMEOUT = 900  # the first draft seeds the example index (embeddings on 2 cores)
@@ -108,6 +109,19 @@ def fill_request(at: AppTest, facts: str = FACTS_PASTE) -> None:
     at.text_area(key="form_facts").input(facts).run()
 
 
+def settle(at: AppTest) -> AppTest:
+    """Drafting runs in a background thread: wait for it, then draw the page again."""
+    jobs.wait(timeout=RUN_TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def click_draft(at: AppTest) -> AppTest:
+    at.button(key="draft_sidebar").click().run()
+    return settle(at)
+
+
 def page_text(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [e.value for e in at.error] + \
         [e.value for e in at.success] + [e.value for e in at.info] + [e.value for e in at.warning] + \
@@ -136,7 +150,7 @@ def drafted(llm_stub, data_dir, tmp_path_factory):
         at = open_page()
         sid = at.query_params["s"]
         fill_request(at)
-        at.button(key="draft_sidebar").click().run()
+        click_draft(at)
         _no_traceback(at)
         yield sid, at
     finally:
@@ -178,8 +192,11 @@ def test_draft_shows_draft_evaluation_and_sources(app_env, drafted, llm_stub):
     assert "全年报告法定传染病12类1386例" in html
     text = page_text(at)
     assert "评估通过" in text or "评估未通过" in text
-    assert any(e.label.startswith("参考的范文段落") for e in at.expander)
+    assert any(e.label.startswith("参考的范文") for e in at.expander)
     assert any(b.label == "按评估意见修复" for b in at.button)
+    # every finding is named in words; rule ids stay out of the visible text
+    visible = "\n".join(line for line in page_text(at).split("\n") if 'class="gw-doc' not in line)
+    assert not re.search(r"(?<![A-Z])[A-Z]{3,5}-\d\d", visible), visible
     assert llm_stub.chat_requests  # the page really asked the model
 
 
@@ -210,6 +227,7 @@ def test_revise_via_chat(app_env, drafted):
     at = open_page(sid)
     before = _store(app_env).drafts(sid)
     at.chat_input[0].set_value("第一部分再精炼一些").run()
+    settle(at)
     _no_traceback(at)
     after = _store(app_env).drafts(sid)
     assert len(after) == len(before) + 1
@@ -226,25 +244,31 @@ def test_repair_button(app_env, drafted):
     sid, _ = drafted
     at = open_page(sid)
     latest = _store(app_env).drafts(sid)[-1]
-    button = at.button(key=f"repair_{latest.id}")
+    button = at.button(key=f"chat_repair_{latest.id}")
     if not latest.evaluation["violations"]:
         assert button.disabled
         pytest.skip("the scripted draft passed every rule, nothing to repair")
     button.click().run()
+    settle(at)
     _no_traceback(at)
     new = _store(app_env).drafts(sid)[-1]
-    assert new.kind == "repair" and new.parent_id == latest.id and new.status == "done"
-    assert new.evaluation is not None
+    if new.id == latest.id:  # the repair changed nothing: said so, no new version, button off
+        assert "稿件没有变化，未生成新版本" in page_text(at)
+        assert at.button(key=f"chat_repair_{latest.id}").disabled
+    else:
+        assert new.kind == "repair" and new.parent_id == latest.id and new.status == "done"
+        assert new.evaluation is not None
 
 
 def test_empty_facts_asks_for_data_items(app_env, llm_stub):
     at = open_page()
     fill_request(at, facts="\n \t\n")
     calls = len(llm_stub.chat_requests)
-    at.button(key="draft_sidebar").click().run()
+    at.button(key="draft_sidebar").click().run()  # refused at once: nothing runs in the background
     _no_traceback(at)
     message = "\n".join(e.value for e in at.error)
-    assert "事实材料" in message and "主要工作及数字成效" in message
+    # the checklist of the chosen section, from prompts/genres.toml
+    assert "事实材料" in message and "各项主要工作的名称和做法" in message
     assert _store(app_env).drafts(at.query_params["s"]) == []
     assert len(llm_stub.chat_requests) == calls
 
@@ -273,7 +297,8 @@ def test_llm_down_keeps_request_and_drafts(app_env, drafted, monkeypatch):
     done_before = [v.id for v in store.drafts(sid) if v.status == "done"]
     at = open_page(sid)
     assert "无法连接" in page_text(at)  # the sidebar says so before anyone drafts
-    at.button(key="draft_sidebar").click().run()
+    assert "127.0.0.1" not in "\n".join(e.value for e in at.error)  # the address only under 技术细节
+    click_draft(at)
     _no_traceback(at)
     errors = "\n".join(e.value for e in at.error)
     assert re.search(r"[\u4e00-\u9fff]", errors), errors
@@ -295,24 +320,81 @@ def test_session_store_keeps_partial_text_of_failed_stream(tmp_path):
     assert store.drafts(new_session_id()) == []
 
 
+REPORT = ("青山县卫生健康局2023年工作总结\n\n"
+          "2023年，在县委、县政府的正确领导下，我局坚持以人民健康为中心，深化医药卫生体制改革，"
+          "持续提升公共卫生服务能力，各项工作取得新进展。现将有关情况总结如下：\n\n"
+          "一、主要工作及成效\n\n（一）公共卫生服务能力持续提升。全面落实基本公共卫生服务项目，"
+          "规范管理高血压、糖尿病患者，家庭医生签约服务扎实开展，重点人群签约覆盖面不断扩大。\n\n"
+          "（二）医疗服务水平稳步提高。推进紧密型县域医共体建设，县域内就诊率进一步提高，"
+          "乡镇卫生院服务能力明显增强，群众就医获得感持续提升。\n\n"
+          "（三）疾病预防控制扎实有效。强化传染病监测预警，规范预防接种门诊管理，"
+          "适龄儿童免疫规划疫苗接种率保持较高水平。\n\n"
+          "二、存在问题\n\n基层卫生人才总量不足，信息化建设相对滞后。\n")
+
+
+def _upload(at: AppTest, files: list[tuple[str, bytes, str]]) -> AppTest:
+    nonce = at.session_state["lib_upload_nonce"] if "lib_upload_nonce" in at.session_state else 0
+    at.file_uploader(key=f"lib_upload_{nonce}").set_value(files).run()
+    at.button(key="lib_ingest").click().run()
+    _no_traceback(at)
+    return at
+
+
 def test_upload_examples_good_and_bad(app_env):
     at = open_page()
-    report = ("青山县卫生健康局2023年工作总结\n\n"
-              "2023年，在县委、县政府的正确领导下，我局坚持以人民健康为中心，各项工作取得新进展。\n\n"
-              "一、主要工作及成效\n\n（一）公共卫生服务能力持续提升。全面落实基本公共卫生服务项目，"
-              "规范管理高血压、糖尿病患者，家庭医生签约服务扎实开展。\n\n"
-              "（二）医疗服务水平稳步提高。推进紧密型县域医共体建设，县域内就诊率进一步提高。\n")
-    at.file_uploader(key="upload_0").set_value([
-        ("青山县2023年工作总结.txt", report.encode("utf-8"), "text/plain"),
+    _upload(at, [
+        ("青山县2023年工作总结.txt", REPORT.encode("utf-8"), "text/plain"),
         ("坏文件.txt", b"\x00\x01\x02\x03binary" * 50, "text/plain"),
         ("空文件.md", b"", "text/markdown"),
-    ]).run()
-    at.button(key="ingest").click().run()
+        ("扫描件.pdf", b"%PDF-1.4 fake", "application/pdf"),
+    ])
+    warnings = [w.value for w in at.warning]
+    # each refused file said once, its name once, in Chinese
+    for name in ("坏文件.txt", "空文件.md", "扫描件.pdf"):
+        assert sum(name in w for w in warnings) == 1, warnings
+        assert all(w.count(name) <= 1 for w in warnings), warnings
+    assert any("已加入范文库" in s.value for s in at.success)
+    assert at.file_uploader(key="lib_upload_1") is not None  # picker cleared for the next upload
+
+
+def test_short_uploads_are_judged_the_same_in_any_encoding(app_env):
+    """A short UTF-8 file and a short GBK file meet the same rule; so do long ones."""
+    short_lines = "今年我局扎实推进免疫规划工作。\n全县接种率保持在95%以上。\n全年开展健康教育讲座20场。\n"
+    one_sentence = "今年我局扎实推进免疫规划工作，全县适龄儿童接种率保持在95%以上，报告传染病1386例。"
+    at = open_page()
+    _upload(at, [("三行.txt", short_lines.encode("utf-8"), "text/plain"),
+                 ("一句.txt", one_sentence.encode("gbk"), "text/plain")])
+    warnings = [w.value for w in at.warning]
+    assert any("三行.txt 内容太短" in w for w in warnings) and any("一句.txt 内容太短" in w for w in warnings)
+    _upload(at, [("东山区总结-GBK.txt", REPORT.replace("青山县", "东山区").encode("gbk"), "text/plain"),
+                 ("东山区总结-UTF8.txt", REPORT.replace("青山县", "东山区").encode("utf-8"), "text/plain")])
+    assert not any("太短" in w.value for w in at.warning)
+    assert any("2 个文件" in s.value for s in at.success), [s.value for s in at.success]
+
+
+def test_library_lists_excludes_and_deletes(app_env):
+    at = open_page()
+    _upload(at, [("西山县2023年总结.txt", REPORT.replace("青山县", "西山县").encode("utf-8"), "text/plain")])
+    from rag.config import Settings
+    from rag.library import list_documents
+    settings = Settings(data_dir=app_env, _env_file=None)
+    docs = list_documents(settings)
+    upload = next(d for d in docs if d.path and d.path.name == "西山县2023年总结.txt")
+    assert any(d.builtin for d in docs) and upload.passages > 0 and upload.session_id == at.query_params["s"]
+    labels = [m.value for m in at.markdown]
+    assert "西山县卫生健康局2023年工作总结" in labels or upload.title in labels
+    assert any(v.startswith("本文稿上传") for v in labels)
+    # leave it out of this 文稿's drafts: saved with the request
+    at.checkbox(key=f"lib_use_{upload.key}").uncheck().run()
+    assert _store(app_env).load_form(at.query_params["s"])["excluded"] == [upload.key]
+    # delete needs a confirmation
+    at.button(key=f"lib_del_{upload.key}").click().run()
+    assert any("确定从范文库删除" in w.value for w in at.warning)
+    assert any(d.key == upload.key for d in list_documents(settings))
+    at.button(key=f"lib_del_yes_{upload.key}").click().run()
     _no_traceback(at)
-    warnings = "\n".join(w.value for w in at.warning)
-    assert "坏文件.txt" in warnings and "空文件.md" in warnings
-    assert any(s.value for s in at.success)  # the good report was added
-    assert at.file_uploader(key="upload_1") is not None  # picker cleared for the next upload
+    assert not any(d.key == upload.key for d in list_documents(settings))
+    assert not upload.path.exists()
 
 
 def test_stream_cut_mid_way_keeps_partial_text(app_env, monkeypatch):
@@ -325,12 +407,225 @@ def test_stream_cut_mid_way_keeps_partial_text(app_env, monkeypatch):
         monkeypatch.setenv("GONGWEN_LLM_BASE_URL", cutting.base_url)
         at = open_page()
         fill_request(at)
-        at.button(key="draft_sidebar").click().run()
+        click_draft(at)
     _no_traceback(at)
     assert at.error, "the page says the stream broke"
     [version] = _store(app_env).drafts(at.query_params["s"])
     assert version.status == "failed" and re.search(r"[\u4e00-\u9fff]", version.error)
     assert version.text.startswith("一、主要工作及成效")  # what streamed before the cut is kept
-    assert "已生成的部分" in page_text(at)
+    assert "已写好的部分" in page_text(at)
     # The request is intact for a retry.
     assert at.text_area(key="form_facts").value == FACTS_PASTE
+
+
+# --- drafting that survives the page ------------------------------------------------------
+PACE = {"delay": 0.0}
+
+
+def paced_model(body: dict):
+    """scripted_model, streaming slowly while PACE["delay"] is set, so a test can act mid-draft;
+    revisions only shorten “我局坚持预防为主、防治结合，” (facts intact) wherever it occurs, and
+    change nothing when told “不用改”."""
+    prompt = body["messages"][-1]["content"]
+    task = prompt.split("\n", 1)[0]
+    if "修改意见" in task and "不用改" in _fenced(prompt, "【修改意见】"):
+        answer = _fenced(prompt, "【原文】")  # a model that finds nothing to change
+    elif "修改意见" in task:
+        answer = _fenced(prompt, "【原文】").replace("我局坚持预防为主、防治结合，", "我局")
+    else:
+        answer = scripted_model(body)
+    if "拟定" in task or not PACE["delay"]:
+        return answer
+    return {"reply": answer, "chunk_chars": 2, "chunk_delay": PACE["delay"]}
+
+
+@pytest.fixture
+def paced_env(app_env, monkeypatch):
+    with ScriptedOpenAIServer([paced_model], repeat_last=True) as stub:
+        monkeypatch.setenv("GONGWEN_LLM_BASE_URL", stub.base_url)
+        PACE["delay"] = 0.0
+        yield app_env
+        PACE["delay"] = 0.0
+        jobs.wait(timeout=RUN_TIMEOUT)
+
+
+def _wait_for(predicate, what: str, timeout: float = 120.0):
+    import time
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_reload_second_draft_and_stop_while_drafting(paced_env):
+    store = _store(paced_env)
+    at = open_page()
+    sid = at.query_params["s"]
+    fill_request(at)
+    PACE["delay"] = 0.15
+    at.button(key="draft_sidebar").click().run()
+    _no_traceback(at)
+    [v] = store.drafts(sid)
+    assert v.status == "streaming"
+    _wait_for(lambda: store.draft(v.id).text, "the first words of the draft")
+
+    # a second 起草 while the first is written is refused in Chinese; nothing is dropped
+    at.button(key="draft_sidebar").click().run()
+    assert any("第1版正在写作中" in e.value for e in at.error), [e.value for e in at.error]
+    assert [d.id for d in store.drafts(sid)] == [v.id]
+
+    # a reload (a new page on the same address) shows the version being written
+    again = open_page(sid)
+    assert any("写作中" in m.value for m in again.markdown)
+    assert "一、" in doc_html(again) or "我局" in doc_html(again)
+    stop = again.button(key=f"chat_stop_{v.id}")
+    stop.click().run()
+    jobs.wait(sid, timeout=RUN_TIMEOUT)
+    stopped = store.draft(v.id)
+    assert stopped.status == "stopped" and stopped.text, stopped
+    again.run()
+    _no_traceback(again)
+    assert "已停止" in page_text(again)
+    assert again.button(key=f"chat_resume_{v.id}") is not None
+    assert stopped.text[:20] in doc_html(again).replace("<p", "\n<p") or stopped.text.split("\n")[0] in doc_html(again)
+
+    # 继续起草 writes the same version to the end
+    PACE["delay"] = 0.0
+    again.button(key=f"chat_resume_{v.id}").click().run()
+    settle(again)
+    done = store.draft(v.id)
+    assert done.status == "done" and done.version == 1 and "1386例" in done.text
+    assert len(store.drafts(sid)) == 1
+
+
+def test_version_left_by_a_stopped_server_is_interrupted_and_resumable(paced_env):
+    store = _store(paced_env)
+    at = open_page()
+    sid = at.query_params["s"]
+    fill_request(at)
+    form = at.session_state["_saved_form"]
+    from ui.form import FormState
+    request = FormState.from_dict(form).request()
+    # a row the way a server killed mid-draft leaves it: streaming, partial text, no thread
+    v = store.start_draft(sid, "draft", request.to_dict(), user_message="起草")
+    store.update_text(v.id, "一、主要工作及成效\n（一）免疫规划工作扎实推进。我局坚持")
+    at = open_page(sid)
+    assert store.draft(v.id).status == "interrupted"
+    assert "已中断" in page_text(at) and "我局坚持" in doc_html(at)
+    at.button(key=f"chat_resume_{v.id}").click().run()
+    settle(at)
+    assert store.draft(v.id).status == "done"
+
+
+def _drafted_session(data_dir: Path):
+    """A new 文稿 with one finished draft: (page, store, session id, version 1)."""
+    store = _store(data_dir)
+    at = open_page()
+    fill_request(at)
+    click_draft(at)
+    sid = at.query_params["s"]
+    [v1] = store.drafts(sid)
+    return at, store, sid, v1
+
+
+def test_hand_edit_is_a_new_checked_version_and_exported(paced_env):
+    import io
+
+    import docx
+    at, store, sid, v1 = _drafted_session(paced_env)
+    edited = v1.text.replace("新发现患者92例", "新发现患者92例，全部纳入规范治疗管理")
+    at.text_area(key=f"chat_edit_{v1.id}").input(edited).run()
+    at.button(key=f"chat_save_edit_{v1.id}").click().run()
+    _no_traceback(at)
+    v2 = store.drafts(sid)[-1]
+    assert (v2.version, v2.kind, v2.parent_id, v2.status) == (2, "edit", v1.id, "done")
+    assert "全部纳入规范治疗管理" in v2.text and v2.evaluation is not None
+    assert any("手工修改" in m.value for m in at.markdown)
+    assert any("已保存并重新检查" in m.content for m in store.messages(sid))
+    from rag.export import export_docx  # what 下载 Word serves for the working version
+    paragraphs = [p.text for p in docx.Document(io.BytesIO(export_docx(v2.text))).paragraphs]
+    assert any("全部纳入规范治疗管理" in p for p in paragraphs)
+    # saving the same text again makes no version
+    at.text_area(key=f"chat_edit_{v2.id}").input(v2.text).run()
+    at.button(key=f"chat_save_edit_{v2.id}").click().run()
+    assert len(store.drafts(sid)) == 2 and any("内容没有改动" in i.value for i in at.info)
+
+
+def test_revision_aimed_at_one_part_leaves_the_others_unchanged(paced_env):
+    from rag.targets import revision_target
+    at, store, sid, v1 = _drafted_session(paced_env)
+    start, end = revision_target(v1.text, "第二部分再精炼一些")
+    lines = v1.text.split("\n")
+    assert (start, end) != (0, len(lines)) and lines[start].startswith("（二）"), v1.text
+    at.chat_input[0].set_value("第二部分再精炼一些").run()
+    settle(at)
+    v2 = store.drafts(sid)[-1]
+    assert v2.version == 2 and v2.kind == "revise", store.messages(sid)[-1].content
+    new = v2.text.split("\n")
+    tail = len(lines) - end
+    assert new[:start] == lines[:start] and new[len(new) - tail:] == lines[end:]
+    assert "我局坚持预防为主、防治结合" not in "\n".join(new[start:len(new) - tail])
+    assert any("其余部分一字未动" in m.content for m in store.messages(sid))
+    assert "其余部分一字未动" in page_text(at)
+    # the comparison defaults to the latest two versions
+    assert at.selectbox(key=f"chat_cmp_a_{v2.id}").value == v1.id
+    assert at.selectbox(key=f"chat_cmp_b_{v2.id}").value == v2.id
+
+
+def test_revision_that_changes_nothing_makes_no_version(paced_env):
+    at, store, sid, _v1 = _drafted_session(paced_env)
+    at.chat_input[0].set_value("措辞应该不用改，请再通读一遍").run()
+    settle(at)
+    assert [v.version for v in store.drafts(sid)] == [1]
+    assert "稿件没有变化，未生成新版本" in page_text(at)
+
+
+# --- 我的文稿 -------------------------------------------------------------------------------
+def test_my_documents_open_rename_delete_and_new_keeps_unit_and_year(app_env):
+    store = _store(app_env)
+    first = open_page()
+    first_sid = first.query_params["s"]
+    fill_request(first)
+    other = open_page()
+    other.text_input(key="form_unit").input("东山区卫生健康局").run()
+    listed = [m.value for m in other.markdown]
+    assert any(v.startswith("**青山县卫生健康局2024年工作总结（主要工作及成效）**") for v in listed), listed
+    other.button(key=f"docs_open_{first_sid}").click().run()
+    assert other.query_params["s"] == first_sid
+    assert other.text_input(key="form_unit").value == "青山县卫生健康局"
+    assert other.text_area(key="form_facts").value == FACTS_PASTE
+
+    other.text_input(key=f"docs_name_{first_sid}").input("年终总结（送审稿）").run()
+    other.button(key=f"docs_rename_{first_sid}").click().run()
+    assert store.session(first_sid).title == "年终总结（送审稿）"
+
+    other.button(key="docs_new_sidebar").click().run()
+    new_sid = other.query_params["s"]
+    assert new_sid != first_sid
+    assert other.text_input(key="form_unit").value == "青山县卫生健康局"
+    assert other.number_input(key="form_year").value == 2024
+    assert other.text_area(key="form_facts").value == ""
+
+    other.button(key=f"docs_del_{first_sid}").click().run()
+    assert any("确定删除文稿《年终总结（送审稿）》" in w.value for w in other.warning)
+    assert store.session(first_sid) is not None
+    other.button(key=f"docs_del_yes_{first_sid}").click().run()
+    assert store.session(first_sid) is None
+    _no_traceback(other)
+
+
+def test_reports_left_out_of_a_draft_are_not_retrieved(app_env):
+    open_page()  # builds the example index in this data directory
+    from rag.config import Settings
+    from rag.library import list_documents, retriever_without
+    from rag.retrieve import retrieve_exemplars
+    settings = Settings(data_dir=app_env, _env_file=None)
+    query = "全县适龄儿童免疫规划疫苗接种率保持在较高水平"
+    before = retrieve_exemplars(query, genre="工作总结", k=5, settings=settings)
+    assert before
+    top = next(d for d in list_documents(settings) if before[0].chunk_id in d.chunk_ids)
+    after = retriever_without(settings, set(top.chunk_ids))(query, "工作总结", None, 5)
+    assert len(after) == 5 and not {e.chunk_id for e in after} & set(top.chunk_ids)

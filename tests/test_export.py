@@ -1,11 +1,13 @@
 """Export: .docx laid out per GB/T 9704-2012, Markdown, plain text.
 
 The .docx is reopened with python-docx and its XML read back; when LibreOffice is installed
-it is also rendered to PDF and the page size and the 22 × 28 grid are checked on paper.
+it is also rendered to PDF and the page size, the 22 × 28 grid and the page numbers at the
+outer edge are checked on paper.
 """
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -148,16 +150,27 @@ def test_date_line_right_aligned():
     assert p.alignment == WD_ALIGN_PARAGRAPH.RIGHT
 
 
-def test_footer_page_number_field_centred_14pt():
-    document = _open(export_docx(DRAFT))
-    footer = document.sections[0].footer.paragraphs[0]
-    assert footer.alignment == WD_ALIGN_PARAGRAPH.CENTER
-    xml = footer._p.xml
-    assert "PAGE" in "".join(t.text for t in footer._p.iter(qn("w:instrText")))
-    assert [f.get(qn("w:fldCharType")) for f in footer._p.iter(qn("w:fldChar"))] == \
+def _page_number_runs(paragraph) -> None:
+    assert "PAGE" in "".join(t.text for t in paragraph._p.iter(qn("w:instrText")))
+    assert [f.get(qn("w:fldCharType")) for f in paragraph._p.iter(qn("w:fldChar"))] == \
         ["begin", "separate", "end"]
-    assert footer.text.startswith("— ") and footer.text.endswith(" —"), xml
-    assert all(r.font.size == Pt(14) for r in footer.runs)
+    assert paragraph.text.startswith("— ") and paragraph.text.endswith(" —"), paragraph._p.xml
+    assert all(r.font.size == Pt(14) for r in paragraph.runs)
+
+
+def test_footer_page_numbers_at_the_outer_edge_one_character_in():
+    """GB/T 9704-2012 §7.5: 单页码居右空一字，双页码居左空一字; “— 1 —” in 4号."""
+    document = _open(export_docx(DRAFT))
+    assert document.settings.odd_and_even_pages_header_footer
+    section = document.sections[0]
+    odd = section.footer.paragraphs[0]
+    even = section.even_page_footer.paragraphs[0]
+    _page_number_runs(odd)
+    _page_number_runs(even)
+    assert odd.alignment == WD_ALIGN_PARAGRAPH.RIGHT and odd.paragraph_format.right_indent == Pt(14)
+    assert even.alignment == WD_ALIGN_PARAGRAPH.LEFT and even.paragraph_format.left_indent == Pt(14)
+    for p in (odd, even):
+        assert p.paragraph_format.first_line_indent == Pt(0)
 
 
 def test_font_table_names_fallbacks():
@@ -207,6 +220,31 @@ def test_markdown_and_text():
     assert "".join(txt.replace("\u3000", "").split()) == body
 
 
+_WORD = re.compile(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)</word>')
+_PT_PER_MM = 72 / 25.4
+
+
+def _assert_page_numbers_on_paper(pdf: Path, pages: int) -> None:
+    """“— N —” under the text area: odd pages end one 14 pt character left of the right margin,
+    even pages start one character right of the left margin."""
+    html = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], check=True, capture_output=True,
+                          text=True).stdout
+    page_html = html.split("<page ")[1:]
+    assert len(page_html) == pages
+    text_bottom = (297 - 35) * _PT_PER_MM
+    for n, body in enumerate(page_html, 1):
+        footer = [(float(x0), float(y0), float(x1), word) for x0, y0, x1, _y1, word in _WORD.findall(body)
+                  if float(y0) > text_bottom]
+        assert [w for *_, w in footer] == ["—", str(n), "—"], footer
+        left, right = footer[0][0], footer[-1][2]
+        if n % 2:
+            assert right == pytest.approx(210 * _PT_PER_MM - 26 * _PT_PER_MM - 14, abs=2.5), footer
+        else:
+            assert left == pytest.approx(28 * _PT_PER_MM + 14, abs=2.5), footer
+        # its top about 7 mm below the text area (the glyph box starts a little under the line top)
+        assert 5 * _PT_PER_MM < footer[1][1] - text_bottom < 10 * _PT_PER_MM, footer
+
+
 def _libreoffice() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
@@ -233,6 +271,7 @@ def test_pdf_rendering_a4_22_lines_of_28_chars(tmp_path: Path):
     assert len(lines) == 3 * LINES_PER_PAGE
     assert all(len(ln) == CHARS_PER_LINE for ln in lines[1:]), {len(ln) for ln in lines}
     assert len(lines[0]) == CHARS_PER_LINE - 2  # first-line indent of two characters
+    _assert_page_numbers_on_paper(pdf, pages=3)
     # One character more spills onto a fourth page: the grid is full, not loose.
     docx_path.write_bytes(export_docx("国" * (per_page * 3 - 1)))
     subprocess.run([_libreoffice(), "--headless", f"-env:UserInstallation=file://{tmp_path}/lo",

@@ -1,0 +1,405 @@
+"""The chat and its versions: drafting, revising and repairing in the background, the version
+being written (with 停止), unfinished versions (with 继续起草), hand edits, copy, downloads and
+the comparison of any two versions.
+
+Owns the session-state keys chat_* (edit boxes, comparison pickers, export font) and
+_chat_action (the button pressed in this run).
+"""
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+import streamlit as st
+
+from evals.check import evaluate
+from evals.copy_index import load_copy_index
+from rag import draft as drafting
+from rag.config import Settings
+from rag.errors import RequestError, UserFacingError
+from rag.export import export_docx, export_markdown, export_text
+from rag.library import list_documents, retriever_without
+from rag.llm import get_llm
+from rag.schema import WHOLE_REPORT, DraftRequest
+from rag.sessions import UNFINISHED, DraftVersion, SessionBusy, SessionStore
+from rag.targets import keep_other_parts, revision_target
+from ui import evaluation as evalui
+from ui import jobs
+from ui.common import char_count, diff_html, highlight_html, run_safely, version_label
+from ui.form import FormPanel
+
+CHAT_DRAFT_WORDS = {"起草", "开始起草", "重新起草", "生成", "起草全文"}
+STATE_NOTE = {"streaming": "写作中", "failed": "未完成", "stopped": "已停止", "interrupted": "已中断"}
+NOOP_PREFIX = "稿件没有变化"
+
+
+def export_title(request: dict[str, Any]) -> str | None:
+    if request.get("section") == WHOLE_REPORT:
+        return f"{request.get('unit', '')}{request.get('year', '')}年{request.get('genre', '')}"
+    return None
+
+
+def merged_sources(sources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Passages of the same report and section shown as one source."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for s in sources:
+        where = s.get("section") or s.get("role", "")
+        key = (str(s.get("title", "")), str(where))
+        if key in merged:
+            if s.get("text") and s["text"] not in merged[key]["texts"]:
+                merged[key]["texts"].append(s["text"])
+        else:
+            merged[key] = {"title": key[0], "where": key[1], "genre": s.get("genre", ""),
+                           "texts": [s.get("text", "")]}
+    return list(merged.values())
+
+
+class ChatPanel:
+    def __init__(self, settings: Settings, store: SessionStore, sid: str, form: FormPanel,
+                 ensure_seed_index) -> None:
+        self.settings, self.store, self.sid, self.form = settings, store, sid, form
+        self.ensure_seed_index = ensure_seed_index
+        jobs.mark_orphans(store, sid)
+        self.versions = store.drafts(sid)
+
+    @property
+    def working_version(self) -> DraftVersion | None:
+        """The newest complete version: what a revision, repair or edit starts from."""
+        return next((v for v in reversed(self.versions) if v.text and v.status == "done"), None)
+
+    @staticmethod
+    def queue(action: dict[str, Any]) -> None:
+        st.session_state._chat_action = action
+
+    # -- drawing -----------------------------------------------------------------------------
+    def draw(self) -> None:
+        messages = self.store.messages(self.sid)
+        if not messages and not self.versions:
+            self._welcome()
+        by_id = {v.id: v for v in self.versions}
+        latest_id = self.versions[-1].id if self.versions else None
+        working_id = self.working_version.id if self.working_version else None
+        shown: set[int] = set()
+        noop_for = {m.content.split("|", 1)[0] for m in messages if NOOP_PREFIX in m.content}
+        for m in messages:
+            v = by_id.get(m.draft_id) if m.draft_id else None
+            if v is not None and v.id in shown:
+                continue
+            with st.chat_message(m.role):
+                if v is None:
+                    st.markdown(m.content.split("|", 1)[-1])
+                    continue
+                shown.add(v.id)
+                if not m.content.startswith((f"第{v.version}版已生成", f"第{v.version}版已停止", "生成中断")):
+                    st.markdown(m.content)  # what this run did: the part revised, a hand edit checked
+                self._version(v, full=v.id in (latest_id, working_id), actions=v.id == working_id,
+                              noop=f"v{v.id}" in noop_for)
+        for v in self.versions:  # written now, or left unfinished without a reply
+            if v.id not in shown:
+                with st.chat_message("assistant"):
+                    self._version(v, full=True, actions=v.id == working_id, noop=False)
+        if len([v for v in self.versions if v.text]) >= 2:
+            self._compare()
+
+        action = st.session_state.pop("_chat_action", None)
+        prompt = st.chat_input("提出修改意见，如“第二部分再精炼一些”“（二）写具体些”；输入“起草”按左侧要求起草")
+        if prompt and prompt.strip():
+            prompt = prompt.strip()
+            action = ({"kind": "draft"} if prompt in CHAT_DRAFT_WORDS
+                      else {"kind": "revise", "instruction": prompt})
+        if action:
+            run_safely(lambda: self._perform(action), f"session {self.sid}")
+
+    def _welcome(self) -> None:
+        st.info("**三步完成一篇材料**\n\n"
+                "1. 在左侧选择文种和起草部分，填写单位、年份和目标字数；\n"
+                "2. 把本单位的事实和数字粘贴到“事实材料”（每行一条，可直接从 Excel/Word 粘贴）；\n"
+                "3. 点击“起草”。生成后可在下方对话框提出修改意见、直接修改，并导出符合公文格式的 Word 文档。")
+        st.button("起草", type="primary", key="chat_draft_main", on_click=self.queue,
+                  args=({"kind": "draft"},))
+
+    def _version(self, v: DraftVersion, full: bool, actions: bool, noop: bool) -> None:
+        if v.status == "streaming" and jobs.running(self.sid):
+            self._live(v.id)
+            return
+        if not full:
+            note = STATE_NOTE.get(v.status)
+            st.markdown(f"**{version_label(v)}**　{char_count(v.text)} 字　"
+                        + (f":orange[{note}]" if note else evalui.badge(v.evaluation)))
+            with st.expander("展开查看这一版"):
+                self._version_body(v, actions=False, noop=noop)
+            return
+        self._version_body(v, actions=actions, noop=noop)
+
+    def _head(self, v: DraftVersion, note: str = "", text: str | None = None) -> None:
+        head = f"**{version_label(v)}**　{char_count(v.text if text is None else text)} 字"
+        if note:
+            head += f'　<span class="gw-state gw-state-{v.status}">{note}</span>'
+        if v.instruction:
+            head += f"　修改意见：{html.escape(v.instruction)}"
+        st.markdown(head, unsafe_allow_html=True)
+
+    def _live(self, draft_id: int) -> None:
+        """The version being written, refreshed every second from the store without rerunning
+        the page; when it ends, the page reruns once to show it finished."""
+        @st.fragment(run_every=1.0)
+        def live() -> None:
+            try:
+                v = self.store.draft(draft_id)
+            except KeyError:  # a run that changed nothing removed its version
+                st.rerun()
+            job = jobs.running(self.sid)
+            if v.status != "streaming" or job is None or job.draft_id != draft_id:
+                st.rerun()
+            text = job.text or v.text
+            self._head(v, "写作中", text)
+            st.caption(f"{job.progress}　可以离开或刷新本页，写作不会中断。")
+            if text:
+                st.markdown(highlight_html(text, [], partial=True), unsafe_allow_html=True)
+            st.button("停止", key=f"chat_stop_{draft_id}", on_click=jobs.request_stop, args=(self.sid,),
+                      help="停止写作，保留已经写好的部分。")
+        live()
+
+    def _version_body(self, v: DraftVersion, actions: bool, noop: bool) -> None:
+        self._head(v, STATE_NOTE.get(v.status, ""))
+        if v.status in UNFINISHED:
+            reason = v.error or "没有写完。"
+            if v.status == "failed":
+                st.error(f"生成中断：{reason}")
+            else:
+                st.warning(reason)
+            if v.text:
+                st.caption("以下是中断前已写好的部分，已保存。")
+        ev = v.evaluation
+        violations = ev.get("violations", []) if ev else []
+        alone, attached = evalui.split_notices(v.notices, violations)
+        for notice in alone:
+            st.info(notice)
+        if ev:
+            evalui.verdict(ev)
+        if v.text:
+            st.markdown(highlight_html(v.text, violations, partial=v.status != "done",
+                                       tip=evalui.tooltip), unsafe_allow_html=True)
+        evalui.findings(v.text, violations, attached, expanded=actions)
+        if v.sources:
+            sources = merged_sources(v.sources)
+            with st.expander(f"参考的范文（{len(sources)} 篇）"):
+                for s in sources:
+                    st.markdown(f"**《{s['title']}》** · {s['genre']} · {s['where']}"
+                                + (f"（{len(s['texts'])} 段）" if len(s["texts"]) > 1 else ""))
+                    text = "……".join(t[:300] for t in s["texts"])
+                    st.markdown(f'<div class="gw-src">{html.escape(text[:600])}'
+                                f'{"…" if len(text) > 600 else ""}</div>', unsafe_allow_html=True)
+        if v.status in UNFINISHED:
+            st.button("继续起草", key=f"chat_resume_{v.id}", type="primary", on_click=self.queue,
+                      args=({"kind": "resume", "draft_id": v.id},),
+                      help="按原来的要求把这一版重新写完（已写的部分在新内容到来前保留）。")
+        if actions and v.text:
+            self._actions(v, violations, noop)
+
+    def _actions(self, v: DraftVersion, violations: list[dict[str, Any]], noop: bool) -> None:
+        cols = st.columns([1.3, 1, 1, 1, 1])
+        with cols[0]:
+            st.button("按评估意见修复", key=f"chat_repair_{v.id}",
+                      type="primary" if violations and not noop else "secondary",
+                      disabled=not violations or noop, width="stretch",
+                      on_click=self.queue, args=({"kind": "repair", "draft_id": v.id},),
+                      help=("上次修复没有改动这一版，剩下的问题请直接修改或提出修改意见。" if noop
+                            else "逐条引用上面的问题，只改有问题的句子。"))
+        request = v.request
+        title = export_title(request)
+        stem = f"{request.get('unit', '')}{request.get('year', '')}年{request.get('genre', '')}-第{v.version}版"
+        font_set = "common" if st.session_state.get("chat_export_fonts") == "通用字体" else "gb"
+        with cols[1]:
+            st.download_button("下载 Word", data=lambda: export_docx(v.text, title, font_set),
+                               file_name=f"{stem}.docx", key=f"chat_docx_{v.id}", on_click="ignore",
+                               mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                               width="stretch")
+        with cols[2]:
+            st.download_button("下载 Markdown", data=lambda: export_markdown(v.text, title),
+                               file_name=f"{stem}.md", mime="text/markdown", key=f"chat_md_{v.id}",
+                               on_click="ignore", width="stretch")
+        with cols[3]:
+            st.download_button("下载纯文本", data=lambda: export_text(v.text, title).encode("utf-8-sig"),
+                               file_name=f"{stem}.txt", mime="text/plain", key=f"chat_txt_{v.id}",
+                               on_click="ignore", width="stretch")
+        with cols[4]:
+            copy_button(export_text(v.text, title))
+        st.radio("Word 字体", ["公文标准字体", "通用字体"], key="chat_export_fonts", horizontal=True,
+                 help="公文标准字体：方正小标宋简体、仿宋_GB2312、楷体_GB2312、黑体（缺字体时自动换用"
+                      "华文中宋、仿宋、楷体）；通用字体：华文中宋、仿宋、楷体、黑体（Windows/WPS 自带）。")
+        with st.expander("直接修改这一版"):
+            st.text_area("稿件全文", value=v.text, key=f"chat_edit_{v.id}", height=360,
+                         label_visibility="collapsed")
+            st.button("保存为新版本（手工修改）并重新检查", key=f"chat_save_edit_{v.id}",
+                      on_click=self._queue_edit, args=(v.id,))
+
+    def _queue_edit(self, draft_id: int) -> None:
+        self.queue({"kind": "edit", "draft_id": draft_id,
+                    "text": st.session_state.get(f"chat_edit_{draft_id}", "")})
+
+    def _compare(self) -> None:
+        usable = [v for v in self.versions if v.text]
+        # keyed by the newest version, so a new version brings the default back to the latest two
+        newest = usable[-1].id
+        with st.expander("版本对比"):
+            labels = {v.id: version_label(v) for v in usable}
+            ids = [v.id for v in usable]
+            c1, c2 = st.columns(2)
+            with c1:
+                a = st.selectbox("原版本", ids, index=len(ids) - 2, format_func=labels.get,
+                                 key=f"chat_cmp_a_{newest}")
+            with c2:
+                b = st.selectbox("新版本", ids, index=len(ids) - 1, format_func=labels.get,
+                                 key=f"chat_cmp_b_{newest}")
+            old = next(v for v in usable if v.id == a)
+            new = next(v for v in usable if v.id == b)
+            body, removed, added = diff_html(old.text, new.text)
+            st.caption(f"删去 {removed} 字（红色删除线），新增 {added} 字（绿色）；"
+                       f"字数 {char_count(old.text)} → {char_count(new.text)}")
+            st.markdown(body, unsafe_allow_html=True)
+
+    # -- actions -----------------------------------------------------------------------------
+    def _perform(self, action: dict[str, Any]) -> None:
+        kind = action["kind"]
+        if kind == "edit":
+            self._save_edit(action["draft_id"], action["text"])
+            return
+        running = jobs.running(self.sid)
+        if running:
+            raise SessionBusy(f"第{running.version}版正在写作中，请等它写完或点击“停止”后再"
+                              f"{'修改' if kind == 'revise' else '起草'}。")
+        if kind == "resume":
+            self._resume(action["draft_id"])
+            return
+        latest = self.working_version
+        if kind == "revise" and latest is None:
+            self.store.add_message(self.sid, "user", action["instruction"])
+            self.store.add_message(self.sid, "assistant",
+                                   "还没有可修改的稿件。请先在左侧填写要求和事实，再点击“起草”。")
+            st.rerun()
+        if kind == "repair":
+            parent = self.store.draft(action["draft_id"])
+            request = DraftRequest.from_dict(parent.request)
+            user_text = f"按评估意见修复第{parent.version}版"
+        else:
+            request = self.form.state().request()  # RequestError (shown) when something is missing
+            parent = latest if kind == "revise" else None
+            user_text = (f"起草：{request.genre} · {request.section}（{request.unit}，{request.year}年，"
+                         f"{len(request.facts)} 条事实）" if kind == "draft" else action["instruction"])
+        self.ensure_seed_index()
+        work = self._work(kind, request, parent, action.get("instruction", ""))
+        jobs.begin(self.store, lambda: self.store.start_draft(
+            self.sid, kind, request.to_dict(), instruction=action.get("instruction", ""),
+            parent_id=parent.id if parent else None, exclusive=True, user_message=user_text), work)
+        st.rerun()
+
+    def _resume(self, draft_id: int) -> None:
+        old = self.store.draft(draft_id)
+        parent = self.store.draft(old.parent_id) if old.parent_id else None
+        request = DraftRequest.from_dict(old.request)
+        self.ensure_seed_index()
+        work = self._work(old.kind, request, parent, old.instruction)
+        jobs.begin(self.store, lambda: self.store.restart_draft(draft_id), work)
+        st.rerun()
+
+    def _retriever(self):
+        excluded = set(self.form.state().excluded)
+        if not excluded:
+            return None
+        chunks = {c for d in list_documents(self.settings) if d.key in excluded for c in d.chunk_ids}
+        return retriever_without(self.settings, chunks)
+
+    def _work(self, kind: str, request: DraftRequest, parent: DraftVersion | None,
+              instruction: str) -> jobs.Work:
+        """The drafting call for the background thread; everything it needs is built here, in
+        the page's thread (models, retriever, imports)."""
+        settings = self.settings
+        llm = get_llm(settings)  # shared per configuration; the embedded model starts in the background
+        retriever = self._retriever() if kind == "draft" else None
+        parent_text = parent.text if parent else ""
+        parent_sources = parent.sources if parent else []
+
+        def work(on_token, progress) -> jobs.Outcome:
+            if kind == "draft":
+                result = drafting.draft_report(request, settings, llm=llm, on_token=on_token,
+                                               progress=progress, retriever=retriever)
+                if not result.draft:  # nothing usable to draft from (e.g. every fact was an instruction)
+                    raise RequestError("\n".join(result.notices) or "没有生成内容。")
+                return jobs.Outcome(result.draft, [e.to_dict() for e in result.sources],
+                                    list(result.notices), result.evaluation.to_json()
+                                    if result.evaluation else None)
+            if kind == "revise":
+                progress("正在修改…")
+                start, end = revision_target(parent_text, instruction)
+                result = drafting.revise_draft(request, parent_text, instruction, settings, llm=llm,
+                                               on_token=on_token)
+                text = keep_other_parts(parent_text, result.draft, start, end)
+                ev = (result.evaluation.to_json() if text == result.draft and result.evaluation
+                      else evaluate(text, request, load_copy_index(settings)).to_json())
+                if text.strip() == parent_text.strip():
+                    return jobs.Outcome(text, keep=False, message=(
+                        f"按修改意见“{instruction}”处理后{NOOP_PREFIX}，未生成新版本。"
+                        "可以换一种说法，或在“直接修改这一版”里动手改。"))
+                lines = parent_text.split("\n")
+                part = lines[start].strip().split("。", 1)[0][:24]
+                scope = ("" if (start, end) == (0, len(lines)) else
+                         f"按修改意见只改了“{part}”这一部分，其余部分一字未动。")
+                return jobs.Outcome(text, parent_sources, list(result.notices), ev, message=scope)
+            progress("正在按评估意见修复…")
+            result = drafting.repair_draft(request, parent_text, settings, llm=llm, on_token=on_token)
+            if result.draft.strip() == parent_text.strip():
+                left = [evalui.rule_name(v.rule) for v in (result.evaluation.violations
+                                                            if result.evaluation else [])]
+                rest = f"剩下的问题（{'、'.join(dict.fromkeys(left))}）需要人工修改。" if left else ""
+                return jobs.Outcome(parent_text, keep=False, message=(
+                    f"v{parent.id}|按评估意见修复第{parent.version}版后{NOOP_PREFIX}，未生成新版本。{rest}"))
+            return jobs.Outcome(result.draft, parent_sources, list(result.notices),
+                                result.evaluation.to_json() if result.evaluation else None)
+        return work
+
+    def _save_edit(self, draft_id: int, text: str) -> None:
+        """A hand edit: a new version marked 手工修改, checked by the same rules."""
+        parent = self.store.draft(draft_id)
+        if not text.strip():
+            raise RequestError("修改后的稿件是空的，未保存。")
+        if text.replace("\r\n", "\n").strip() == parent.text.strip():
+            st.info("内容没有改动，未生成新版本。")
+            return
+        text = text.replace("\r\n", "\n").strip()
+        request = DraftRequest.from_dict(parent.request)
+        ev = evaluate(text, request, load_copy_index(self.settings)).to_json()
+        version = self.store.start_draft(self.sid, "edit", parent.request, parent_id=parent.id,
+                                         user_message=f"手工修改第{parent.version}版")
+        self.store.finish_draft(version.id, text, sources=parent.sources, notices=[], evaluation=ev)
+        verdict = "评估通过" if ev["passed"] else f"评估未通过（{len(ev['violations'])} 处问题）"
+        self.store.add_message(self.sid, "assistant",
+                               f"第{version.version}版（手工修改）已保存并重新检查：{verdict}。", version.id)
+        st.session_state.pop(f"chat_edit_{draft_id}", None)
+        st.rerun()
+
+
+_COPY_HTML = """<html><body style="margin:0">
+<button id="b" style="width:100%;height:38px;border:1px solid #d0c8b8;border-radius:8px;background:#fff;
+ font-size:15px;font-family:sans-serif;cursor:pointer">复制全文</button>
+<script>
+const text = TEXT;
+const b = document.getElementById("b");
+b.onclick = async () => {
+  let ok = false;
+  try { await navigator.clipboard.writeText(text); ok = true; } catch (e) {
+    const t = document.createElement("textarea"); t.value = text; document.body.appendChild(t);
+    t.select(); ok = document.execCommand("copy"); t.remove();
+  }
+  b.textContent = ok ? "已复制" : "复制失败，请手动选择";
+  setTimeout(() => { b.textContent = "复制全文"; }, 2000);
+};
+</script></body></html>"""
+
+
+def copy_button(text: str) -> None:
+    """A 复制全文 button (Streamlit has none in Chinese): the text travels as a JSON string
+    inside the frame's script, with “</” escaped so it cannot close the script."""
+    payload = json.dumps(text, ensure_ascii=False).replace("</", "<\\/")
+    st.iframe(_COPY_HTML.replace("TEXT", payload), height=40)
