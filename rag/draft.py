@@ -28,7 +28,8 @@ from rag.plan import Embed, ReportPlan, make_plan, validate_plan
 from rag.postprocess import clean_draft
 from rag.prompting import (GenreGuide, PartSpec, UnitVoice, fence, genre_guide, mask_exemplar, numbered, render,
                            requested_parts, unit_voice)
-from rag.repair import DELETABLE_RULES, _check_and_repair, _fix_unit_names, revision_target
+from rag.repair import DELETABLE_RULES, _check_and_repair, _fix_unit_names
+from rag.targets import revision_target
 from rag.schema import WHOLE_REPORT, DraftRequest, Exemplar
 from rag.text import nonspace_len, sentences_of
 from rag.tokens import TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING, count_tokens
@@ -386,10 +387,6 @@ def _finish(job: _Job, composer: Composer, plan: ReportPlan, started: float) -> 
                        + "、".join(composer.short_items[:4]) + ("等" if len(composer.short_items) > 4 else "")
                        + "），已在该处写“【待补充：该项工作的具体做法和成效】”，请补充具体做法、数字或典型事例，"
                          "或调低目标字数；没有用空话凑字数。")
-    left = [v for v in ev.violations if v.severity in FAILING]
-    if left:
-        notices.append("检查仍发现问题需人工处理：" + "；".join(v.message for v in left[:6])
-                       + ("等" if len(left) > 6 else "") + "。")
     sentences = [s for b in blocks for s in _block_sentences(b)]
     job.usage.seconds = time.monotonic() - started
     return DraftResult(draft=text, sources=job.sources, evaluation=ev, notices=notices, plan=plan,

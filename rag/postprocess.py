@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 from rag.headings import ENUM_ITEM_RE, canonical_marker, parse_heading
 from rag.prompting import echoes_prompt
-from rag.text import char_pairs, sentence_key, sentences_of
+from rag.text import REMINDER_RE, char_pairs, sentence_key, sentences_of
 from rag.textnorm import (HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral, to_fullwidth_punctuation,
                           to_simplified)
 
@@ -238,6 +238,9 @@ def drop_restatements(text: str) -> str:
             heads.append(char_pairs(sentence_key(head)))
         kept = []
         for s in sentences:
+            if REMINDER_RE.fullmatch(s.strip()):
+                kept.append(s)      # a 【待补充】 under every thin heading is meant to repeat
+                continue
             pairs = char_pairs(sentence_key(s))
             # a sentence may develop a heading's words, but not merely say the heading again
             if repeats(s, said + kept) or any(pairs and len(pairs & h) >= 0.75 * len(pairs) for h in heads):

@@ -18,7 +18,7 @@ from rag.factsheet import split_labelled
 from rag.postprocess import QUOTED_OR_TITLED, clean_draft, clean_paragraph, split_heading
 from rag.prompting import fence, numbered, render
 from rag.text import han_grams, nonspace_len
-from rag.textnorm import HAN, normalize_for_compare, parse_chinese_numeral
+from rag.textnorm import HAN, normalize_for_compare
 from rag.tokens import count_tokens
 from rag.units import fix_unit_words, unit_kind
 
@@ -326,10 +326,6 @@ def _check_and_repair(text: str, job: _Job, rounds_log: list[dict], stream_repai
             break   # the next round would send the same paragraphs again: stop here
         best = (candidate, cand_ev)
     text, ev = best
-    left = _failing(ev)
-    if left:
-        job.notices.append("修改后仍有问题需人工处理：" + "；".join(
-            f"[{v.rule}] {v.message}" for v in left[:6]) + ("等" if len(left) > 6 else "") + "。")
     written, (least, _most) = nonspace_len(text), job.request.length_chars
     if written < least and any(v.rule == "LEN-01" for v in ev.violations):
         # what the model wrote beyond the facts was removed, so say what would make it longer
@@ -337,35 +333,3 @@ def _check_and_repair(text: str, job: _Job, rounds_log: list[dict], stream_repai
                            "模型补写的无事实依据的内容已删去，没有用空话凑字数。请补充事实（具体做法、数字、"
                            "典型事例），或调低目标字数。")
     return text, ev
-
-
-
-_PART_REF = re.compile(r"第([一二三四五六七八九十\d]+)(?:部分|节|章|段)")
-
-
-def revision_target(draft: str, instruction: str) -> tuple[int, int]:
-    """Line range the instruction is about: “第二部分” → the second top-level block, a heading
-    quoted in the instruction → its block; otherwise the whole draft."""
-    lines = draft.split("\n")
-    heads = [(i, heading_rank(l)) for i, l in enumerate(lines)]
-    heads = [(i, h) for i, h in heads if h]
-    if not heads:
-        return 0, len(lines)
-    top = min(h[0] for _, h in heads)
-    tops = [i for i, h in heads if h[0] == top]
-    m = _PART_REF.search(instruction)
-    if m:
-        raw = m.group(1)
-        n = int(raw) if raw.isdigit() else parse_chinese_numeral(raw)
-        if n and 1 <= n <= len(tops):
-            start = tops[n - 1]
-            end = tops[n] if n < len(tops) else len(lines)
-            return start, end
-    for i, h in heads:
-        title = h[2].split("。")[0]
-        if len(title) >= 4 and title[:6] in instruction:
-            nxt = [j for j, hh in heads if j > i and hh[0] <= h[0]]
-            return i, nxt[0] if nxt else len(lines)
-    return 0, len(lines)
-
-

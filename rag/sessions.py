@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS drafts (
     error TEXT NOT NULL DEFAULT '',
     sources TEXT NOT NULL DEFAULT '[]',
     notices TEXT NOT NULL DEFAULT '[]',
+    detail TEXT NOT NULL DEFAULT '{}',  -- plan, facts, edits, sentences, usage, blocks of the draft
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     UNIQUE (session_id, version)
@@ -113,6 +114,9 @@ class DraftVersion:
     created_at: float
     updated_at: float = 0.0
     evaluation: dict[str, Any] | None = None   # Evaluation.to_json() when evaluated
+    # the drafter's record: plan, facts, edits (删改记录), sentences with their origin, usage,
+    # and for a partial draft the finished blocks 继续起草 resumes from
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -176,6 +180,9 @@ class SessionStore:
             columns = {r[1] for r in conn.execute("PRAGMA table_info(sessions)")}
             if "title" not in columns:  # databases written before 重命名 existed
                 conn.execute("ALTER TABLE sessions ADD COLUMN title TEXT NOT NULL DEFAULT ''")
+            if "detail" not in {r[1] for r in conn.execute("PRAGMA table_info(drafts)")}:
+                # databases written before drafts recorded their plan, edits and sentence origins
+                conn.execute("ALTER TABLE drafts ADD COLUMN detail TEXT NOT NULL DEFAULT '{}'")
             self._ready = True
 
     @contextmanager
@@ -346,13 +353,15 @@ class SessionStore:
                        "AND status = 'streaming'", (text, time.time(), draft_id))
 
     def finish_draft(self, draft_id: int, text: str, *, sources: list[dict[str, Any]],
-                     notices: list[str], evaluation: dict[str, Any] | None) -> DraftVersion:
+                     notices: list[str], evaluation: dict[str, Any] | None,
+                     detail: dict[str, Any] | None = None) -> DraftVersion:
         now = time.time()
         with self._db() as db:
             db.execute("UPDATE drafts SET text = ?, status = 'done', error = '', sources = ?, "
-                       "notices = ?, updated_at = ? WHERE id = ?",
+                       "notices = ?, detail = ?, updated_at = ? WHERE id = ?",
                        (text, json.dumps(sources, ensure_ascii=False),
-                        json.dumps(notices, ensure_ascii=False), now, draft_id))
+                        json.dumps(notices, ensure_ascii=False),
+                        json.dumps(detail or {}, ensure_ascii=False), now, draft_id))
             if evaluation is not None:
                 db.execute("INSERT OR REPLACE INTO evaluations (draft_id, passed, score, data, "
                            "created_at) VALUES (?, ?, ?, ?, ?)",
@@ -361,13 +370,19 @@ class SessionStore:
         return self.draft(draft_id)
 
     def fail_draft(self, draft_id: int, text: str, error: str,
-                   status: DraftStatus = "failed") -> DraftVersion:
-        """Keep whatever streamed before the failure (or 停止, or a restart), with the reason."""
+                   status: DraftStatus = "failed", detail: dict[str, Any] | None = None) -> DraftVersion:
+        """Keep whatever streamed before the failure (or 停止, or a restart), with the reason; a
+        partial draft's `detail` (its finished blocks) lets 继续起草 go on from there."""
         if status not in UNFINISHED:
             raise ValueError(status)
         with self._db() as db:
-            db.execute("UPDATE drafts SET text = ?, status = ?, error = ?, updated_at = ? "
-                       "WHERE id = ?", (text, status, error, time.time(), draft_id))
+            if detail is None:
+                db.execute("UPDATE drafts SET text = ?, status = ?, error = ?, updated_at = ? "
+                           "WHERE id = ?", (text, status, error, time.time(), draft_id))
+            else:
+                db.execute("UPDATE drafts SET text = ?, status = ?, error = ?, detail = ?, updated_at = ? "
+                           "WHERE id = ?", (text, status, error, json.dumps(detail, ensure_ascii=False),
+                                            time.time(), draft_id))
         return self.draft(draft_id)
 
     def interrupt_orphans(self, session_id: str, live: set[int]) -> list[int]:
@@ -396,7 +411,7 @@ class SessionStore:
     @staticmethod
     def _version(row: sqlite3.Row) -> DraftVersion:
         data = dict(row)
-        for key in ("request", "sources", "notices"):
+        for key in ("request", "sources", "notices", "detail"):
             data[key] = json.loads(data[key])
         data["evaluation"] = json.loads(data["evaluation"]) if data["evaluation"] else None
         return DraftVersion(**data)

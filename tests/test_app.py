@@ -39,32 +39,37 @@ def _fenced(prompt: str, label: str) -> str:
     return m.group(1).strip() if m else ""
 
 
+def _task(prompt: str) -> str:
+    """What a prompt asks for: the writing calls share a prefix and say it after 【本次任务】;
+    repairs and revisions say it on their first line."""
+    return prompt.split("【本次任务】", 1)[1] if "【本次任务】" in prompt else prompt.split("\n", 1)[0]
+
+
 def scripted_model(body: dict) -> str:
-    """Answers each kind of drafting prompt the way a dutiful model would: outline JSON,
-    paragraphs that state the given facts, revisions that shorten, repairs that keep the text."""
+    """Answers each kind of drafting prompt the way a dutiful model would: headings from each
+    group's own words, paragraphs that state the facts they were given, revisions that shorten,
+    repairs that keep the text."""
     prompt = body["messages"][-1]["content"]
-    facts = [re.sub(r"^(\[\d+\]|\d+\.)\s*", "", ln).strip()
-             for ln in _fenced(prompt, "【事实】").splitlines()]
-    facts = [f for f in facts if f and f != "（无）"]
-    task = prompt.split("\n", 1)[0]
-    if "拟定" in task:
-        half = max(1, len(facts) // 2)
-        items = [{"heading": "免疫规划工作扎实推进", "facts": list(range(1, half + 1))}]
-        if len(facts) > half:
-            items.append({"heading": "传染病防控能力持续提升",
-                          "facts": list(range(half + 1, len(facts) + 1))})
-        return json.dumps({"items": items}, ensure_ascii=False)
+    task = _task(prompt)
+    facts = {int(m.group(1)): m.group(2)
+             for m in re.finditer(r"^\[(\d+)\] (.+)$", _fenced(prompt, "【全部事实】"), re.M)}
+    if "拟小标题" in task:
+        groups = re.findall(r"^第\d+组：(.*)$", task, re.M)
+        return json.dumps(["免疫规划工作扎实推进" if "接种" in g else "传染病防控能力持续提升" for g in groups],
+                          ensure_ascii=False)
+    if "逐句改写" in task:
+        return "1. 扎实推进各项工作。"
     if "修改意见" in task:
         text = _fenced(prompt, "【原文】") or _fenced(prompt, "【待修改的文字】")
         sentences = re.findall(r"[^。]*。", text)
         return "".join(sentences[:-1]) if len(sentences) > 1 else text
     if "检查发现了问题" in task:
         return _fenced(prompt, "【原文】")
-    if "开头" in task:
-        return "今年以来，我局在县委、县政府的正确领导下，坚持以人民健康为中心，扎实推进各项工作，现将有关情况总结如下："
-    if facts:
-        return "我局坚持预防为主、防治结合，" + "；".join(facts) + "。"
-    return "我局坚持统筹推进，各项工作取得积极进展。"
+    refs = [int(i) for i in re.findall(r"\[(\d+)\]", task.split("只写事实", 1)[-1].split("，", 1)[0])]
+    own = [facts[i] for i in refs if i in facts]
+    if own:
+        return "我局坚持预防为主、防治结合，" + "；".join(own) + "。"
+    return "我局坚持统筹推进，扎实推进各项重点工作落实。"
 
 
 @pytest.fixture(scope="module")
@@ -399,7 +404,7 @@ def test_library_lists_excludes_and_deletes(app_env):
 
 def test_stream_cut_mid_way_keeps_partial_text(app_env, monkeypatch):
     def outline_then_cut(body: dict):
-        if "拟定" in body["messages"][-1]["content"].split("\n", 1)[0]:
+        if "拟小标题" in _task(body["messages"][-1]["content"]):
             return scripted_model(body)
         return {"cut_stream": 12, "text": "我局坚持预防为主、防治结合，全县适龄儿童国家免疫规划疫苗接种率保持在95%以上。"}
 
@@ -411,7 +416,9 @@ def test_stream_cut_mid_way_keeps_partial_text(app_env, monkeypatch):
     _no_traceback(at)
     assert at.error, "the page says the stream broke"
     [version] = _store(app_env).drafts(at.query_params["s"])
+    # a partial draft: what was finished is kept, and 继续起草 goes on from there
     assert version.status == "failed" and re.search(r"[\u4e00-\u9fff]", version.error)
+    assert version.detail.get("partial") and version.detail.get("blocks")
     assert version.text.startswith("一、主要工作及成效")  # what streamed before the cut is kept
     assert "已写好的部分" in page_text(at)
     # The request is intact for a retry.
@@ -427,14 +434,14 @@ def paced_model(body: dict):
     revisions only shorten “我局坚持预防为主、防治结合，” (facts intact) wherever it occurs, and
     change nothing when told “不用改”."""
     prompt = body["messages"][-1]["content"]
-    task = prompt.split("\n", 1)[0]
+    task = _task(prompt)
     if "修改意见" in task and "不用改" in _fenced(prompt, "【修改意见】"):
         answer = _fenced(prompt, "【原文】")  # a model that finds nothing to change
     elif "修改意见" in task:
         answer = _fenced(prompt, "【原文】").replace("我局坚持预防为主、防治结合，", "我局")
     else:
         answer = scripted_model(body)
-    if "拟定" in task or not PACE["delay"]:
+    if "拟小标题" in task or not PACE["delay"]:
         return answer
     return {"reply": answer, "chunk_chars": 2, "chunk_delay": PACE["delay"]}
 

@@ -40,7 +40,7 @@ PARAGRAPH = ("我局坚持预防为主、防治结合，全县适龄儿童国家
              "全年报告法定传染病12类1386例，报告及时率100%。")
 SECOND = ("完成肺结核患者筛查4.6万人，新发现患者92例；新建标准化预防接种门诊3个"
           "（城关镇、石桥镇、龙口乡），群众接种更加便捷。")
-# Outline JSON → one paragraph per sub-heading, streamed slowly (two characters every 0.6 s) so the
+# Headings → one paragraph per sub-heading, streamed slowly (two characters every 0.6 s) so the
 # test can act while a draft is written; a repair answers with English (worse than the draft, so
 # the draft is kept and nothing changes); a revision answers with one paragraph.
 SCRIPT = {
@@ -48,13 +48,9 @@ SCRIPT = {
     "models": ["stub-model"],
     "steps": [{
         "when": [
-            ["拟定", {"reply": json.dumps({"items": [
-                {"heading": "免疫规划工作扎实推进", "facts": [1, 2]},
-                {"heading": "重大疾病防控成效明显", "facts": [3, 4]}]}, ensure_ascii=False)}],
+            ["拟小标题", {"reply": json.dumps(["免疫规划工作扎实推进", "重大疾病防控成效明显"], ensure_ascii=False)}],
             ["检查发现了问题", {"reply": "Sorry, here is the revised text.", "chunk_chars": 6}],
             ["修改意见", {"reply": "（一）免疫规划工作扎实推进。" + PARAGRAPH, "chunk_chars": 6}],
-            ["写开头段", {"reply": "今年以来，我局在县委、县政府的正确领导下，扎实推进各项工作，现将有关情况总结如下：",
-                      "chunk_chars": 2, "chunk_delay": 0.6}],
         ],
         "otherwise": {"reply": SECOND, "chunk_chars": 2, "chunk_delay": 0.6},
     }],

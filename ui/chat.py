@@ -20,6 +20,7 @@ from rag.config import Settings
 from rag.errors import RequestError, UserFacingError
 from rag.export import export_docx, export_markdown, export_text
 from rag.library import list_documents, retriever_without
+from rag.normalize import draft_intent
 from rag.llm import get_llm
 from rag.schema import WHOLE_REPORT, DraftRequest
 from rag.sessions import UNFINISHED, DraftVersion, SessionBusy, SessionStore
@@ -28,8 +29,8 @@ from ui import evaluation as evalui
 from ui import jobs
 from ui.common import char_count, diff_html, highlight_html, run_safely, version_label
 from ui.form import FormPanel
+from ui.record import record_panel
 
-CHAT_DRAFT_WORDS = {"起草", "开始起草", "重新起草", "生成", "起草全文"}
 STATE_NOTE = {"streaming": "写作中", "failed": "未完成", "stopped": "已停止", "interrupted": "已中断"}
 NOOP_PREFIX = "稿件没有变化"
 
@@ -106,7 +107,7 @@ class ChatPanel:
         prompt = st.chat_input("提出修改意见，如“第二部分再精炼一些”“（二）写具体些”；输入“起草”按左侧要求起草")
         if prompt and prompt.strip():
             prompt = prompt.strip()
-            action = ({"kind": "draft"} if prompt in CHAT_DRAFT_WORDS
+            action = ({"kind": "draft"} if draft_intent(prompt) is not None
                       else {"kind": "revise", "instruction": prompt})
         if action:
             run_safely(lambda: self._perform(action), f"session {self.sid}")
@@ -191,6 +192,8 @@ class ChatPanel:
                     text = "……".join(t[:300] for t in s["texts"])
                     st.markdown(f'<div class="gw-src">{html.escape(text[:600])}'
                                 f'{"…" if len(text) > 600 else ""}</div>', unsafe_allow_html=True)
+        if v.detail:
+            record_panel(v.detail)
         if v.status in UNFINISHED:
             st.button("继续起草", key=f"chat_resume_{v.id}", type="primary", on_click=self.queue,
                       args=({"kind": "resume", "draft_id": v.id},),
@@ -300,7 +303,9 @@ class ChatPanel:
         parent = self.store.draft(old.parent_id) if old.parent_id else None
         request = DraftRequest.from_dict(old.request)
         self.ensure_seed_index()
-        work = self._work(old.kind, request, parent, old.instruction)
+        # a partial draft goes on from its first unfinished part; anything else is written again
+        resume = drafting.DraftResult.from_json(old.detail) if old.detail.get("partial") else None
+        work = self._work(old.kind, request, parent, old.instruction, resume=resume)
         jobs.begin(self.store, lambda: self.store.restart_draft(draft_id), work)
         st.rerun()
 
@@ -312,7 +317,7 @@ class ChatPanel:
         return retriever_without(self.settings, chunks)
 
     def _work(self, kind: str, request: DraftRequest, parent: DraftVersion | None,
-              instruction: str) -> jobs.Work:
+              instruction: str, resume: "drafting.DraftResult | None" = None) -> jobs.Work:
         """The drafting call for the background thread; everything it needs is built here, in
         the page's thread (models, retriever, imports)."""
         settings = self.settings
@@ -324,12 +329,16 @@ class ChatPanel:
         def work(on_token, progress) -> jobs.Outcome:
             if kind == "draft":
                 result = drafting.draft_report(request, settings, llm=llm, on_token=on_token,
-                                               progress=progress, retriever=retriever)
+                                               progress=progress, retriever=retriever, resume=resume)
                 if not result.draft:  # nothing usable to draft from (e.g. every fact was an instruction)
                     raise RequestError("\n".join(result.notices) or "没有生成内容。")
+                detail = result.to_json()
+                for key in ("draft", "sources", "evaluation", "notices"):
+                    detail.pop(key, None)   # stored in their own columns
                 return jobs.Outcome(result.draft, [e.to_dict() for e in result.sources],
                                     list(result.notices), result.evaluation.to_json()
-                                    if result.evaluation else None)
+                                    if result.evaluation else None, detail=detail,
+                                    partial_error=result.error if result.partial else "")
             if kind == "revise":
                 progress("正在修改…")
                 start, end = revision_target(parent_text, instruction)

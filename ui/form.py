@@ -6,7 +6,6 @@ every change, so a reload or another browser with the same address gets it back.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,33 +16,18 @@ from evals.facts import find_conflicts, is_injection
 from rag.errors import RequestError
 from rag.schema import GENRES, WHOLE_REPORT, DraftRequest
 from rag.sessions import SessionStore
-from ui.genres import genre_sections, section_checklist
+from rag.normalize import normalize_facts
+from rag.prompting import genre_sections, section_checklist
 
 OTHER_SECTION = "其他（自行输入）"
 MAX_FACTS_CHARS = 20_000   # a request's facts are a few thousand characters at most
 MAX_FACT_LINES = 200
 LENGTH_BOUNDS = (200, 6000)
 
-# Excel cells arrive tab-separated; Word lists keep their bullets and numbering.
-_LIST_MARKER = re.compile(
-    r"^\s*(?:[•·●○■□◆◇▪▫►▶✓✔\-*+–—]+\s*|\d{1,3}\s*[.．、)）]\s*|[（(]\d{1,3}[)）]\s*"
-    r"|[①-⑳]\s*|[一二三四五六七八九十]{1,3}\s*[、.．]\s*|[（(][一二三四五六七八九十]{1,3}[)）]\s*)")
-_SERIAL_CELL = re.compile(r"^(?:\d{1,3}|[（(]?\d{1,3}[)）]|\d{1,3}[.．、])$")
-
-
 def parse_facts(text: str) -> list[str]:
-    """Pasted text → one fact per line, without tabs, bullets, numbering or blank lines."""
-    facts = []
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        cells = [c.strip(" \u3000\u00a0") for c in raw.split("\t")]
-        cells = [c for c in cells if c]
-        if len(cells) > 1 and _SERIAL_CELL.match(cells[0]):  # Excel's 序号 column
-            cells = cells[1:]
-        line = "，".join(cells)
-        line = _LIST_MARKER.sub("", line, count=1).strip(" \u3000\u00a0；;")
-        if line:
-            facts.append(line)
-    return facts
+    """Pasted text → the facts the drafter reads (rag.normalize: numbering, bullets, header rows,
+    traditional script and punctuation handled once for the CLI, the checker and the page)."""
+    return normalize_facts(text).texts
 
 
 @dataclass
@@ -177,12 +161,19 @@ class FormPanel:
         if refused:
             st.error(f"粘贴的内容太大（{refused:,} 字），超过 {MAX_FACTS_CHARS:,} 字上限，未采用；"
                      "已保留原来的内容。请只粘贴本次需要的事实。")
-        facts = parse_facts(st.session_state.get("form_facts", ""))
+        normalized = normalize_facts(st.session_state.get("form_facts", ""))
+        facts = normalized.texts
         st.caption(f"已识别 **{len(facts)}** 条事实" if facts else "尚未填写事实")
         if facts:
             with st.expander("查看识别结果"):
-                st.dataframe({"序号": list(range(1, len(facts) + 1)), "事实": facts},
+                st.dataframe({"序号": list(range(1, len(facts) + 1)), "事实": facts,
+                              "原文": [f.original for f in normalized.facts],
+                              "处理": ["；".join(f.changes) for f in normalized.facts]},
                              hide_index=True, width="stretch")
+                for notice in normalized.notices:
+                    st.caption(notice)
+            for long_fact in normalized.overlong:
+                st.warning(long_fact.message)
             self._fact_warnings(facts)
         section = self.state().section
         if section.strip():

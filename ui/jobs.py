@@ -38,6 +38,8 @@ class Outcome:
     evaluation: dict | None = None
     message: str = ""
     keep: bool = True
+    detail: dict = field(default_factory=dict)   # the drafter's record (plan, edits, sentences…)
+    partial_error: str = ""                      # set: the run ended early, `text` is what was finished
 
 
 @dataclass
@@ -150,8 +152,13 @@ def start(store: SessionStore, version: DraftVersion, work: Work) -> Job:
             store.delete_draft(did)
             store.add_message(sid, "assistant", outcome.message)
             return
+        if outcome.partial_error:
+            store.fail_draft(did, outcome.text, outcome.partial_error, detail=outcome.detail)
+            store.add_message(sid, "assistant", f"第{job.version}版没有写完（{outcome.partial_error}），"
+                                                "已保留写好的部分，可以点“继续起草”接着写。", did)
+            return
         store.finish_draft(did, outcome.text, sources=outcome.sources, notices=outcome.notices,
-                           evaluation=outcome.evaluation)
+                           evaluation=outcome.evaluation, detail=outcome.detail)
         store.add_message(sid, "assistant", outcome.message or f"第{job.version}版已生成。", did)
 
     def guarded() -> None:

@@ -41,7 +41,7 @@ from rag.textnorm import HAN
 
 from evals.context import CheckContext
 from evals.document import TITLE_MAX_CHARS, Draft, nonspace_len
-from evals.rules.clean import VERIFY_MARK_RE
+from rag.text import REMINDER_RE as VERIFY_MARK_RE
 from evals.registry import PRACTICE, REGULATIONS, Finding, rule
 from evals.rules.structure import NEXT_RE, PROBLEMS_RE
 from evals.textmap import compare_form

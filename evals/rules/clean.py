@@ -5,6 +5,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 
+from rag.text import REMINDER_RE
 from rag.textnorm import HAN
 
 from evals.context import CheckContext
@@ -40,10 +41,9 @@ def _each(ctx: CheckContext, pattern: re.Pattern[str]) -> Iterator[Finding]:
         yield Finding(m.start(), m.end(), ctx.excerpt(m.start(), m.end()), detail=f"“{m.group(0)}”")
 
 
-# The drafting assistant's own marks: a value it must not guess (two facts disagree, 【待核实】) and
-# material the facts do not give (【待补充：…】). They are meant to be seen and filled in, so they
-# are reminders, not placeholders pretending to be text.
-VERIFY_MARK_RE = re.compile(r"【待(?:核实|补充)(?:：[^】\n]{1,30})?】")
+# The drafting assistant's own marks (rag.text.REMINDER_RE) are meant to be seen and filled in:
+# reminders, not placeholders pretending to be text.
+VERIFY_MARK_RE = REMINDER_RE
 
 
 @rule("CLEAN-01", "blocker", "稿中有占位符（XX、＊、□、某某、待补充等）", source=REGULATIONS)
