@@ -636,3 +636,24 @@ def test_reports_left_out_of_a_draft_are_not_retrieved(app_env):
     top = next(d for d in list_documents(settings) if before[0].chunk_id in d.chunk_ids)
     after = retriever_without(settings, set(top.chunk_ids))(query, "工作总结", None, 5)
     assert len(after) == 5 and not {e.chunk_id for e in after} & set(top.chunk_ids)
+
+
+def test_the_plan_is_shown_before_drafting_and_followed(app_env):
+    store = _store(app_env)
+    at = open_page()
+    fill_request(at)
+    at.button(key="chat_plan_main").click().run()
+    _no_traceback(at)
+    sid = at.query_params["s"]
+    assert store.drafts(sid) == []                       # nothing written yet
+    tables = [d.value for d in at.dataframe]
+    assert any("事实" in t.columns and len(t) == len(FACTS) for t in tables), tables
+    headings = list(at.data_editor[0].value["小标题"])
+    assert headings and all(headings)
+    at.button(key=f"plan_go_{sid}").click().run()
+    settle(at)
+    [v] = store.drafts(sid)
+    assert v.status == "done" and v.detail["plan"]["parts"]
+    placed = sorted(i for p in v.detail["plan"]["parts"] for it in p["items"] for i in it["fact_ids"])
+    assert placed == list(range(1, len(FACTS) + 1))
+    assert any("每句话的来源" in e.label for e in at.expander)   # the record is shown with the version

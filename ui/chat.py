@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any
 
 import streamlit as st
@@ -29,6 +30,8 @@ from ui import evaluation as evalui
 from ui import jobs
 from ui.common import char_count, diff_html, highlight_html, run_safely, version_label
 from ui.form import FormPanel
+from rag.plan import ReportPlan
+from ui import plan as planpanel
 from ui.record import record_panel
 
 STATE_NOTE = {"streaming": "写作中", "failed": "未完成", "stopped": "已停止", "interrupted": "已中断"}
@@ -103,11 +106,13 @@ class ChatPanel:
         if len([v for v in self.versions if v.text]) >= 2:
             self._compare()
 
+        planpanel.draw(self.sid, on_draft=lambda: self.queue({"kind": "draft", "with_plan": True}))
         action = st.session_state.pop("_chat_action", None)
         prompt = st.chat_input("提出修改意见，如“第二部分再精炼一些”“（二）写具体些”；输入“起草”按左侧要求起草")
         if prompt and prompt.strip():
             prompt = prompt.strip()
             action = ({"kind": "draft"} if draft_intent(prompt) is not None
+                      else {"kind": "plan"} if re.fullmatch(r"(?:先|请)?(?:看看?|拟|列|给我)?(?:一下)?提纲[。！!]?", prompt)
                       else {"kind": "revise", "instruction": prompt})
         if action:
             run_safely(lambda: self._perform(action), f"session {self.sid}")
@@ -117,8 +122,11 @@ class ChatPanel:
                 "1. 在左侧选择文种和起草部分，填写单位、年份和目标字数；\n"
                 "2. 把本单位的事实和数字粘贴到“事实材料”（每行一条，可直接从 Excel/Word 粘贴）；\n"
                 "3. 点击“起草”。生成后可在下方对话框提出修改意见、直接修改，并导出符合公文格式的 Word 文档。")
-        st.button("起草", type="primary", key="chat_draft_main", on_click=self.queue,
-                  args=({"kind": "draft"},))
+        cols = st.columns(2)
+        cols[0].button("起草", type="primary", key="chat_draft_main", on_click=self.queue,
+                       args=({"kind": "draft"},), width="stretch")
+        cols[1].button("先看提纲", key="chat_plan_main", on_click=self.queue, args=({"kind": "plan"},),
+                       width="stretch", help="先看事实如何分组、小标题和字数安排，可以修改后再起草。")
 
     def _version(self, v: DraftVersion, full: bool, actions: bool, noop: bool) -> None:
         if v.status == "streaming" and jobs.running(self.sid):
@@ -276,6 +284,10 @@ class ChatPanel:
         if kind == "resume":
             self._resume(action["draft_id"])
             return
+        if kind == "plan":
+            self.ensure_seed_index()
+            planpanel.make(self.sid, self.form.state().request(), self.settings)
+            st.rerun()
         latest = self.working_version
         if kind == "revise" and latest is None:
             self.store.add_message(self.sid, "user", action["instruction"])
@@ -292,7 +304,9 @@ class ChatPanel:
             user_text = (f"起草：{request.genre} · {request.section}（{request.unit}，{request.year}年，"
                          f"{len(request.facts)} 条事实）" if kind == "draft" else action["instruction"])
         self.ensure_seed_index()
-        work = self._work(kind, request, parent, action.get("instruction", ""))
+        plan = planpanel.edited_plan(self.sid) if action.get("with_plan") and planpanel.current(self.sid) else None
+        planpanel.discard(self.sid)
+        work = self._work(kind, request, parent, action.get("instruction", ""), plan=plan)
         jobs.begin(self.store, lambda: self.store.start_draft(
             self.sid, kind, request.to_dict(), instruction=action.get("instruction", ""),
             parent_id=parent.id if parent else None, exclusive=True, user_message=user_text), work)
@@ -317,7 +331,8 @@ class ChatPanel:
         return retriever_without(self.settings, chunks)
 
     def _work(self, kind: str, request: DraftRequest, parent: DraftVersion | None,
-              instruction: str, resume: "drafting.DraftResult | None" = None) -> jobs.Work:
+              instruction: str, resume: "drafting.DraftResult | None" = None,
+              plan: "ReportPlan | None" = None) -> jobs.Work:
         """The drafting call for the background thread; everything it needs is built here, in
         the page's thread (models, retriever, imports)."""
         settings = self.settings
@@ -329,7 +344,8 @@ class ChatPanel:
         def work(on_token, progress) -> jobs.Outcome:
             if kind == "draft":
                 result = drafting.draft_report(request, settings, llm=llm, on_token=on_token,
-                                               progress=progress, retriever=retriever, resume=resume)
+                                               progress=progress, retriever=retriever, resume=resume,
+                                               plan=plan)
                 if not result.draft:  # nothing usable to draft from (e.g. every fact was an instruction)
                     raise RequestError("\n".join(result.notices) or "没有生成内容。")
                 detail = result.to_json()
