@@ -35,7 +35,7 @@ from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, Twips
 from lxml import etree
 
-from evals.rules.clean import VERIFY_MARK_RE
+from rag.text import REMINDER_RE as VERIFY_MARK_RE
 from rag.headings import parse_heading
 
 # --- Page geometry (GB/T 9704-2012 §5.2) -------------------------------------------------
@@ -317,7 +317,7 @@ VERIFY_SPLIT = re.compile(f"({VERIFY_MARK_RE.pattern})")
 
 
 def _add_body_text(p, text: str, east_asia: str | None = None) -> None:
-    """Body text as runs; a 【待核实】 mark is highlighted so it cannot be missed before filing."""
+    """Body text as runs; a reminder (【待核实】, 【待补充：…】) is highlighted so it cannot be missed before filing."""
     for piece in VERIFY_SPLIT.split(text):
         if not piece:
             continue

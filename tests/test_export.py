@@ -118,11 +118,13 @@ def test_body_fangsong_16pt_two_char_indent():
 
 
 def test_verify_mark_is_highlighted():
-    document = _open(export_docx("一、主要工作\n（一）推进医共体。县域内就诊率达到【待核实】，下派医师【待核实：人数】。"))
+    document = _open(export_docx("一、主要工作\n（一）推进医共体。县域内就诊率达到【待核实】，下派医师【待核实：人数】。"
+                                 "【待补充：该项工作的具体做法和成效】"))
     body = _by_text(document, "（一）推进医共体")
     marked = [r.text for r in body.runs if r.font.highlight_color == WD_COLOR_INDEX.YELLOW]
-    assert marked == ["【待核实】", "【待核实：人数】"]
-    assert body.text == "（一）推进医共体。县域内就诊率达到【待核实】，下派医师【待核实：人数】。"
+    assert marked == ["【待核实】", "【待核实：人数】", "【待补充：该项工作的具体做法和成效】"]
+    assert body.text == ("（一）推进医共体。县域内就诊率达到【待核实】，下派医师【待核实：人数】。"
+                         "【待补充：该项工作的具体做法和成效】")
 
 
 @pytest.mark.parametrize("start, style_key, heading_font, body_font", [
