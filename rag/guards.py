@@ -34,6 +34,8 @@ FACT_LINK_SHARE = 0.3
 # Share of a fact's character pairs (a fact without figures) a paragraph must hold to contain it:
 # at 0.5 the debris “市第二人民医院。市中西医结合医院。” passed for the fact “…入选全省…示范医院”.
 FACT_WORDING_KEPT = 0.7
+# A sentence with this share of its character pairs in a fact the paragraph already said restates it.
+RESTATED_SHARE = 0.45
 # The one framing sentence that may open a paragraph without a fact (“我局坚持统筹推进，细化工作措施。”).
 FRAMING_HAN = 30
 
@@ -216,6 +218,17 @@ def _unanchored(sentence: str, ctx: ReplyContext) -> bool:
     return ctx.position > 0 or han > FRAMING_HAN
 
 
+def _restates_fact(sentence: str, ctx: ReplyContext) -> bool:
+    """A sentence that mostly says again a fact the paragraph already said (“严格遵守中央八项规定精神，
+    无违规违纪行为。我局严格按照中央八项规定精神要求，没有发生任何违规违纪行为。”)."""
+    said = "".join(ctx.written[-ctx.position:]) if ctx.position else ""
+    key = char_pairs(sentence_key(normalize_for_compare(sentence)))
+    if not said or not key:
+        return False
+    return any(covers(said, f) and len(key & char_pairs(sentence_key(normalize_for_compare(f.text))))
+               >= RESTATED_SHARE * len(key) for f in ctx.facts)
+
+
 def _hollow(sentence: str, ctx: ReplyContext) -> bool:
     """Praise no fact gives (取得了显著成效、重要贡献、全面提升…): the facts and their figures say how
     well the work went, or nothing does (HOLLOW-01's phrase list)."""
@@ -268,6 +281,7 @@ SENTENCE_GUARDS: list[SentenceGuard] = [
     SentenceGuard("prompt-echo", THRESHOLD, DROP_SENTENCE, "复述了给模型的写作要求", lambda s, c: echoes_prompt(s)),
     SentenceGuard("plan-written-as-done", LEXICON, REASK, "计划部分写成了已完成的事", _done_in_plan),
     SentenceGuard("restates-heading", THRESHOLD, DROP_SENTENCE, "只是重复了小标题", _restates_heading),
+    SentenceGuard("restates-fact", THRESHOLD, DROP_SENTENCE, "把本段已经写过的事实又说了一遍", _restates_fact),
     SentenceGuard("repeated-sentence", THRESHOLD, DROP_SENTENCE, "与前文重复",
                   lambda s, c: repeats(s, c.written)),
     SentenceGuard("fragment", GENERIC, DROP_SENTENCE, "不成句的残片", _fragment),

@@ -339,3 +339,15 @@ def test_work_no_fact_reports_and_values_moved_to_another_metric_are_not_kept(se
     assert "坚持统筹推进，细化工作措施。" in result.draft       # one framing sentence may open it
     guards = {e.guard for e in result.edits}
     assert "unanchored" in guards and "value-on-other-metric" in guards
+
+
+def test_a_fact_said_again_in_other_words_is_dropped(settings):
+    fact = "严格遵守中央八项规定精神，全年无违规违纪行为"
+    request = {**ELDERLY, "facts": ELDERLY["facts"] + [fact]}
+
+    def item(facts, prompt):
+        again = "我局严格按照中央八项规定精神要求，全年没有发生任何违规违纪行为。" if fact in facts else ""
+        return "。".join(facts) + "。" + again
+    result = draft(settings, request, Model(item=item))
+    assert "没有发生任何违规违纪行为" not in result.draft and fact in result.draft
+    assert any(e.guard == "restates-fact" for e in result.edits)
