@@ -102,9 +102,9 @@ def _utf16_without_bom(data: bytes) -> str | None:
     head = data[:SNIFF_BYTES]
     even = head[0::2].count(0)
     odd = head[1::2].count(0)
-    if odd >= NUL_PARITY_RATIO * max(even, 1) and odd > even:
+    if odd > even and odd >= NUL_PARITY_RATIO * even:
         return "utf-16-le"
-    if even >= NUL_PARITY_RATIO * max(odd, 1) and even > odd:
+    if even > odd and even >= NUL_PARITY_RATIO * odd:
         return "utf-16-be"
     return None
 
@@ -145,7 +145,7 @@ def decode_text(data: bytes, name: str = "文件") -> DecodedText:
         codec = _utf16_without_bom(data)
         if codec:
             guess = _decode(data, codec, name, "UTF-16")
-            if plausibility(guess.text) >= MIN_PLAUSIBLE:
+            if plausibility(guess.text) >= MIN_PLAUSIBLE or not guess.text.strip():  # blanks: 空文件 below
                 decoded = guess
         if decoded is None:
             raise InputFileError(f"{name} 看起来是二进制文件，不是文本，已跳过。")
