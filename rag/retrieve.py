@@ -86,7 +86,15 @@ class PassageIndex:
         self.flagged = np.array([is_flagged(m) for m in metadatas], dtype=bool)
         vectors = records.embeddings if records.embeddings is not None else np.zeros((len(ids), 0))
         norms = np.linalg.norm(vectors, axis=1, keepdims=True) if len(ids) else np.ones((0, 1))
-        self.vectors = (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+        # Rows grouped by genre, so one genre's vectors are a contiguous slice (a view, no copy).
+        genres = self.genres.astype(str)
+        self.order = np.argsort(genres, kind="stable")
+        self.vectors = (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32)[self.order]
+        sorted_genres = genres[self.order]
+        self.genre_slices = {g: (int(np.searchsorted(sorted_genres, g, "left")),
+                                 int(np.searchsorted(sorted_genres, g, "right")))
+                             for g in set(sorted_genres.tolist())}
+        self._masks: dict[tuple, np.ndarray] = {}
         self.bm25 = bm25s.BM25()
         if ids:
             corpus = [char_bigrams(chunk_from_record(i, d, m).embed_text)
@@ -94,12 +102,17 @@ class PassageIndex:
             self.bm25.index(corpus, show_progress=False)
 
     def mask(self, genre: str | None, role: str | None, keep_flagged: bool = False) -> np.ndarray:
-        mask = np.ones(len(self.ids), dtype=bool) if keep_flagged else ~self.flagged
-        if genre:
-            mask &= self.genres == genre
-        if role:
-            mask &= self.roles == role
-        return mask
+        """Rows (in id order) a filter keeps; cached, the index never changes once built."""
+        key = (genre, role, keep_flagged)
+        if key not in self._masks:
+            mask = np.ones(len(self.ids), dtype=bool) if keep_flagged else ~self.flagged
+            if genre:
+                mask &= self.genres == genre
+            if role:
+                mask &= self.roles == role
+            mask.flags.writeable = False
+            self._masks[key] = mask
+        return self._masks[key]
 
     def _top(self, scores: np.ndarray, rows: np.ndarray, n: int) -> list[str]:
         if len(rows) > n:
@@ -116,14 +129,21 @@ class PassageIndex:
         scores = self.bm25.get_scores(known) * mask
         return self._top(scores, np.flatnonzero(scores > 0), n)
 
-    def rank_dense(self, query_vector: list[float], mask: np.ndarray, n: int) -> list[str]:
-        """Cosine ranking of the passages the mask keeps, exact (no approximate index)."""
-        rows = np.flatnonzero(mask)
-        if not len(rows) or self.vectors.shape[1] != len(query_vector):
+    def rank_dense(self, query_vector: list[float], mask: np.ndarray, n: int,
+                   genre: str | None = None) -> list[str]:
+        """Cosine ranking of the passages the mask keeps, exact (no approximate index). With
+        `genre` (which the mask must already apply) only that genre's slice is multiplied."""
+        if not self.ids or self.vectors.shape[1] != len(query_vector):
             return []
-        scores = np.full(len(self.ids), -np.inf, dtype=np.float32)
-        scores[rows] = self.vectors[rows] @ np.asarray(query_vector, dtype=np.float32)
-        return self._top(scores, rows, n)
+        start, end = self.genre_slices.get(genre, (0, 0)) if genre else (0, len(self.ids))
+        kept = mask[self.order[start:end]]
+        scores = np.full(end - start, -np.inf, dtype=np.float32)
+        scores[kept] = (self.vectors[start:end] @ np.asarray(query_vector, dtype=np.float32))[kept]
+        local = np.flatnonzero(kept)
+        if len(local) > n:
+            local = local[np.argpartition(-scores[local], n - 1)[:n]]
+        rows = self.order[start + local]
+        return [self.ids[r] for _, r in sorted(zip(-scores[local], rows), key=lambda x: (x[0], self.ids[x[1]]))]
 
 
 _passage_indexes: dict[tuple, PassageIndex] = {}
@@ -157,7 +177,7 @@ def search_passages(query: str, settings: Settings, genre: str | None = None,
             return []
         mask = index.mask(genre, role, keep_flagged)
         if genre or role:
-            dense_ids = index.rank_dense(vector, mask, CANDIDATES_PER_RANKER)
+            dense_ids = index.rank_dense(vector, mask, CANDIDATES_PER_RANKER, genre)
         else:
             dense = collection.query(query_embeddings=[vector],
                                      n_results=min(CANDIDATES_PER_RANKER, len(index.ids)), include=[])
