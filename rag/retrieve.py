@@ -19,6 +19,7 @@ import re
 import sys
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 
 import bm25s
 import numpy as np
@@ -51,7 +52,10 @@ def char_bigrams(text: str) -> list[str]:
 
 
 def bigram_jaccard(a: str, b: str) -> float:
-    sa, sb = set(char_bigrams(a)), set(char_bigrams(b))
+    return _jaccard(set(char_bigrams(a)), set(char_bigrams(b)))
+
+
+def _jaccard(sa: frozenset[str] | set[str], sb: frozenset[str] | set[str]) -> float:
     if not sa or not sb:
         return 0.0
     return len(sa & sb) / len(sa | sb)
@@ -67,6 +71,11 @@ class _Passage:
     chunk_id: str
     text: str
     metadata: dict
+
+    @cached_property
+    def bigrams(self) -> frozenset[str]:
+        # Computed once per passage: t2s on every duplicate check was most of a query's time.
+        return frozenset(char_bigrams(self.text))
 
 
 class PassageIndex:
@@ -190,14 +199,16 @@ def search_passages(query: str, settings: Settings, genre: str | None = None,
             fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
 
     kept: list[Exemplar] = []
+    kept_passages: list[_Passage] = []
     for chunk_id in sorted(fused, key=lambda i: (-fused[i], i)):
         passage = index.passages.get(chunk_id)
         if passage is None:  # written after the BM25 snapshot; the next query sees it
             continue
         if not keep_flagged and is_flagged(passage.metadata):
             continue
-        if any(bigram_jaccard(passage.text, e.text) > DUPLICATE_JACCARD for e in kept):
+        if any(_jaccard(passage.bigrams, e.bigrams) > DUPLICATE_JACCARD for e in kept_passages):
             continue
+        kept_passages.append(passage)
         m = passage.metadata
         kept.append(Exemplar(text=passage.text, genre=m.get("genre", ""), role=m.get("role", ""),
                              title=m.get("title", ""), section=m.get("section", ""),
