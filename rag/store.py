@@ -7,16 +7,26 @@ embedding function: Chroma's default would download a model and fail offline.
 One collection per embedding model (the model id is part of the name), so switching backends
 never mixes vector spaces. The collection's metadata carries a `revision` counter that ingest
 bumps after every change; retrieval uses it to know when its in-memory BM25 index is stale.
+
+Every call that reaches Chroma runs under `store_guard`: a server that is down, killed mid-call or
+restarting becomes a `StoreError` with a Chinese message (never a raw httpx traceback), and the
+cached client is dropped so the next call connects afresh.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import chromadb
+import httpx
+import numpy as np
 from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import ChromaError
 
 from rag.config import Settings
 from rag.embed import ChromaEmbeddingFunction, Embedder, get_embedder
@@ -27,10 +37,48 @@ REVISION_KEY = "revision"
 
 
 class StoreError(UserFacingError):
-    """The vector store cannot be reached or opened."""
+    """The vector store cannot be reached, opened, read or written. Retrieval raises it too, so a
+    caller holding exemplars from an earlier call can go on with those."""
 
 
 _clients: dict[tuple, Any] = {}
+_clients_lock = threading.Lock()
+# Where each open client points (keyed by id of the client's server API, which every Collection
+# holds as `_client`), so collection-level calls can name it in their errors.
+_locations: dict[int, str] = {}
+# What chromadb raises for a server that is down or dies mid-call (httpx transport errors, a
+# bare ValueError from HttpClient(), 5xx as ChromaError) and for a broken embedded store.
+STORE_FAULTS = (httpx.HTTPError, ChromaError, ConnectionError, OSError)
+
+
+def forget_clients() -> None:
+    """Drop every cached client: the next call builds a new one (and a new connection pool)."""
+    with _clients_lock:
+        _clients.clear()
+
+
+def _fault_message(location: str, doing: str, error: BaseException) -> str:
+    detail = f"{type(error).__name__}: {error}".strip().rstrip("：:")
+    if location.startswith("http"):
+        return (f"{doing}时 Chroma 服务 {location} 连接中断或出错（{detail}）。请确认服务已启动（chroma run）；"
+                "服务恢复后重试即可，已写入的内容不会丢失。")
+    return f"{doing}时内置范文库（{location}）读写出错（{detail}）。请检查磁盘空间和文件权限后重试。"
+
+
+@contextmanager
+def store_guard(location: str, doing: str) -> Iterator[None]:
+    """Turn a Chroma fault inside the block into StoreError and drop the cached clients."""
+    try:
+        yield
+    except UserFacingError:
+        raise
+    except STORE_FAULTS as e:
+        forget_clients()
+        raise StoreError(_fault_message(location, doing, e)) from e
+
+
+def _collection_location(collection: Collection) -> str:
+    return _locations.get(id(collection._client), "范文库")
 
 
 def collection_name(settings: Settings, embedder: Embedder) -> str:
@@ -51,34 +99,39 @@ def store_location(settings: Settings) -> str:
 def open_client(settings: Settings):
     key = (settings.chroma_host, settings.chroma_port) if settings.chroma_host else (
         str((settings.data_dir / "chroma").resolve()),)
-    if key in _clients:
-        return _clients[key]
+    with _clients_lock:
+        if key in _clients:
+            return _clients[key]
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    location = store_location(settings)
     if settings.chroma_host:
         try:
             client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port,
                                          settings=chroma_settings)
             client.heartbeat()
-        except Exception as e:  # chromadb raises bare ValueError/httpx errors for an unreachable server
-            raise StoreError(f"连接不上 Chroma 服务 {store_location(settings)}：{e}。"
+        except (ValueError, *STORE_FAULTS) as e:  # chromadb raises a bare ValueError when nothing listens
+            raise StoreError(f"连接不上 Chroma 服务 {location}：{e}。"
                              "请确认服务已启动（chroma run），或去掉 GONGWEN_CHROMA_HOST 使用内置存储。") from None
     else:
         (settings.data_dir / "chroma").mkdir(parents=True, exist_ok=True)
-        client = chromadb.PersistentClient(path=str(settings.data_dir / "chroma"), settings=chroma_settings)
-    _clients[key] = client
-    return client
+        with store_guard(location, "打开范文库"):
+            client = chromadb.PersistentClient(path=str(settings.data_dir / "chroma"), settings=chroma_settings)
+    _locations[id(client._server)] = location
+    with _clients_lock:
+        return _clients.setdefault(key, client)
 
 
 def open_collection(settings: Settings) -> Collection:
     """The exemplar collection, created on first use, always with our embedding function."""
     embedder = get_embedder(settings)
     client = open_client(settings)
-    return client.get_or_create_collection(
-        name=collection_name(settings, embedder),
-        embedding_function=ChromaEmbeddingFunction(embedder),
-        metadata={REVISION_KEY: 0},
-        configuration={"hnsw": {"space": "cosine"}},
-    )
+    with store_guard(store_location(settings), "打开范文库"):
+        return client.get_or_create_collection(
+            name=collection_name(settings, embedder),
+            embedding_function=ChromaEmbeddingFunction(embedder),
+            metadata={REVISION_KEY: 0},
+            configuration={"hnsw": {"space": "cosine"}},
+        )
 
 
 def revision(collection: Collection) -> int:
@@ -90,7 +143,8 @@ def bump_revision(collection: Collection, **extra: str | int) -> None:
     metadata = {k: v for k, v in (collection.metadata or {}).items() if not k.startswith("hnsw:")}
     metadata.update(extra)
     metadata[REVISION_KEY] = revision(collection) + 1
-    collection.modify(metadata=metadata)
+    with store_guard(_collection_location(collection), "更新范文库"):
+        collection.modify(metadata=metadata)
 
 
 def chunk_metadata(chunk: Chunk, origin: str) -> dict[str, str | int | float | bool]:
@@ -122,34 +176,51 @@ def chunk_from_record(chunk_id: str, document: str, metadata: dict[str, Any]) ->
 def upsert_chunks(collection: Collection, ids: Sequence[str], chunks: Sequence[Chunk],
                   embeddings: Sequence[Sequence[float]], origin: str) -> None:
     """Write passages with precomputed vectors, in batches the client accepts."""
-    batch = max(1, min(1000, collection._client.get_max_batch_size()))
-    for start in range(0, len(ids), batch):
-        end = start + batch
-        collection.upsert(
-            ids=list(ids[start:end]),
-            documents=[c.text for c in chunks[start:end]],
-            metadatas=[chunk_metadata(c, origin) for c in chunks[start:end]],
-            embeddings=[list(e) for e in embeddings[start:end]],
-        )
+    with store_guard(_collection_location(collection), "写入范文库"):
+        batch = max(1, min(1000, collection._client.get_max_batch_size()))
+        for start in range(0, len(ids), batch):
+            end = start + batch
+            collection.upsert(
+                ids=list(ids[start:end]),
+                documents=[c.text for c in chunks[start:end]],
+                metadatas=[chunk_metadata(c, origin) for c in chunks[start:end]],
+                embeddings=[list(e) for e in embeddings[start:end]],
+            )
 
 
 def delete_ids(collection: Collection, ids: Sequence[str]) -> None:
-    for start in range(0, len(ids), 1000):
-        collection.delete(ids=list(ids[start:start + 1000]))
+    with store_guard(_collection_location(collection), "从范文库删除"):
+        for start in range(0, len(ids), 1000):
+            collection.delete(ids=list(ids[start:start + 1000]))
 
 
-def all_records(collection: Collection) -> tuple[list[str], list[str], list[dict[str, Any]]]:
-    """Every (id, document, metadata) in the collection, paged."""
-    ids: list[str] = []
-    documents: list[str] = []
-    metadatas: list[dict[str, Any]] = []
+@dataclass
+class Records:
+    """Every record of a collection; `embeddings` (n × dim float32) only when asked for."""
+    ids: list[str]
+    documents: list[str]
+    metadatas: list[dict[str, Any]]
+    embeddings: np.ndarray | None = None
+
+
+def all_records(collection: Collection, embeddings: bool = False) -> Records:
+    """Every (id, document, metadata[, embedding]) in the collection, paged."""
+    records = Records([], [], [])
+    vectors: list[np.ndarray] = []
+    include = ["documents", "metadatas", *(["embeddings"] if embeddings else [])]
     page = 5000
     offset = 0
     while True:
-        got = collection.get(include=["documents", "metadatas"], limit=page, offset=offset)
-        ids.extend(got["ids"])
-        documents.extend(got["documents"] or [])
-        metadatas.extend(dict(m) for m in (got["metadatas"] or []))
+        with store_guard(_collection_location(collection), "读取范文库"):
+            got = collection.get(include=include, limit=page, offset=offset)
+        records.ids.extend(got["ids"])
+        records.documents.extend(got["documents"] or [])
+        records.metadatas.extend(dict(m) for m in (got["metadatas"] or []))
+        if embeddings and len(got["ids"]):
+            vectors.append(np.asarray(got["embeddings"], dtype=np.float32))
         if len(got["ids"]) < page:
-            return ids, documents, metadatas
+            break
         offset += page
+    if embeddings:
+        records.embeddings = np.concatenate(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
+    return records

