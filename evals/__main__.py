@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from rag.errors import RequestError, run_cli
-from rag.textio import read_text_file
+from rag.textio import read_text, read_text_file
 
 USAGE_ERROR = 2
 
@@ -57,7 +57,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     for notice in loaded.notices:
         print(f"提示：{notice}", file=sys.stderr)
     request = loaded.request
-    draft = read_text_file(args.draft)
+    decoded = read_text(args.draft)
+    for notice in decoded.notices:   # a lossy decode (truncated UTF-16, unpaired surrogates) is said
+        print(f"提示：{notice}", file=sys.stderr)
+    draft = decoded.text
     evaluation = evaluate(draft, request, _copy_index(args))
     if args.judge:
         from rag.config import get_settings

@@ -21,7 +21,7 @@ import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings
 from chromadb.utils.embedding_functions import register_embedding_function
 
-from rag.config import Settings
+from rag.config import Settings, redact_url
 from rag.errors import UserFacingError
 
 BATCH_SIZE = 16
@@ -116,7 +116,7 @@ class Embedder:
             response = self._client.embeddings.create(model=model, input=texts)
         except openai.APIConnectionError:
             raise EmbeddingError(
-                f"连接不上向量服务 {self.settings.embedding_base_url}，请检查地址或服务是否已启动。") from None
+                f"连接不上向量服务 {redact_url(self.settings.embedding_base_url or '')}，请检查地址或服务是否已启动。") from None
         except openai.APIStatusError as e:
             raise EmbeddingError(f"向量服务返回错误（HTTP {e.status_code}）：{e.message}") from None
         rows = sorted(response.data, key=lambda d: d.index)
@@ -186,9 +186,10 @@ class ChromaEmbeddingFunction(EmbeddingFunction[Documents]):
         return "gongwen"
 
     def get_config(self) -> dict[str, Any]:
-        # Never the API key: Chroma stores this config with the collection.
+        # Never a credential: Chroma stores this config with the collection on disk.
+        url = self._embedder.settings.embedding_base_url
         return {"backend": self._embedder.backend, "model": self._embedder.settings.embedding_model,
-                "base_url": self._embedder.settings.embedding_base_url}
+                "base_url": redact_url(url) if url else url}
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> "ChromaEmbeddingFunction":

@@ -40,19 +40,44 @@ def normalize_for_copy(text: str) -> str:
 _ASCII_TO_FULL = {",": "，", ";": "；", ":": "：", "(": "（", ")": "）", "!": "！", "?": "？"}
 # ASCII punctuation touching a Han character or a Chinese quote (N23). A ':' between digits
 # (a time) and '.' in decimals are left alone because they touch digits on both sides.
-_ASCII_PUNCT_RE = re.compile(f"(?<=[{HAN}“”《》、，。（）：；])[,;:!?()]|[,;:!?()](?=[{HAN}“”《》（）])")
+# ASCII punctuation touching a Han character or a Chinese quote (N23) becomes full-width. A ':'
+# between digits (a time) and '.' in decimals are left alone because they touch digits on both sides.
+_BEFORE_OK = set("“”《》、，。（）：；")   # what may stand before a mark that is converted
+_AFTER_OK = set("“”《》（）")             # what may stand after it
 # Parenthesised heading markers "(一)" / "(1)" at a line start are headings whatever follows.
 _ASCII_PAREN_HEADING = re.compile(r"^(\s*)\(([一二三四五六七八九十]+|\d{1,2})\)", re.M)
 
 
+def _is_han(c: str) -> bool:
+    return "\u4e00" <= c <= "\u9fff"
+
+
 def to_fullwidth_punctuation(text: str) -> str:
-    """Map ASCII , ; : ! ? ( ) used in Chinese text to their full-width forms."""
+    """Map ASCII , ; : ! ? ( ) used in Chinese text to their full-width forms.
+
+    A converted mark can make its neighbour convertible (“(吧!)”), so marks are converted from a
+    work list in one linear pass rather than by re-running a regex until nothing changes (which
+    was quadratic on a long run of marks)."""
     text = _ASCII_PAREN_HEADING.sub(lambda m: f"{m.group(1)}（{m.group(2)}）", text)
-    prev = None
-    while prev != text:  # "(吧!)" needs two passes: a replaced mark makes its neighbour match
-        prev = text
-        text = _ASCII_PUNCT_RE.sub(lambda m: _ASCII_TO_FULL[m.group(0)], text)
-    return text
+    chars = list(text)
+    n = len(chars)
+
+    def convertible(i: int) -> bool:
+        if chars[i] not in _ASCII_TO_FULL:
+            return False
+        before = chars[i - 1] if i > 0 else ""
+        after = chars[i + 1] if i + 1 < n else ""
+        return bool(before) and (_is_han(before) or before in _BEFORE_OK) or \
+            bool(after) and (_is_han(after) or after in _AFTER_OK)
+
+    work = [i for i in range(n) if convertible(i)]
+    while work:
+        i = work.pop()
+        if not convertible(i):
+            continue
+        chars[i] = _ASCII_TO_FULL[chars[i]]
+        work += [j for j in (i - 1, i + 1) if 0 <= j < n and convertible(j)]
+    return "".join(chars)
 
 
 CN_DIGITS = "零一二三四五六七八九"
