@@ -26,7 +26,7 @@ from rag.config import PROJECT_ROOT
 from rag.errors import LLMError
 from rag.factsheet import Fact, FactSheet
 from rag.guards import (DROP_SENTENCE, INSERT, REASK, GuardEdit, ReplyContext, Sentence, covers,
-                        facts_in, failed_guard, strip_label_lead, tidy_reply)
+                        drop_effect_clauses, facts_in, failed_guard, strip_label_lead, tidy_reply)
 from rag.headings import canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, heading_problem
 from rag.postprocess import renumber_enumerations
@@ -244,6 +244,11 @@ class Composer:
             if bare != s.strip():
                 self.edits.append(GuardEdit("label-lead", "fix", s, bare, "去掉模型加在句首的标签", ctx.where))
                 s = bare
+            plain = drop_effect_clauses(s, ctx.facts)
+            if plain != s:
+                self.edits.append(GuardEdit("unsupported-effect", "drop_clause", s, plain,
+                                            "删去事实没有给出的效果说法", ctx.where))
+                s = plain
             ctx.written = self._written() + [x.text for x in kept if x]
             ctx.position = len(kept)
             guard = failed_guard(s, ctx)

@@ -288,6 +288,17 @@ SENTENCE_GUARDS: list[SentenceGuard] = [
 ]
 
 
+def drop_effect_clauses(sentence: str, facts: list[Fact]) -> str:
+    """“定向培养农村订单医学生45名，有效提升了乡村医生的执业能力。” keeps its fact and loses the
+    effect clause no fact gives; a sentence that is all effect is left to the sentence guards."""
+    end = sentence[-1] if sentence and sentence[-1] in "。；！？" else ""
+    clauses = sentence.rstrip("。；！？").split("，")
+    kept = [c for c in clauses if not (word_re("effect_claims").search(c) and not facts_in(c, facts))]
+    if not kept or len(kept) == len(clauses):
+        return sentence
+    return "，".join(kept) + end
+
+
 def strip_label_lead(sentence: str) -> str:
     """“目标，确保…” → “确保…”: the label the model put before a sentence."""
     return word_re("label_lead").sub("", sentence.strip())

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from evals.facts import NUMBER_RE
 from rag.errors import RequestError
 from rag.factsheet import FactSheet
 from rag.prompting import GenreGuide, PartSpec, mask_exemplar  # noqa: F401  (mask used by callers)
@@ -194,7 +195,7 @@ _STOP_RUNS = re.compile("全(?:县|市|区|州|旗|省|镇|院)|我(?:局|委|�
 def heading_keyword(facts: Sequence[str]) -> str:
     """The longest run of Han characters (3–8) that at least two of the facts share: the words a
     deterministic heading is built around ("" when they share none; the topic is used then)."""
-    texts = [re.sub(r"\d+(?:\.\d+)?[^，。；、]{0,2}", "，", normalize_for_compare(f)) for f in facts]
+    texts = [NUMBER_RE.sub("，", normalize_for_compare(f)) for f in facts]   # a figure and its unit
     if len(texts) >= 2:
         for size in range(8, 2, -1):
             counts: dict[str, int] = {}
@@ -233,7 +234,11 @@ def heading_problem(heading: str, facts: Sequence[str], guide: GenreGuide) -> st
 
 def clean_heading(text: str) -> str:
     text = re.sub(r"^[（(]?[一二三四五六七八九十\d]+[）)、.．]\s*", "", str(text).strip())
-    return text.strip("“”\"'《》 ").rstrip("。；;，,")
+    # single quotes are the model's stand-in for Chinese ones (CLEAN-03 reads them as garbage)
+    text = re.sub(r"[‘']([^‘’']+)[’']", r"“\1”", text)
+    if text.startswith("“") and text.endswith("”") and text.count("“") == 1:
+        text = text[1:-1]   # a heading quoted whole; a quoted name inside one stays quoted
+    return text.strip("\"'《》 ").rstrip("。；;，,")
 
 
 # --- budgets and the plan ------------------------------------------------------------------------

@@ -351,3 +351,19 @@ def test_a_fact_said_again_in_other_words_is_dropped(settings):
     result = draft(settings, request, Model(item=item))
     assert "没有发生任何违规违纪行为" not in result.draft and fact in result.draft
     assert any(e.guard == "restates-fact" for e in result.edits)
+
+
+def test_an_effect_clause_no_fact_gives_is_cut_from_a_fact_sentence(settings):
+    model = Model(item=lambda facts, p: "".join(f"{f}，有效提升了老年人的幸福感。" for f in facts))
+    result = draft(settings, ELDERLY, model)
+    assert "幸福感" not in result.draft
+    for fact in ELDERLY["facts"]:
+        assert numbers(fact) <= numbers(result.draft)
+    assert any(e.action == "drop_clause" for e in result.edits)
+
+
+def test_headings_keep_quoted_names_in_chinese_quotes():
+    from rag.plan import clean_heading
+    assert clean_heading("实施‘乡医接力计划’") == "实施“乡医接力计划”"
+    assert clean_heading("“扎实推进医养结合”") == "扎实推进医养结合"
+    assert clean_heading("（二）推进“一码通用”建设。") == "推进“一码通用”建设"
