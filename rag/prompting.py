@@ -59,14 +59,9 @@ class PartSpec:
 @dataclass(frozen=True)
 class GenreGuide:
     genre: str
-    title: str
     voice: str
     heading_style: str
-    opening: str
-    closing: str
     fallback_headings: tuple[str, ...]
-    lead_in: str = ""              # last sentence of the opening (“现将…如下：”)
-    lead_in_pattern: str = ""      # how to recognise that the model already wrote one
     parts: tuple[PartSpec, ...] = field(default_factory=tuple)
 
 
@@ -88,12 +83,8 @@ def genre_guide(genre: str) -> GenreGuide:
         raise RequestError(f"未知文种“{genre}”，可选：{'、'.join(GENRES)}。")
     g = _genre_data()[genre]
     parts = tuple(PartSpec(**{**p, "needed": tuple(p.get("needed", ()))}) for p in g["parts"])
-    return GenreGuide(genre=genre, title=g["title"], voice=g["voice"],
-                      heading_style=g["heading_style"], opening=g["opening"],
-                      closing=g.get("closing", ""),
-                      fallback_headings=tuple(g["fallback_headings"]),
-                      lead_in=g.get("lead_in", ""), lead_in_pattern=g.get("lead_in_pattern", ""),
-                      parts=parts)
+    return GenreGuide(genre=genre, voice=g["voice"], heading_style=g["heading_style"],
+                      fallback_headings=tuple(g["fallback_headings"]), parts=parts)
 
 
 ECHO_MIN_CHARS = 6
@@ -104,7 +95,7 @@ def _prompt_grams() -> frozenset[str]:
     texts = [p.read_text(encoding="utf-8") for p in PROMPTS_DIR.glob("*.md")]
     for g in _genre_data().values():
         if isinstance(g, dict) and "voice" in g:
-            texts += [g["voice"], g["heading_style"], g["opening"]]
+            texts += [g["voice"], g["heading_style"]]
             texts += [p.get("guide", "") for p in g.get("parts", []) + g.get("section_parts", [])]
     # Quoted phrases (“现将…述职如下：”) are wording the model is asked to use, not instructions.
     return han_grams((re.sub(r"\$\{\w+\}|“[^”]*”", "|", t) for t in texts), ECHO_MIN_CHARS)
