@@ -62,7 +62,8 @@ def uploaded_files(settings: Settings) -> dict[str, Path]:
 
 def list_documents(settings: Settings) -> list[LibraryDoc]:
     """Every report in the store: the built-in ones (by article), then uploads (by file)."""
-    ids, _documents, metadatas = all_records(open_collection(settings))
+    records = all_records(open_collection(settings))
+    ids, metadatas = records.ids, records.metadatas
     files = uploaded_files(settings)
     docs: dict[str, LibraryDoc] = {}
     for chunk_id, meta in zip(ids, metadatas):
