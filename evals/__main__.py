@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from rag.errors import RequestError, run_cli
-from rag.textio import read_text, read_text_file
+from rag.textio import read_text
 
 USAGE_ERROR = 2
 

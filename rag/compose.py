@@ -25,7 +25,7 @@ from typing import Any
 from rag.config import PROJECT_ROOT
 from rag.errors import LLMError
 from rag.factsheet import Fact, FactSheet
-from rag.guards import (DROP_SENTENCE, INSERT, REASK, GuardEdit, ReplyContext, Sentence, covers,
+from rag.guards import (DROP_CLAUSE, DROP_SENTENCE, INSERT, REASK, GuardEdit, ReplyContext, Sentence, covers,
                         drop_effect_clauses, facts_in, failed_guard, strip_label_lead, tidy_reply)
 from rag.headings import canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, heading_problem
@@ -246,7 +246,7 @@ class Composer:
                 s = bare
             plain = drop_effect_clauses(s, ctx.facts)
             if plain != s:
-                self.edits.append(GuardEdit("unsupported-effect", "drop_clause", s, plain,
+                self.edits.append(GuardEdit("unsupported-effect", DROP_CLAUSE, s, plain,
                                             "删去事实没有给出的效果说法", ctx.where))
                 s = plain
             ctx.written = self._written() + [x.text for x in kept if x]

@@ -10,10 +10,10 @@ continues without redoing them.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from string import Template
 from typing import Any
 
@@ -24,6 +24,7 @@ from rag.config import Settings
 from rag.errors import LLMError, RequestError, UserFacingError
 from rag.factsheet import FactSheet, analyse_facts
 from rag.guards import GuardEdit, Sentence, covers
+from rag.headings import parse_heading
 from rag.plan import Embed, ReportPlan, make_plan, validate_plan
 from rag.postprocess import clean_draft
 from rag.prompting import (GenreGuide, PartSpec, UnitVoice, fence, genre_guide, mask_exemplar, numbered, render,
@@ -147,12 +148,17 @@ class _Job:
             "system", unit=self.request.unit, genre=self.request.genre,
             self_ref=self.voice.self_ref, level_word=self.voice.level_word)}
 
+    @cached_property
     def prefix(self) -> str:
         """What every writing call of this draft starts with, byte for byte the same: llama.cpp
         reuses its cache for it, and remote endpoints bill a cached prefix cheaper."""
         facts = self.sheet.facts if self.sheet else []
         return render("context", genre=self.request.genre, unit=self.request.unit, year=self.request.year,
                       voice=self.guide.voice, facts=fence("\n".join(f"[{f.id}] {f.text}" for f in facts)) or "（无）")
+
+    @cached_property
+    def _fixed_tokens(self) -> int:
+        return count_tokens(self.system["content"]) + count_tokens(self.prefix + "\n\n")
 
     def fill(self, template: str) -> str:
         r = self.request
@@ -171,7 +177,7 @@ class _Job:
 
     def room(self, task: str) -> int:
         """Tokens left for the answer of a writing call with this task."""
-        used = count_tokens(self.system["content"]) + count_tokens(self.prefix() + "\n\n" + task)
+        used = self._fixed_tokens + count_tokens(task)
         return self.settings.llm_context_tokens - used - 2 * TOKENS_PER_MESSAGE - TOKENS_REPLY_PRIMING
 
     def fits(self, task: str, answer_tokens: int) -> bool:
@@ -211,7 +217,7 @@ class _Job:
     def ask(self, task: str, *, purpose: str, max_tokens: int, stream: bool = False,
             temperature: float | None = None, prose: bool = True) -> str:
         """A writing call: the shared prefix, then this call's task."""
-        messages = [self.system, {"role": "user", "content": self.prefix() + "\n\n" + task}]
+        messages = [self.system, {"role": "user", "content": self.prefix + "\n\n" + task}]
         return self._call(messages, purpose=purpose, max_tokens=max_tokens, stream=stream,
                           temperature=temperature, prose=prose)
 
@@ -245,7 +251,6 @@ class _Job:
 
 def _first_sentences(text: str, limit: int) -> str:
     """Whole sentences of the passage (without heading lines) up to about `limit` characters."""
-    from rag.headings import parse_heading
     body = "".join(l for l in text.splitlines() if not parse_heading(l) or "。" in l)
     out = ""
     for sentence in sentences_of(body) or [body]:

@@ -35,7 +35,7 @@ from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, Twips
 from lxml import etree
 
-from rag.text import REMINDER_RE as VERIFY_MARK_RE
+from rag.text import REMINDER_RE
 from rag.headings import parse_heading
 
 # --- Page geometry (GB/T 9704-2012 §5.2) -------------------------------------------------
@@ -313,7 +313,7 @@ def _add_font_fallbacks(document, names: set[str]) -> None:
                                      standalone=True)
 
 
-VERIFY_SPLIT = re.compile(f"({VERIFY_MARK_RE.pattern})")
+VERIFY_SPLIT = re.compile(f"({REMINDER_RE.pattern})")
 
 
 def _add_body_text(p, text: str, east_asia: str | None = None) -> None:
@@ -324,7 +324,7 @@ def _add_body_text(p, text: str, east_asia: str | None = None) -> None:
         run = p.add_run(piece)
         if east_asia:
             _set_run_font(run, east_asia, BODY_PT)
-        if VERIFY_MARK_RE.fullmatch(piece):
+        if REMINDER_RE.fullmatch(piece):
             run.font.highlight_color = WD_COLOR_INDEX.YELLOW
 
 

@@ -34,6 +34,7 @@ def _cues() -> dict[str, Any]:
         return tomllib.load(f)
 
 
+@lru_cache(maxsize=None)
 def _cue_re(name: str) -> re.Pattern:
     return re.compile("|".join(e["pattern"] for e in _cues()[name]))
 

@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from evals.facts import extract_numbers, is_year_token, keyed_tokens, number_key
 from rag.config import PROJECT_ROOT
@@ -83,13 +83,37 @@ class ReplyContext:
     where: str = ""
     position: int = 0                 # index of the sentence among those kept in its paragraph
 
-    @property
+    # what the guards compare against is fixed for a paragraph once its exemplars are chosen;
+    # computed on first use, not for every sentence
+    @cached_property
     def allowed_numbers(self) -> set[tuple[str, str]]:
         return {t.pair for f in self.facts for t in extract_numbers(normalize_for_compare(f.text))}
 
-    @property
+    @cached_property
     def fact_texts(self) -> list[str]:
         return [f.text for f in self.all_facts]
+
+    @cached_property
+    def echo_grams(self) -> frozenset[str]:
+        return (han_grams(self.exemplars, EXEMPLAR_ECHO_MIN_CHARS)
+                - han_grams(self.fact_texts, EXEMPLAR_ECHO_MIN_CHARS))
+
+    @cached_property
+    def keyed_facts(self) -> list:
+        return keyed_tokens(self.fact_texts)
+
+    @cached_property
+    def other_facts(self) -> list[Fact]:
+        own = {f.id for f in self.facts}
+        return [f for f in self.all_facts if f.id not in own]
+
+    @cached_property
+    def own_pairs(self) -> set[tuple[str, str]]:
+        return _fact_pairs(self.facts)
+
+    @cached_property
+    def other_pairs(self) -> set[tuple[str, str]]:
+        return _fact_pairs(self.other_facts)
 
 
 @dataclass(frozen=True)
@@ -131,9 +155,7 @@ def _stray_mark(sentence: str, ctx: ReplyContext) -> bool:
 
 
 def _exemplar_echo(sentence: str, ctx: ReplyContext) -> bool:
-    grams = (han_grams(ctx.exemplars, EXEMPLAR_ECHO_MIN_CHARS)
-             - han_grams(ctx.fact_texts, EXEMPLAR_ECHO_MIN_CHARS))
-    return shares_grams(sentence, grams, EXEMPLAR_ECHO_MIN_CHARS)
+    return shares_grams(sentence, ctx.echo_grams, EXEMPLAR_ECHO_MIN_CHARS)
 
 
 def _done_in_plan(sentence: str, ctx: ReplyContext) -> bool:
@@ -193,7 +215,7 @@ def _unit_name_only(sentence: str, ctx: ReplyContext) -> bool:
 def _moved_value(sentence: str, ctx: ReplyContext) -> bool:
     """A fact's figure put on another metric (“申报率达到96.3%” written as “覆盖率达到96.3%”): the
     words before it share nothing with the words before it in any fact (FACT-04's metric key)."""
-    facts = keyed_tokens([f.text for f in ctx.all_facts])
+    facts = ctx.keyed_facts
     norm = normalize_for_compare(sentence)
     prev = 0
     for t in extract_numbers(norm):
@@ -249,15 +271,13 @@ def _elsewhere(sentence: str, ctx: ReplyContext) -> bool:
     """A sentence about another sub-heading's facts: it carries their figures and none of this
     paragraph's, or says one of them and none of these. Given every fact in its prompt, the small
     model writes them all into whichever paragraph it is asked for; each is written in its own."""
-    own = {f.id for f in ctx.facts}
-    others = [f for f in ctx.all_facts if f.id not in own]
-    if not others:
+    if not ctx.other_facts:
         return False
     norm = normalize_for_compare(sentence)
     pairs = {t.pair for t in extract_numbers(norm) if not is_year_token(t, norm)}
-    if pairs & _fact_pairs(others) and not pairs & _fact_pairs(ctx.facts):
+    if pairs & ctx.other_pairs and not pairs & ctx.own_pairs:
         return True
-    return not facts_in(sentence, ctx.facts) and bool(facts_in(sentence, others))
+    return not facts_in(sentence, ctx.facts) and bool(facts_in(sentence, ctx.other_facts))
 
 
 # The contract, in the order it is checked; the first guard a sentence fails names the reason.

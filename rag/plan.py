@@ -189,7 +189,7 @@ def item_count(n_facts: int, part: PartSpec) -> int:
 
 # Runs that two facts share without being what they are about: scope, time, quantity and verbs.
 _STOP_RUNS = re.compile("全(?:县|市|区|州|旗|省|镇|院)|我(?:局|委|院|中心)|开展|工作|进一步|完成|实现|推进|加强|达到|提高|同比"
-                        "|其中|累计|不少于|不低于|以上|以下|上半年|下半年|全年|年底|年内|今年|同比|比上年|个百分点")
+                        "|其中|累计|不少于|不低于|以上|以下|上半年|下半年|全年|年底|年内|今年|比上年|个百分点")
 
 
 def heading_keyword(facts: Sequence[str]) -> str:

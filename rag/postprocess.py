@@ -258,7 +258,7 @@ _LEADING_LABEL = re.compile(r"^【[^】]{1,20}】[：:]?")
 # ("主要工作及成效深化…", "做法开展…") and runs list markers into the text ("…。四、加强…。六。").
 _ROLE_LABEL = re.compile(r"^(?:主要工作及成效|主要工作|主要做法|做法|存在问题|下一步打算|目标任务|保障措施)[：:]?"
                          rf"(?=[{HAN}])")
-_INLINE_MARKER = re.compile(rf"(?<=[。；：])(?:[一二三四五六七八九十]+[、。．.]|[（(][一二三四五六七八九十\d]+[)）]"
+_INLINE_MARKER = re.compile(r"(?<=[。；：])(?:[一二三四五六七八九十]+[、。．.]|[（(][一二三四五六七八九十\d]+[)）]"
                             r"|\d{1,2}[、．](?!\d)|\d{1,2}\.(?!\d))")
 _TITLED_NAME = re.compile(r"《[^》]{1,40}》")
 _ENDS = "。！？：；，、”）!?:;,"

@@ -17,7 +17,7 @@ from rag.postprocess import heading_rank
 from rag.factsheet import split_labelled
 from rag.postprocess import QUOTED_OR_TITLED, clean_draft, clean_paragraph, split_heading
 from rag.prompting import fence, numbered, render
-from rag.text import han_grams, nonspace_len
+from rag.text import han_grams, nonspace_len, sentences_of
 from rag.textnorm import HAN, normalize_for_compare
 from rag.tokens import count_tokens
 from rag.units import fix_unit_words, unit_kind

@@ -370,3 +370,21 @@ def test_cli_partial_draft_exits_3_and_prints_what_was_written(tmp_path):
     assert proc.returncode == 3, proc.stderr
     out = json.loads(proc.stdout)
     assert out["partial"] is True and out["error"] and out["draft"].startswith("一、主要任务")
+
+
+def test_repair_trims_a_draft_over_its_range_keeping_every_fact(settings):
+    request = DraftRequest.from_dict({**TCM_PLAN, "length_chars": [60, 140]})
+    padding = ("建立任务台账，逐月调度推进。定期通报各地进展，对滞后的乡镇约谈提醒。"
+               "组织专家下沉指导，帮助解决设备和人员难题。把完成情况纳入年度绩效考核。")
+    long = ("一、主要任务\n（一）推进中医馆建设。16个乡镇卫生院全部建成中医馆，其中4个建成“旗舰中医馆”。" + padding
+            + "\n（二）加强健康管理。65岁以上老年人中医药健康管理率达到75%以上。"
+            + "依托家庭医生团队开展体质辨识。把中医药服务写进签约服务包。每季度随访一次并更新档案。")
+
+    def unchanged(body: dict) -> str:
+        return fenced(body["messages"][-1]["content"], "原文")
+
+    with ScriptedOpenAIServer([unchanged], repeat_last=True) as stub:
+        result = repair_draft(request, long, stub_settings(settings, stub))
+    assert len(re.sub(r"\s", "", result.draft)) < len(re.sub(r"\s", "", long))
+    for fact in TCM_PLAN["facts"][:2]:
+        assert numbers_of(fact) <= numbers_of(result.draft)

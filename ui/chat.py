@@ -18,7 +18,7 @@ from evals.check import evaluate
 from evals.copy_index import load_copy_index
 from rag import draft as drafting
 from rag.config import Settings
-from rag.errors import RequestError, UserFacingError
+from rag.errors import RequestError
 from rag.export import export_docx, export_markdown, export_text
 from rag.library import list_documents, retriever_without
 from rag.normalize import draft_intent

@@ -41,7 +41,7 @@ from rag.textnorm import HAN
 
 from evals.context import CheckContext
 from evals.document import TITLE_MAX_CHARS, Draft, nonspace_len
-from rag.text import REMINDER_RE as VERIFY_MARK_RE
+from rag.text import REMINDER_RE
 from evals.registry import PRACTICE, REGULATIONS, Finding, rule
 from evals.rules.structure import NEXT_RE, PROBLEMS_RE
 from evals.textmap import compare_form
@@ -487,7 +487,7 @@ def no_repeats(ctx: CheckContext) -> Iterator[Finding]:
     paragraphs = [(a, b) for a, b in paragraph_spans(ctx.draft) if not _title_like(text[a:b])]
     # the assistant's own reminders (【待补充：…】 under every thin sub-heading) are meant to repeat
     sentences = [s for a, b in paragraphs for s in sentences_in(text, a, b)
-                 if not VERIFY_MARK_RE.fullmatch(s.text.strip())]
+                 if not REMINDER_RE.fullmatch(s.text.strip())]
     reported: set[int] = set()
     for j, s in enumerate(sentences):
         if len(s.key) < REPEAT_MIN_CHARS:

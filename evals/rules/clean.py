@@ -41,15 +41,10 @@ def _each(ctx: CheckContext, pattern: re.Pattern[str]) -> Iterator[Finding]:
         yield Finding(m.start(), m.end(), ctx.excerpt(m.start(), m.end()), detail=f"“{m.group(0)}”")
 
 
-# The drafting assistant's own marks (rag.text.REMINDER_RE) are meant to be seen and filled in:
-# reminders, not placeholders pretending to be text.
-VERIFY_MARK_RE = REMINDER_RE
-
-
 @rule("CLEAN-01", "blocker", "稿中有占位符（XX、＊、□、某某、待补充等）", source=REGULATIONS)
 def placeholders(ctx: CheckContext) -> Iterator[Finding]:
     for f in _each(ctx, PLACEHOLDER_RE):
-        if VERIFY_MARK_RE.fullmatch(ctx.draft.text[f.start:f.end]):
+        if REMINDER_RE.fullmatch(ctx.draft.text[f.start:f.end]):
             yield replace(f, severity="warn", detail=f"{f.detail}是留给您填写的标记，定稿前请核实或补充")
         else:
             yield f
