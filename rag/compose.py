@@ -26,7 +26,7 @@ from rag.config import PROJECT_ROOT
 from rag.errors import LLMError
 from rag.factsheet import Fact, FactSheet
 from rag.guards import (DROP_CLAUSE, DROP_SENTENCE, INSERT, REASK, GuardEdit, ReplyContext, Sentence, covers,
-                        drop_effect_clauses, facts_in, failed_guard, strip_label_lead, tidy_reply)
+                        drop_effect_clauses, facts_in, failed_guard, number_pairs, strip_label_lead, tidy_reply)
 from rag.headings import canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, heading_problem
 from rag.postprocess import renumber_enumerations
@@ -303,6 +303,13 @@ class Composer:
         for f in facts:
             if not covers(block.body(), f):
                 s = fact_sentence(f)
+                # a model sentence that said part of this fact (one of its figures) would now say it twice
+                partial = [x for x in block.sentences if x.origin == "model" and x.fact_ids == [f.id]
+                           and number_pairs(x.text) and number_pairs(x.text) <= number_pairs(f.text)]
+                for x in partial:
+                    block.sentences.remove(x)
+                    self.edits.append(GuardEdit("restates-fact", DROP_SENTENCE, x.text, "",
+                                                "这条事实已照录补上，模型只写了其中一部分的句子删去", where))
                 block.sentences.append(Sentence(s, "fact", [f.id]))
                 self.edits.append(GuardEdit("missing-fact", INSERT, "", s, "模型漏写了这条事实，照录补上", where))
 

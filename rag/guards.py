@@ -36,6 +36,8 @@ FACT_LINK_SHARE = 0.3
 FACT_WORDING_KEPT = 0.7
 # A sentence with this share of its character pairs in a fact the paragraph already said restates it.
 RESTATED_SHARE = 0.45
+# Character pairs every report uses; sharing only these with a paragraph says nothing about it.
+GENERIC_PAIRS = frozenset({"工作", "推进", "加强", "开展", "一步", "进一", "持续", "全面", "扎实", "深入", "落实", "提升"})
 # The one framing sentence that may open a paragraph without a fact (“我局坚持统筹推进，细化工作措施。”).
 FRAMING_HAN = 30
 
@@ -237,13 +239,20 @@ def _unanchored(sentence: str, ctx: ReplyContext) -> bool:
     if facts_in(sentence, ctx.facts):
         return False
     han = len(re.findall(r"[\u4e00-\u9fff]", sentence))
-    return ctx.position > 0 or han > FRAMING_HAN
+    if ctx.position > 0 or han > FRAMING_HAN:
+        return True
+    # the opening framing sentence must be about this paragraph: it shares words with its heading
+    # or its facts (“努力为军队办实事” under an 应急 heading is another report's sentence)
+    own = set().union(*(char_pairs(sentence_key(normalize_for_compare(t)))
+                        for t in [ctx.heading, *(f.text for f in ctx.facts)]))
+    return not (char_pairs(sentence_key(sentence)) - GENERIC_PAIRS) & own
 
 
 def _restates_fact(sentence: str, ctx: ReplyContext) -> bool:
     """A sentence that mostly says again a fact the paragraph already said (“严格遵守中央八项规定精神，
     无违规违纪行为。我局严格按照中央八项规定精神要求，没有发生任何违规违纪行为。”)."""
-    said = "".join(ctx.written[-ctx.position:]) if ctx.position else ""
+    # the heading counts as said: a paragraph under “全部设立老年医学科” need not say it again
+    said = ctx.heading + ("".join(ctx.written[-ctx.position:]) if ctx.position else "")
     key = char_pairs(sentence_key(normalize_for_compare(sentence)))
     if not said or not key:
         return False
@@ -259,12 +268,14 @@ def _hollow(sentence: str, ctx: ReplyContext) -> bool:
     return any(normalize_for_compare(c.text) not in facts for c in hollow_phrases(sentence))
 
 
+def number_pairs(text: str) -> set[tuple[str, str]]:
+    """(value, unit) of every figure in a text, years aside."""
+    norm = normalize_for_compare(text)
+    return {t.pair for t in extract_numbers(norm) if not is_year_token(t, norm)}
+
+
 def _fact_pairs(facts: list[Fact]) -> set[tuple[str, str]]:
-    out = set()
-    for f in facts:
-        norm = normalize_for_compare(f.text)
-        out |= {t.pair for t in extract_numbers(norm) if not is_year_token(t, norm)}
-    return out
+    return set().union(*(number_pairs(f.text) for f in facts)) if facts else set()
 
 
 def _elsewhere(sentence: str, ctx: ReplyContext) -> bool:
@@ -293,11 +304,11 @@ SENTENCE_GUARDS: list[SentenceGuard] = [
     SentenceGuard("stray-verify-mark", GENERIC, DROP_SENTENCE, "“【待核实】”放在了事实没有的位置", _stray_mark),
     SentenceGuard("hollow-praise", LEXICON, REASK, "空泛的评价或拔高（如“取得了显著成效”“做出了重要贡献”），事实没有这样说",
                   _hollow),
+    SentenceGuard("exemplar-echo", THRESHOLD, REASK, "照抄了范文片段中的内容（连续12字以上）", _exemplar_echo),
     SentenceGuard("value-on-other-metric", THRESHOLD, REASK, "把事实中的数字写到了别的指标上", _moved_value),
     SentenceGuard("unsupported-effect", LEXICON, DROP_SENTENCE, "声称了事实没有给出的效果（如“有效提升了……”）",
                   _unsupported_effect),
     SentenceGuard("unanchored", THRESHOLD, DROP_SENTENCE, "不是在写本段的事实（事实中没有这项工作）", _unanchored),
-    SentenceGuard("exemplar-echo", THRESHOLD, REASK, "照抄了范文片段中的内容（连续12字以上）", _exemplar_echo),
     SentenceGuard("prompt-echo", THRESHOLD, DROP_SENTENCE, "复述了给模型的写作要求", lambda s, c: echoes_prompt(s)),
     SentenceGuard("plan-written-as-done", LEXICON, REASK, "计划部分写成了已完成的事", _done_in_plan),
     SentenceGuard("restates-heading", THRESHOLD, DROP_SENTENCE, "只是重复了小标题", _restates_heading),

@@ -332,11 +332,11 @@ def test_list_debris_does_not_pass_for_a_fact_without_figures(settings):
 def test_work_no_fact_reports_and_values_moved_to_another_metric_are_not_kept(settings):
     def item(facts, prompt):
         moved = [f.replace("体检率", "覆盖率") for f in facts if "体检率" in f]
-        return ("坚持统筹推进，细化工作措施。" + "。".join(facts) + "。设立专门的康复门诊，投资改善医疗机构的硬件设施。"
+        return ("坚持统筹推进，织密老年健康服务网络。" + "。".join(facts) + "。设立专门的康复门诊，投资改善医疗机构的硬件设施。"
                 + "".join(m.split("，")[-1] + "，服务更加便捷。" for m in moved))
     result = draft(settings, ELDERLY, Model(item=item))
     assert "康复门诊" not in result.draft and "覆盖率71.5%" not in result.draft
-    assert "坚持统筹推进，细化工作措施。" in result.draft       # one framing sentence may open it
+    assert "坚持统筹推进，织密老年健康服务网络。" in result.draft   # one framing sentence may open it
     guards = {e.guard for e in result.edits}
     assert "unanchored" in guards and "value-on-other-metric" in guards
 
@@ -367,3 +367,26 @@ def test_headings_keep_quoted_names_in_chinese_quotes():
     assert clean_heading("实施‘乡医接力计划’") == "实施“乡医接力计划”"
     assert clean_heading("“扎实推进医养结合”") == "扎实推进医养结合"
     assert clean_heading("（二）推进“一码通用”建设。") == "推进“一码通用”建设"
+
+
+def test_a_framing_sentence_about_another_subject_is_not_kept(settings):
+    model = Model(item=lambda facts, p: "努力为驻地部队办实事，为国防建设作新贡献。" + "。".join(facts) + "。")
+    result = draft(settings, ELDERLY, model)
+    assert "国防" not in result.draft
+    assert any(e.guard == "unanchored" for e in result.edits)
+
+
+def test_a_model_sentence_with_part_of_a_fact_gives_way_when_the_fact_is_written_in(settings):
+    fact = "全县医疗机构设立老年人优先窗口22个，全年减免老年人医疗费用18.6万元"
+    request = {**ELDERLY, "facts": ELDERLY["facts"] + [fact]}
+
+    def item(facts, prompt):
+        part = "我们为老年人减免了医疗费用18.6万元。" if fact in facts else ""
+        return part + "。".join(f for f in facts if f != fact) + "。"
+    result = draft(settings, request, Model(item=item))
+    assert result.draft.count("18.6万元") == 1 and fact in result.draft
+
+
+@pytest.mark.parametrize("text", ["下半年争取再建成社区嵌入式服务点3—5个", "力争进一步扩大签约覆盖面"])
+def test_a_modal_word_before_an_adverb_and_a_verb_is_a_plan(text):
+    assert fact_kind(text, 2025)[0] == PLAN
