@@ -27,7 +27,7 @@ from rag.config import PROJECT_ROOT, get_settings
 from rag.draft import DraftResult, draft_report
 from rag.errors import UserFacingError
 from rag.schema import DraftRequest
-from rag.text import nonspace_len, sentences_of
+from rag.text import SUPPLY_MARK, nonspace_len, sentences_of
 from rag.textnorm import normalize_for_compare
 
 CASES_DIR = PROJECT_ROOT / "evals" / "cases"
@@ -76,7 +76,7 @@ def measure(result: DraftResult, request: DraftRequest) -> dict:
             "edits": dict(Counter(e.guard for e in result.edits)),
             "known_share": known_share(result.draft, [s.text for s in result.sentences]),
             "calls": result.usage.calls, "partial": result.partial,
-            "supply_marks": result.draft.count("【待补充")}
+            "supply_marks": result.draft.count(SUPPLY_MARK)}
 
 
 def main() -> int:

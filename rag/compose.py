@@ -26,13 +26,14 @@ from rag.config import PROJECT_ROOT
 from rag.errors import LLMError
 from rag.factsheet import Fact, FactSheet
 from rag.guards import (DROP_CLAUSE, DROP_SENTENCE, INSERT, REASK, GuardEdit, ReplyContext, Sentence, covers,
-                        drop_effect_clauses, facts_in, failed_guard, number_pairs, strip_label_lead, tidy_reply)
+                        drop_effect_clauses, facts_in, failed_guard, number_pairs, strip_label_lead, tidy_reply,
+                        word_re)
 from rag.headings import canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, heading_problem
 from rag.postprocess import renumber_enumerations
 from rag.prompting import fence, render
-from rag.text import ensure_full_stop, nonspace_len, sentences_of
-from rag.textnorm import chinese_numeral, to_fullwidth_punctuation
+from rag.text import SUPPLY_MARK, ensure_full_stop, nonspace_len, sentences_of
+from rag.textnorm import HAN, chinese_numeral, to_fullwidth_punctuation
 
 # A paragraph under this share of its budget asks the user for more (【待补充】) instead of padding.
 SHORT_SHARE = 0.6
@@ -99,6 +100,29 @@ def enumerate_facts(facts: list[Fact]) -> list[Sentence]:
         body = fact_sentence(f).rstrip("。")
         out.append(Sentence(f"{chinese_numeral(n)}是{body}{'。' if n == len(facts) else '；'}", "fact", [f.id]))
     return out
+
+
+# Han characters a clause may carry after its first figure for the words before it to name the work
+# (“组建区级卫生应急队伍4支” names it; “联合县教育局对全县48所中小学开展…检查” does not).
+LEAD_TAIL_HAN = 5
+
+
+def fact_lead_heading(text: str) -> str:
+    """The words of a fact's first clause before its first figure, less a trailing word that only
+    led to the figure; "" when the work is named after the figure instead."""
+    clause = re.split(r"[，；。：:]", re.sub(r"[（(][^）)]*[）)]", "", text), maxsplit=1)[0]
+    m = re.search(r"[\d０-９]", clause)
+    if not m:
+        return ""
+    rest = re.sub(r"[\d０-９.．%％]+", "", clause[m.start():].split("、")[0])
+    if len(re.findall(f"[{HAN}]", rest)) > LEAD_TAIL_HAN:
+        return ""
+    lead = clause[:m.start()]
+    while True:
+        shorter = word_re("heading_tail").sub("", lead)
+        if shorter == lead:
+            return lead
+        lead = shorter
 
 
 class Composer:
@@ -189,6 +213,13 @@ class Composer:
                 # a heading too long, or a fact copied as one: its leading clause often reads well
                 # (“加强职业健康监管，推动…” → “加强职业健康监管”)
                 heading, problem = first, ""
+            lead = fact_lead_heading(heading)
+            if problem and lead and not heading_problem(lead, self.sheet.texts(it.fact_ids), self.job.guide):
+                # the model copied a fact as the heading: the work it names, without the figures,
+                # heads the paragraph better than a pattern (“组建区级卫生应急队伍4支” → “组建区级卫生应急队伍”)
+                self.edits.append(GuardEdit("heading-contract", "fix", heading, lead,
+                                            f"模型拟的小标题{problem}，只保留其中数字之前的工作名称", part.title))
+                heading, problem = lead, ""
             if problem:
                 self.edits.append(GuardEdit("heading-contract", "fix", heading, it.heading,
                                             f"模型拟的小标题不能用（{problem}），改用按事实生成的小标题", part.title))
@@ -230,6 +261,28 @@ class Composer:
             block.sentences.append(Sentence(placeholder("short_item"), "phrase"))
             self.short_items.append(heading)
         return block
+
+    def mark_short_draft(self, min_chars: int) -> str:
+        """A draft under the request's lower length with no 【待补充】 yet (its facts all sit in
+        paragraph parts, which are the facts themselves) asks for material once, at the end of the
+        part with the largest budget, instead of being padded. Returns where the mark went, or ""."""
+        text = "".join(b.render() for b in self.blocks)
+        if nonspace_len(text) >= min_chars or SUPPLY_MARK in text:
+            return ""
+        budgets = {p.key: p.budget for p in self.plan.parts}
+        bodies = [b for b in self.blocks if b.kind in ("item", "paragraph")
+                  and any(s.origin in ("fact", "model") for s in b.sentences)]
+        if not bodies:
+            return ""
+        part_of = lambda b: b.key.split("/")[0]   # noqa: E731 — "work/2" belongs to part "work"
+        best = max(budgets.get(part_of(b), 0) for b in bodies)
+        block = [b for b in bodies if budgets.get(part_of(b), 0) == best][-1]
+        mark = placeholder("short_draft")
+        block.sentences.append(Sentence(mark, "phrase"))
+        where = block.heading or next((p.title for p in self.plan.parts if p.key == part_of(block)), "")
+        self.edits.append(GuardEdit("short-draft", INSERT, "", mark,
+                                    f"全文不足{min_chars}字，事实不够写到要求字数，标出需要补充材料的地方", where))
+        return where or "正文"
 
     # -- the contract --------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from evals.check import Evaluation, evaluate
 from evals.copy_index import load_copy_index
-from rag.compose import Block, Composer, render_blocks
+from rag.compose import Block, Composer, placeholder, render_blocks
 from rag.config import Settings
 from rag.errors import LLMError, RequestError, UserFacingError
 from rag.factsheet import FactSheet, analyse_facts
@@ -385,12 +385,19 @@ def _finish(job: _Job, composer: Composer, plan: ReportPlan, started: float) -> 
     if _checker_deletions(blocks, ev, edits):
         ev = evaluate(render_blocks(blocks), job.request, copy_index)
         rounds.append({"round": 0, "kind": "deterministic", "score": ev.score, "passed": ev.passed})
-    text = render_blocks(blocks)
     notices = job.notices
+    marked = composer.mark_short_draft(job.request.length_chars[0])
+    if marked:
+        ev = evaluate(render_blocks(blocks), job.request, copy_index)
+        rounds.append({"round": 0, "kind": "deterministic", "score": ev.score, "passed": ev.passed})
+        notices.append(f"事实不足以写到要求的{job.request.length_chars[0]}字以上，已在“{marked}”处写"
+                       f"“{placeholder('short_draft')}”，请补充具体做法、数字或典型事例，或调低目标字数；"
+                       "没有用空话凑字数。")
+    text = render_blocks(blocks)
     if composer.short_items:
         notices.append(f"有{len(composer.short_items)}个小标题下的事实不足以写到计划字数（"
                        + "、".join(composer.short_items[:4]) + ("等" if len(composer.short_items) > 4 else "")
-                       + "），已在该处写“【待补充：该项工作的具体做法和成效】”，请补充具体做法、数字或典型事例，"
+                       + f"），已在该处写“{placeholder('short_item')}”，请补充具体做法、数字或典型事例，"
                          "或调低目标字数；没有用空话凑字数。")
     sentences = [s for b in blocks for s in _block_sentences(b)]
     job.usage.seconds = time.monotonic() - started

@@ -11,6 +11,8 @@ from rag.textnorm import HAN
 # The drafter's own reminders: a value it must not guess (【待核实】) and material the facts do not
 # give (【待补充：…】). They are meant to stand, repeatedly, until the user fills them in.
 REMINDER_RE = re.compile(r"【待(?:核实|补充)(?:：[^】\n]{1,30})?】")
+# How every 【待补充：…】 begins: a draft carrying one says itself where material is missing.
+SUPPLY_MARK = "【待补充"
 _SENTENCE = re.compile(r"[^。；！？]*[。；！？]|[^。；！？]+$")
 _WS = re.compile(r"\s")
 _KEY_DROP = re.compile(f"[^{HAN}0-9.%]")

@@ -221,6 +221,25 @@ def test_a_short_paragraph_gets_a_prompt_for_material_not_filler(settings):
     assert any("待补充" in n for n in result.notices)
 
 
+def test_a_draft_short_of_its_range_without_thin_headings_asks_for_material_once(settings):
+    # a section of paragraph parts only (the facts themselves): no sub-heading to mark as thin
+    request = {**CHILDCARE_PLAN, "section": "保障措施", "length_chars": [600, 900],
+               "facts": ["市级财政安排托育专项资金800万元", "成立托育服务工作专班"]}
+    result = draft(settings, request, Model())
+    assert result.draft.count("【待补充") == 1
+    assert [e.guard for e in result.edits].count("short-draft") == 1
+    assert any("调低目标字数" in n for n in result.notices)
+    assert "LEN-01" not in {v.rule for v in result.evaluation.violations if v.severity in ("major", "critical")}
+
+
+def test_a_draft_within_its_range_gets_no_material_mark(settings):
+    request = {**CHILDCARE_PLAN, "section": "保障措施", "length_chars": [20, 900],
+               "facts": ["市级财政安排托育专项资金800万元", "成立托育服务工作专班"]}
+    result = draft(settings, request, Model())
+    assert "【待补充" not in result.draft
+    assert "short-draft" not in [e.guard for e in result.edits]
+
+
 def test_a_plan_written_as_done_is_not_kept(settings):
     model = Model(item=lambda facts, p: "托育服务质量得到有效提升，取得了明显成效。" + "。".join(facts) + "。")
     result = draft(settings, CHILDCARE_PLAN, model)
@@ -390,3 +409,38 @@ def test_a_model_sentence_with_part_of_a_fact_gives_way_when_the_fact_is_written
 @pytest.mark.parametrize("text", ["下半年争取再建成社区嵌入式服务点3—5个", "力争进一步扩大签约覆盖面"])
 def test_a_modal_word_before_an_adverb_and_a_verb_is_a_plan(text):
     assert fact_kind(text, 2025)[0] == PLAN
+
+
+class FactCopyingHeadings(Model):
+    """A model that proposes each group's first fact, figures and all, as its heading."""
+
+    def __call__(self, body: dict) -> str:
+        task = body["messages"][-1]["content"].split("【本次任务】", 1)[-1]
+        if "拟小标题" in task:
+            self.prompts.append(body["messages"][-1]["content"])
+            return json.dumps([g.split("；")[0] for g in re.findall(r"^第\d+组：(.*)$", task, re.M)],
+                              ensure_ascii=False)
+        return super().__call__(body)
+
+
+def test_a_fact_copied_as_a_heading_keeps_the_work_it_names_without_figures(settings):
+    request = {**CHILDCARE_PLAN, "section": "主要任务",
+               "facts": ["新增普惠托位1200个", "培训托育从业人员600人次", "联合教育部门对全市120所幼儿园开展托班卫生检查"]}
+    result = draft(settings, request, FactCopyingHeadings())
+    items = [it for p in result.plan.parts for it in p.items]
+    headings = [it.heading for it in items]
+    assert not any(re.search(r"\d", h) for h in headings)
+    lead_edits = [e for e in result.edits if e.guard == "heading-contract" and "数字之前" in e.reason]
+    assert lead_edits and all(e.after in headings and e.after in e.before for e in lead_edits)
+    # the work that comes after its figure gets no fragment as heading (“联合教育部门对全市”)
+    assert not any(h.endswith("对全市") or h.endswith("联合教育部门") for h in headings)
+
+
+def test_fact_lead_heading_names_the_work_before_the_figure():
+    from rag.compose import fact_lead_heading
+    assert fact_lead_heading("组建区级卫生应急队伍4支、队员120人") == "组建区级卫生应急队伍"
+    assert fact_lead_heading("修订完善应急预案等9项专项预案") == "修订完善应急预案"
+    assert fact_lead_heading("开展综合应急演练不少于4次，其中桌面推演2次") == "开展综合应急演练"
+    assert fact_lead_heading("联合县教育局对全县48所中小学开展传染病防控专项检查") == ""
+    assert fact_lead_heading("每个县（市、区）至少建成1个中医药文化宣传教育基地") == ""
+    assert fact_lead_heading("加强托育服务监管") == ""

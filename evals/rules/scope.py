@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from rag.text import SUPPLY_MARK
 from rag.textnorm import normalize_for_copy
 from rag.units import wrong_unit_words
 
@@ -16,7 +17,6 @@ from evals.rules.claims import claim_facts, done_cues, paragraph_spans, plan_spa
 from evals.rules.language import _latin_runs
 
 LEN_MAJOR_LOW, LEN_MAJOR_HIGH = 0.85, 1.15
-SUPPLY_MARK = "【待补充"
 COPY_MAJOR, COPY_MINOR = 25, 20
 OVERLONG_PASTE_LIMIT = 50
 
