@@ -26,14 +26,14 @@ from rag.config import PROJECT_ROOT
 from rag.errors import LLMError
 from rag.factsheet import Fact, FactSheet
 from rag.guards import (DROP_CLAUSE, DROP_SENTENCE, INSERT, REASK, GuardEdit, ReplyContext, Sentence, covers,
-                        drop_effect_clauses, facts_in, failed_guard, number_pairs, strip_label_lead, tidy_reply,
-                        word_re)
+                        drop_effect_clauses, drop_unanchored_tail, facts_in, failed_guard, number_pairs,
+                        strip_label_lead, tidy_reply, word_re)
 from rag.headings import canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, heading_problem
 from rag.postprocess import renumber_enumerations
 from rag.prompting import fence, render
 from rag.text import SUPPLY_MARK, ensure_full_stop, nonspace_len, sentences_of
-from rag.textnorm import HAN, chinese_numeral, to_fullwidth_punctuation
+from rag.textnorm import HAN, chinese_numeral, normalize_for_compare, to_fullwidth_punctuation
 
 # A paragraph under this share of its budget asks the user for more (【待补充】) instead of padding.
 SHORT_SHARE = 0.6
@@ -121,8 +121,15 @@ def fact_lead_heading(text: str) -> str:
     while True:
         shorter = word_re("heading_tail").sub("", lead)
         if shorter == lead:
-            return lead
+            break
         lead = shorter
+    return "" if word_re("heading_metric_end").search(lead) else lead
+
+
+def fact_list(facts: list[Fact]) -> str:
+    """A writing call's own facts, words and all: the small model cannot look a fact up by its
+    number in the list of all facts, and wrote the other paragraphs' facts when given numbers only."""
+    return "\n".join(f"[{f.id}] {f.text}" for f in facts)
 
 
 class Composer:
@@ -213,7 +220,10 @@ class Composer:
                 # a heading too long, or a fact copied as one: its leading clause often reads well
                 # (“加强职业健康监管，推动…” → “加强职业健康监管”)
                 heading, problem = first, ""
-            lead = fact_lead_heading(heading)
+            # only a copy of one of this group's own facts (the model can put another group's fact
+            # in the wrong slot)
+            own = any(normalize_for_compare(heading) in normalize_for_compare(t) for t in self.sheet.texts(it.fact_ids))
+            lead = fact_lead_heading(heading) if own else ""
             if problem and lead and not heading_problem(lead, self.sheet.texts(it.fact_ids), self.job.guide):
                 # the model copied a fact as the heading: the work it names, without the figures,
                 # heads the paragraph better than a pattern (“组建区级卫生应急队伍4支” → “组建区级卫生应急队伍”)
@@ -246,7 +256,8 @@ class Composer:
         answer_tokens = self.job.answer_tokens(item.budget)
         while True:
             task = render("task_item", part_title=self.job.fill(part.title) or "正文", heading=heading,
-                          chars=item.budget, fact_refs=refs, guide=self.job.fill(spec_guide),
+                          chars=item.budget, fact_refs=refs, fact_list=fact_list(facts),
+                          guide=self.job.fill(spec_guide),
                           exemplars=fence("".join(f"片段{chinese_numeral(i)}：{e}\n"
                                                   for i, e in enumerate(ctx.exemplars, 1))) or "（无）")
             if not ctx.exemplars or self.job.fits(task, answer_tokens):
@@ -257,6 +268,7 @@ class Composer:
         reply = self.job.ask(task, purpose=f"item:{part.key}:{n}", max_tokens=answer_tokens, stream=True)
         block.sentences = self._checked(reply, ctx, refs)
         self._cover_facts(block, facts, where)
+        self._open_without_connective(block, where)
         if nonspace_len(block.body()) < SHORT_SHARE * item.budget:
             block.sentences.append(Sentence(placeholder("short_item"), "phrase"))
             self.short_items.append(heading)
@@ -266,7 +278,7 @@ class Composer:
         """A draft under the request's lower length with no 【待补充】 yet (its facts all sit in
         paragraph parts, which are the facts themselves) asks for material once, at the end of the
         part with the largest budget, instead of being padded. Returns where the mark went, or ""."""
-        text = "".join(b.render() for b in self.blocks)
+        text = render_blocks(self.blocks)
         if nonspace_len(text) >= min_chars or SUPPLY_MARK in text:
             return ""
         budgets = {p.key: p.budget for p in self.plan.parts}
@@ -274,15 +286,30 @@ class Composer:
                   and any(s.origin in ("fact", "model") for s in b.sentences)]
         if not bodies:
             return ""
-        part_of = lambda b: b.key.split("/")[0]   # noqa: E731 — "work/2" belongs to part "work"
+
+        def part_of(b: Block) -> str:
+            return b.key.split("/")[0]   # "work/2" belongs to part "work"
         best = max(budgets.get(part_of(b), 0) for b in bodies)
         block = [b for b in bodies if budgets.get(part_of(b), 0) == best][-1]
         mark = placeholder("short_draft")
         block.sentences.append(Sentence(mark, "phrase"))
-        where = block.heading or next((p.title for p in self.plan.parts if p.key == part_of(block)), "")
+        title = next((p.title for p in self.plan.parts if p.key == part_of(block)), "")
+        where = block.heading or Template(title).safe_substitute(self.values())
         self.edits.append(GuardEdit("short-draft", INSERT, "", mark,
                                     f"全文不足{min_chars}字，事实不够写到要求字数，标出需要补充材料的地方", where))
         return where or "正文"
+
+    def _open_without_connective(self, block: Block, where: str) -> None:
+        """A paragraph's first sentence cannot link back (“同时，…”): once guards have dropped what
+        came before it, nothing does."""
+        if not block.sentences or block.sentences[0].origin != "model":
+            return
+        first = block.sentences[0]
+        bare = word_re("leading_connective").sub("", first.text, count=1)
+        if bare != first.text and bare:
+            block.sentences[0] = Sentence(bare, first.origin, first.fact_ids)
+            self.edits.append(GuardEdit("leading-connective", "fix", first.text, bare,
+                                        "段首的“同时”“此外”之类承接前文，前面没有内容，去掉", where))
 
     # -- the contract --------------------------------------------------------------------------------
 
@@ -301,6 +328,11 @@ class Composer:
             if plain != s:
                 self.edits.append(GuardEdit("unsupported-effect", DROP_CLAUSE, s, plain,
                                             "删去事实没有给出的效果说法", ctx.where))
+                s = plain
+            plain = drop_unanchored_tail(s, ctx)
+            if plain != s:
+                self.edits.append(GuardEdit("unanchored-clause", DROP_CLAUSE, s, plain,
+                                            "删去事实后面接的、事实中没有的内容", ctx.where))
                 s = plain
             ctx.written = self._written() + [x.text for x in kept if x]
             ctx.position = len(kept)
@@ -354,7 +386,8 @@ class Composer:
 
     def _cover_facts(self, block: Block, facts: list[Fact], where: str) -> None:
         for f in facts:
-            if not covers(block.body(), f):
+            # a heading that says a fact (“顺利通过国家卫生县城复审”) has said it; the body need not repeat it
+            if not covers(block.heading + "。" + block.body(), f):
                 s = fact_sentence(f)
                 # a model sentence that said part of this fact (one of its figures) would now say it twice
                 partial = [x for x in block.sentences if x.origin == "model" and x.fact_ids == [f.id]

@@ -27,8 +27,8 @@ from rag.guards import GuardEdit, Sentence, covers
 from rag.headings import parse_heading
 from rag.plan import Embed, ReportPlan, make_plan, validate_plan
 from rag.postprocess import clean_draft
-from rag.prompting import (GenreGuide, PartSpec, UnitVoice, fence, genre_guide, mask_exemplar, numbered, render,
-                           requested_parts, unit_voice)
+from rag.prompting import (GenreGuide, PartSpec, UnitVoice, demo_exchange, fence, genre_guide, mask_exemplar,
+                           numbered, render, requested_parts, unit_voice)
 from rag.repair import DELETABLE_RULES, _check_and_repair, _fix_unit_names
 from rag.targets import revision_target
 from rag.schema import WHOLE_REPORT, DraftRequest, Exemplar
@@ -46,6 +46,9 @@ EXEMPLAR_CHARS = 90
 FAILING = ("blocker", "major")
 # The smallest paragraph a writing call must have room to answer.
 MIN_ITEM_CHARS = 200
+# Answer room a writing call must keep for the worked example to be sent (a long fact list on a
+# small context keeps the room for the answer instead).
+DEMO_ROOM_CHARS = 2 * MIN_ITEM_CHARS
 
 
 @dataclass
@@ -157,8 +160,21 @@ class _Job:
                       voice=self.guide.voice, facts=fence("\n".join(f"[{f.id}] {f.text}" for f in facts)) or "（无）")
 
     @cached_property
+    def demo(self) -> list[dict[str, str]]:
+        """The worked example every writing call carries before its own task; left out (like the
+        exemplars, it is help, not material) when with it a paragraph of DEMO_ROOM_CHARS would not fit."""
+        demo = demo_exchange(self.request.genre)
+        cost = sum(count_tokens(m["content"]) + TOKENS_PER_MESSAGE for m in demo)
+        base = count_tokens(self.system["content"]) + count_tokens(self.prefix + "\n\n")
+        task = render("task_item", part_title="", heading="", chars=0, fact_refs="", fact_list="", guide="",
+                      exemplars="")
+        used = base + cost + count_tokens(task) + 2 * TOKENS_PER_MESSAGE + TOKENS_REPLY_PRIMING
+        return demo if used + self.answer_tokens(DEMO_ROOM_CHARS) <= self.settings.llm_context_tokens else []
+
+    @cached_property
     def _fixed_tokens(self) -> int:
-        return count_tokens(self.system["content"]) + count_tokens(self.prefix + "\n\n")
+        demo = sum(count_tokens(m["content"]) + TOKENS_PER_MESSAGE for m in self.demo)
+        return count_tokens(self.system["content"]) + demo + count_tokens(self.prefix + "\n\n")
 
     def fill(self, template: str) -> str:
         r = self.request
@@ -217,7 +233,7 @@ class _Job:
     def ask(self, task: str, *, purpose: str, max_tokens: int, stream: bool = False,
             temperature: float | None = None, prose: bool = True) -> str:
         """A writing call: the shared prefix, then this call's task."""
-        messages = [self.system, {"role": "user", "content": self.prefix + "\n\n" + task}]
+        messages = [self.system, *self.demo, {"role": "user", "content": self.prefix + "\n\n" + task}]
         return self._call(messages, purpose=purpose, max_tokens=max_tokens, stream=stream,
                           temperature=temperature, prose=prose)
 
@@ -430,7 +446,8 @@ def draft_report(request: DraftRequest, settings: Settings, *, llm=None,
     if not job.sheet.facts:
         return DraftResult(draft="", notices=job.notices + [_ask_for_facts(request, parts)], facts=job.sheet)
     # every call carries all the facts: a list the model cannot read with room to answer is refused
-    if not job.fits(render("task_item", part_title="", heading="", chars=0, fact_refs="", guide="", exemplars=""),
+    if not job.fits(render("task_item", part_title="", heading="", chars=0, fact_refs="", fact_list="", guide="",
+                          exemplars=""),
                     job.answer_tokens(MIN_ITEM_CHARS)):
         raise RequestError(f"事实太多太长（共{sum(len(f) for f in job.facts)}字），超出了模型一次能读的长度。"
                            "请精简事实，或分部分起草（选择具体章节）。")

@@ -101,6 +101,11 @@ class ReplyContext:
                 - han_grams(self.fact_texts, EXEMPLAR_ECHO_MIN_CHARS))
 
     @cached_property
+    def own_pairs_with_heading(self) -> set[str]:
+        return set().union(*(char_pairs(sentence_key(normalize_for_compare(t)))
+                             for t in [self.heading, *(f.text for f in self.facts)]))
+
+    @cached_property
     def keyed_facts(self) -> list:
         return keyed_tokens(self.fact_texts)
 
@@ -178,7 +183,12 @@ FRAGMENT_HAN = 10
 
 
 def _fragment(sentence: str, ctx: ReplyContext) -> bool:
-    return len(re.findall(r"[\u4e00-\u9fff]", sentence)) < FRAGMENT_HAN
+    """List debris, or a sentence that stops on its opening phrase (“我局高度重视老龄健康，通过加强
+    医养结合机构建设。”): its last clause starts a means or scope and nothing follows."""
+    if len(re.findall(r"[\u4e00-\u9fff]", sentence)) < FRAGMENT_HAN:
+        return True
+    last = sentence.rstrip("。；！？").split("，")[-1]
+    return bool(word_re("dangling_opener").match(last))
 
 
 def _claims(sentence: str, ctx: ReplyContext) -> bool:
@@ -228,7 +238,11 @@ def _moved_value(sentence: str, ctx: ReplyContext) -> bool:
         keys = [k.long_key or k.key for k in facts if k.token.pair == t.pair and (k.long_key or k.key)]
         if keys and not any(char_pairs(key) & char_pairs(k) for k in keys):
             return True
-    return False
+    # and the checker's own FACT-04 test, so a sentence it would fail is never kept
+    from evals.document import Draft
+    from evals.rules.facts import moved_numbers
+    d = Draft(sentence)
+    return any(True for _ in moved_numbers(d.simplified, d.numbers, facts))
 
 
 def _unanchored(sentence: str, ctx: ReplyContext) -> bool:
@@ -243,9 +257,13 @@ def _unanchored(sentence: str, ctx: ReplyContext) -> bool:
         return True
     # the opening framing sentence must be about this paragraph: it shares words with its heading
     # or its facts (“努力为军队办实事” under an 应急 heading is another report's sentence)
-    own = set().union(*(char_pairs(sentence_key(normalize_for_compare(t)))
-                        for t in [ctx.heading, *(f.text for f in ctx.facts)]))
-    return not (char_pairs(sentence_key(sentence)) - GENERIC_PAIRS) & own
+    return not _shares_own_words(sentence, ctx)
+
+
+def _shares_own_words(text: str, ctx: ReplyContext) -> bool:
+    """The text shares a character pair, beyond the words every report uses, with the paragraph's
+    heading or facts."""
+    return bool((char_pairs(sentence_key(normalize_for_compare(text))) - GENERIC_PAIRS) & ctx.own_pairs_with_heading)
 
 
 def _restates_fact(sentence: str, ctx: ReplyContext) -> bool:
@@ -324,10 +342,27 @@ def drop_effect_clauses(sentence: str, facts: list[Fact]) -> str:
     effect clause no fact gives; a sentence that is all effect is left to the sentence guards."""
     end = sentence[-1] if sentence and sentence[-1] in "。；！？" else ""
     clauses = sentence.rstrip("。；！？").split("，")
-    kept = [c for c in clauses if not (word_re("effect_claims").search(c) and not facts_in(c, facts))]
+    # an effect clause stays only when it is a fact's own wording, not when it merely shares a few words
+    kept = [c for c in clauses
+            if not (word_re("effect_claims").search(c) and not facts_in(c, facts, FACT_WORDING_KEPT))]
     if not kept or len(kept) == len(clauses):
         return sentence
     return "，".join(kept) + end
+
+
+def drop_unanchored_tail(sentence: str, ctx: ReplyContext) -> str:
+    """Clauses after a sentence's last fact that share no word with the paragraph's facts or heading
+    go (“新建标准化预防接种门诊3个，实现整体搬迁投入运营。”): what follows a fact is said as its
+    result or sequel, and one the facts do not give is invented. Clauses before the fact are how
+    the work was approached and claim nothing; a sentence with no fact is left to the sentence guards."""
+    end = sentence[-1] if sentence and sentence[-1] in "。；！？" else ""
+    clauses = sentence.rstrip("。；！？").split("，")
+    with_fact = [i for i, c in enumerate(clauses) if facts_in(c, ctx.facts)]
+    if not with_fact:
+        return sentence
+    last = with_fact[-1]
+    kept = clauses[:last + 1] + [c for c in clauses[last + 1:] if _shares_own_words(c, ctx)]
+    return sentence if len(kept) == len(clauses) else "，".join(kept) + end
 
 
 def strip_label_lead(sentence: str) -> str:
@@ -351,8 +386,8 @@ def tidy_reply(text: str, ctx: ReplyContext, edits: list[GuardEdit]) -> str:
     return cleaned
 
 
-def facts_in(sentence: str, facts: list[Fact]) -> list[int]:
-    """Ids of the facts a sentence says: it carries one of their numbers or names, or most of its
+def facts_in(sentence: str, facts: list[Fact], share: float = FACT_LINK_SHARE) -> list[int]:
+    """Ids of the facts a sentence says: it carries one of their numbers or names, or `share` of its
     character pairs are in one of them."""
     norm = normalize_for_compare(sentence)
     pairs = {t.pair for t in extract_numbers(norm) if not is_year_token(t, norm)}
@@ -362,7 +397,7 @@ def facts_in(sentence: str, facts: list[Fact]) -> list[int]:
         fnorm = normalize_for_compare(f.text)
         fpairs = {t.pair for t in extract_numbers(fnorm) if not is_year_token(t, fnorm)}
         if (pairs & fpairs or any(n in sentence for n in f.names)
-                or (key and len(key & char_pairs(sentence_key(fnorm))) >= FACT_LINK_SHARE * len(key))):
+                or (key and len(key & char_pairs(sentence_key(fnorm))) >= share * len(key))):
             ids.append(f.id)
     return ids
 

@@ -91,12 +91,37 @@ ECHO_MIN_CHARS = 6
 
 
 @lru_cache(maxsize=1)
+def _demos() -> list[dict]:
+    with open(PROMPTS_DIR / "demo_item.toml", "rb") as f:
+        return tomllib.load(f)["demo"]
+
+
+def demo_exchange(genre: str) -> list[dict[str, str]]:
+    """The worked example for a genre's voice as a finished user/assistant exchange, the task in
+    the very format of a real writing call (prompts/demo_item.toml says why)."""
+    demo = next((d for d in _demos() if genre in d["genres"]), None)
+    if demo is None:
+        return []
+    own = [f"[{i}] {t}" for i, t in enumerate(demo["facts"], 1)]
+    others = [f"[{i}] {t}" for i, t in enumerate(demo.get("others", []), len(own) + 1)]
+    refs = "".join(f"[{i}]" for i in range(1, len(own) + 1))
+    user = (render("context", genre=genre, unit=demo["unit"], year=demo["year"],
+                   voice=genre_guide(genre).voice, facts=fence("\n".join(own + others))) + "\n\n"
+            + render("task_item", part_title=demo["part_title"], heading=demo["heading"],
+                     chars=len(demo["answer"]), fact_refs=refs, fact_list="\n".join(own),
+                     guide="", exemplars="（无）"))
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": demo["answer"]}]
+
+
+@lru_cache(maxsize=1)
 def _prompt_grams() -> frozenset[str]:
     texts = [p.read_text(encoding="utf-8") for p in PROMPTS_DIR.glob("*.md")]
     for g in _genre_data().values():
         if isinstance(g, dict) and "voice" in g:
             texts += [g["voice"], g["heading_style"]]
             texts += [p.get("guide", "") for p in g.get("parts", []) + g.get("section_parts", [])]
+    # the worked examples' answers: a sentence copied from one is about a unit that does not exist
+    texts += [d["answer"] for d in _demos()]
     # Quoted phrases (“现将…述职如下：”) are wording the model is asked to use, not instructions.
     return han_grams((re.sub(r"\$\{\w+\}|“[^”]*”", "|", t) for t in texts), ECHO_MIN_CHARS)
 

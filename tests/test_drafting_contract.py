@@ -9,12 +9,11 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from evals.facts import extract_numbers
-from openai_stub import ScriptedOpenAIServer, cut_stream, reply
+from openai_stub import ScriptedOpenAIServer, cut_stream
 from rag.config import PROJECT_ROOT, Settings
 from rag.draft import DraftResult, draft_report, plan_draft
 from rag.factsheet import ACHIEVEMENT, PLAN, PROBLEM, SAFEGUARD, analyse_facts, fact_kind
@@ -178,8 +177,9 @@ def test_invented_claims_are_never_kept_and_the_edit_is_logged(settings, invente
 
 def test_a_failing_sentence_is_asked_again_once_then_replaced_by_its_fact(settings):
     # the model adds an invented figure to a fact's sentence and cannot fix it when asked again
+    # (before the fact: a clause after it that the facts do not give is simply dropped)
     def item(facts, prompt):
-        return "".join(f"{f}，带动就业300人。" for f in facts)
+        return "".join(f"在带动就业300人的同时，{f}。" for f in facts)
     model = Model(item=item, reask=lambda p: "1. 仍然带动就业300人。")
     result = draft(settings, ELDERLY, model)
     assert "300人" not in result.draft
@@ -191,7 +191,7 @@ def test_a_failing_sentence_is_asked_again_once_then_replaced_by_its_fact(settin
 
 def test_a_rewritten_sentence_that_passes_is_kept(settings):
     def item(facts, prompt):
-        return f"{facts[0]}，我局成功承办了全国老龄工作现场会。" + "。".join(facts[1:]) + "。"
+        return f"我局成功承办了全国老龄工作现场会，{facts[0]}。" + "。".join(facts[1:]) + "。"
     model = Model(item=item, reask=lambda p: "1. " + all_facts(p)[1] + "，着力完善老年健康服务体系。")
     result = draft(settings, ELDERLY, model)
     assert "着力完善老年健康服务体系" in result.draft and "现场会" not in result.draft
@@ -444,3 +444,103 @@ def test_fact_lead_heading_names_the_work_before_the_figure():
     assert fact_lead_heading("联合县教育局对全县48所中小学开展传染病防控专项检查") == ""
     assert fact_lead_heading("每个县（市、区）至少建成1个中医药文化宣传教育基地") == ""
     assert fact_lead_heading("加强托育服务监管") == ""
+    # a metric names no work: “…接种率保持在95%以上” gives no heading
+    assert fact_lead_heading("全县适龄儿童疫苗接种率保持在95%以上") == ""
+
+
+class ShiftedHeadings(FactCopyingHeadings):
+    """A model that proposes, for each group, the first fact of the next group."""
+
+    def __call__(self, body: dict) -> str:
+        task = body["messages"][-1]["content"].split("【本次任务】", 1)[-1]
+        if "拟小标题" in task:
+            firsts = [g.split("；")[0] for g in re.findall(r"^第\d+组：(.*)$", task, re.M)]
+            return json.dumps(firsts[1:] + firsts[:1], ensure_ascii=False)
+        return super().__call__(body)
+
+
+def test_a_fact_copied_into_another_groups_heading_is_not_used(settings):
+    request = {**CHILDCARE_PLAN, "section": "主要任务",
+               "facts": ["新增普惠托位1200个", "培训托育从业人员600人次", "新建社区托育服务驿站15个",
+                         "开展托育机构安全检查320家次"]}
+    result = draft(settings, request, ShiftedHeadings())
+    items = [it for p in result.plan.parts for it in p.items]
+    assert len(items) >= 2
+    for it in items:
+        if it.heading_source == "model":
+            texts = [f.text for f in result.facts.facts if f.id in it.fact_ids]
+            assert any(it.heading in t for t in texts), (it.heading, texts)
+
+
+def test_a_clause_after_a_fact_that_no_fact_gives_is_dropped_and_logged(settings):
+    def item(facts, prompt):
+        return "".join(f"坚持规范管理，{f}，实现整体搬迁投入运营。" for f in facts)
+    result = draft(settings, ELDERLY, Model(item=item))
+    assert "整体搬迁" not in result.draft
+    assert "坚持规范管理" in result.draft      # how the work was approached claims nothing
+    edits = [e for e in result.edits if e.guard == "unanchored-clause"]
+    assert edits and all("整体搬迁" in e.before and "整体搬迁" not in e.after for e in edits)
+    for f in ELDERLY["facts"][:3]:
+        assert f in result.draft
+
+
+def test_a_fact_figure_the_checker_would_read_as_moved_is_not_kept(settings):
+    # “聚焦老年人健康管理，全年65岁…”: the checker's FACT-04 reads 65 as the 健康管理 figure
+    request = {**ELDERLY, "facts": ["全区65岁及以上老年人健康管理2.31万人，健康管理率72.6%",
+                                    "建成老年友善医疗机构12家"]}
+
+    def item(facts, prompt):
+        return "".join(("我局聚焦老年人健康管理，全年" + f[2:] if f.startswith("全区") else f) + "。" for f in facts)
+    result = draft(settings, request, Model(item=item))
+    assert "FACT-04" not in {v.rule for v in result.evaluation.violations}
+    assert "2.31万人" in result.draft
+
+
+def test_every_writing_call_carries_the_worked_example_of_its_genres_voice(settings):
+    bodies = []
+
+    def model(body):
+        bodies.append(body)
+        return Model()(body)
+    with ScriptedOpenAIServer([model], repeat_last=True) as stub:
+        s = settings.model_copy(update={"llm_base_url": stub.base_url, "llm_timeout": 5.0})
+        draft_report(DraftRequest.from_dict(CHILDCARE_PLAN), s, retriever=lambda *a: [], embed=None)
+    assert bodies
+    for body in bodies:
+        roles = [m["role"] for m in body["messages"]]
+        assert roles == ["system", "user", "assistant", "user"]
+        example = body["messages"][2]["content"]
+        assert "将" in example                      # a plan's example speaks of what will be done
+    # the example's own words are never kept in a draft (prompt echo)
+    from rag.prompting import echoes_prompt
+    assert echoes_prompt(bodies[0]["messages"][2]["content"][:20])
+
+
+def test_a_paragraph_never_opens_on_a_connective_or_ends_a_sentence_on_its_opening_phrase(settings):
+    def item(facts, prompt):
+        return ("同时，我局积极推进各项工作，" + facts[0] + "。我局高度重视这项工作，通过加强统筹协调。"
+                + "。".join(facts[1:]) + "。")
+    result = draft(settings, ELDERLY, Model(item=item))
+    paragraphs = [b for b in result.blocks if b.kind == "item"]
+    assert paragraphs and not any(b.body().startswith("同时") for b in paragraphs)
+    assert "通过加强统筹协调" not in result.draft
+    assert any(e.guard == "leading-connective" for e in result.edits)
+    assert any("通过加强统筹协调" in e.before for e in result.edits)
+    from rag.guards import SENTENCE_GUARDS, ReplyContext
+    fragment = next(g for g in SENTENCE_GUARDS if g.id == "fragment")
+    ctx = ReplyContext(facts=[], all_facts=[], year=2024, unit="云溪县卫生健康局", heading="")
+    assert fragment.test("我局高度重视老龄健康，通过加强医养结合机构建设。", ctx)
+    assert not fragment.test("通过加强医养结合机构建设，新增护理型床位260张。", ctx)
+
+
+def test_a_heading_that_says_a_fact_is_not_followed_by_the_same_fact(settings):
+    request = {**CHILDCARE_PLAN, "section": "主要任务", "facts": ["创建国家婴幼儿照护服务示范城市", "培训托育从业人员600人次"]}
+
+    class SaysItInTheHeading(Model):
+        def __call__(self, body):
+            task = body["messages"][-1]["content"].split("【本次任务】", 1)[-1]
+            if "拟小标题" in task:
+                return json.dumps(["创建国家婴幼儿照护服务示范城市"] * 2, ensure_ascii=False)
+            return super().__call__(body)
+    result = draft(settings, request, SaysItInTheHeading(item=lambda facts, p: "坚持统筹推进。"))
+    assert result.draft.count("创建国家婴幼儿照护服务示范城市") == 1

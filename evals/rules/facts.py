@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from rag.textnorm import parse_chinese_numeral
 
 from evals.context import CheckContext
-from evals.facts import KEY_CHARS, NumberToken, extract_numbers, is_year_token
+from evals.facts import KEY_CHARS, KeyedToken, NumberToken, extract_numbers, is_year_token
 from evals.registry import GBT_NUMBERS, PRACTICE, REGULATIONS, Finding, rule
 from rag.headings import ENUM_ITEM_RE
 
@@ -101,10 +101,10 @@ def chinese_numeral_quantities(ctx: CheckContext) -> Iterator[Finding]:
         yield Finding(s, e, ctx.excerpt(s, e), detail=f"“{m.group(0)}”")
 
 
-def _metric_values(ctx: CheckContext) -> dict[str, set[str]]:
-    """Long FACT-04 key → values of the mandatory facts attached to it."""
+def metric_values(keyed: list[KeyedToken]) -> dict[str, set[str]]:
+    """Long FACT-04 key → values of the facts attached to it."""
     keys: dict[str, set[str]] = {}
-    for kt in ctx.keyed:
+    for kt in keyed:
         if kt.long_key:
             keys.setdefault(kt.long_key, set()).add(kt.token.canonical)
     return keys
@@ -133,25 +133,33 @@ def _best_values(window: str, keys: dict[str, set[str]]) -> tuple[str, set[str]]
     return best[0], set().union(*(keys[k] for k in best))
 
 
-@rule("FACT-04", "major", "数字与指标对应错误（数字被挪到了别的指标上）", source=f"{REGULATIONS}（内容真实准确）")
-def numbers_attached(ctx: CheckContext) -> Iterator[Finding]:
-    keys = _metric_values(ctx)
+def moved_numbers(text: str, numbers: list[NumberToken], keyed: list[KeyedToken],
+                  skip: set[tuple[str, str]] = frozenset()) -> Iterator[tuple[NumberToken, str, set[str]]]:
+    """(number, fact key, the key's values) for each fact figure of `text` written after another
+    fact's metric. FACT-04's test; the drafting guard asks it of each model sentence, so the
+    drafter never keeps a sentence the checker would fail."""
+    keys = metric_values(keyed)
     if not keys:
         return
-    values = {kt.token.canonical for kt in ctx.keyed}
-    text = ctx.draft.simplified   # aligned with the raw draft, so token offsets index it
+    values = {kt.token.canonical for kt in keyed}
     prev_end = 0
-    for t in ctx.draft.numbers:
+    for t in numbers:
         window = text[max(prev_end, t.start - FACT04_LOOKBACK):t.start]
         window = window[max(window.rfind(c) for c in SENTENCE_BREAKS) + 1:]
         prev_end = t.end
-        if t.canonical not in values or t.pair in ctx.conflict_pairs:   # INPUT-02 reports those
+        if t.canonical not in values or t.pair in skip:
             continue
         found = _best_values(window, keys)
         if found and t.canonical not in found[1]:
-            best, owners = found[0], "、".join(sorted(found[1]))
-            yield Finding(t.start, t.end, ctx.excerpt(t.start, t.end, 14),
-                          detail=f"事实中“{best}”对应{owners}，稿中却是{t.text}")
+            yield t, found[0], found[1]
+
+
+@rule("FACT-04", "major", "数字与指标对应错误（数字被挪到了别的指标上）", source=f"{REGULATIONS}（内容真实准确）")
+def numbers_attached(ctx: CheckContext) -> Iterator[Finding]:
+    # the simplified draft is aligned with the raw one, so token offsets index it
+    for t, best, owners in moved_numbers(ctx.draft.simplified, ctx.draft.numbers, ctx.keyed, ctx.conflict_pairs):
+        yield Finding(t.start, t.end, ctx.excerpt(t.start, t.end, 14),
+                      detail=f"事实中“{best}”对应{'、'.join(sorted(owners))}，稿中却是{t.text}")
 
 
 @rule("FACT-05", "major", "“以下N个方面/N项”与实际列出的条数不符", source=PRACTICE)
