@@ -27,12 +27,12 @@ from rag.errors import LLMError
 from rag.factsheet import Fact, FactSheet
 from rag.guards import (DROP_CLAUSE, DROP_SENTENCE, INSERT, REASK, GuardEdit, ReplyContext, Sentence, covers,
                         drop_effect_clauses, drop_unanchored_tail, facts_in, failed_guard, number_pairs,
-                        strip_label_lead, tidy_reply, word_re)
+                        strip_label_lead, strip_lead, tidy_reply, word_re)
 from rag.headings import canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, heading_problem
 from rag.postprocess import renumber_enumerations
-from rag.prompting import fence, render
-from rag.text import SUPPLY_MARK, ensure_full_stop, nonspace_len, sentences_of
+from rag.prompting import fact_lines, fence, render
+from rag.text import SUPPLY_MARK, ensure_full_stop, nonspace_len, sentence_key, sentences_of
 from rag.textnorm import HAN, chinese_numeral, normalize_for_compare, to_fullwidth_punctuation
 
 # A paragraph under this share of its budget asks the user for more (【待补充】) instead of padding.
@@ -129,7 +129,7 @@ def fact_lead_heading(text: str) -> str:
 def fact_list(facts: list[Fact]) -> str:
     """A writing call's own facts, words and all: the small model cannot look a fact up by its
     number in the list of all facts, and wrote the other paragraphs' facts when given numbers only."""
-    return "\n".join(f"[{f.id}] {f.text}" for f in facts)
+    return fact_lines((f.id, f.text) for f in facts)
 
 
 class Composer:
@@ -305,7 +305,7 @@ class Composer:
         if not block.sentences or block.sentences[0].origin != "model":
             return
         first = block.sentences[0]
-        bare = word_re("leading_connective").sub("", first.text, count=1)
+        bare = strip_lead(first.text, "leading_connective")
         if bare != first.text and bare:
             block.sentences[0] = Sentence(bare, first.origin, first.fact_ids)
             self.edits.append(GuardEdit("leading-connective", "fix", first.text, bare,
@@ -320,20 +320,7 @@ class Composer:
         for s in sentences_of(text):
             if not s.strip():
                 continue
-            bare = strip_label_lead(s)
-            if bare != s.strip():
-                self.edits.append(GuardEdit("label-lead", "fix", s, bare, "去掉模型加在句首的标签", ctx.where))
-                s = bare
-            plain = drop_effect_clauses(s, ctx.facts)
-            if plain != s:
-                self.edits.append(GuardEdit("unsupported-effect", DROP_CLAUSE, s, plain,
-                                            "删去事实没有给出的效果说法", ctx.where))
-                s = plain
-            plain = drop_unanchored_tail(s, ctx)
-            if plain != s:
-                self.edits.append(GuardEdit("unanchored-clause", DROP_CLAUSE, s, plain,
-                                            "删去事实后面接的、事实中没有的内容", ctx.where))
-                s = plain
+            s = self._trim_clauses(s, ctx)
             ctx.written = self._written() + [x.text for x in kept if x]
             ctx.position = len(kept)
             guard = failed_guard(s, ctx)
@@ -352,6 +339,25 @@ class Composer:
                 kept[slot] = new
         return [s for s in kept if s is not None]
 
+    def _trim_clauses(self, s: str, ctx: ReplyContext) -> str:
+        """Clause-scope fixes of one model sentence, each logged: a label before it, an effect no
+        fact gives, a clause after its fact that no fact gives."""
+        bare = strip_label_lead(s)
+        if bare != s.strip():
+            self.edits.append(GuardEdit("label-lead", "fix", s, bare, "去掉模型加在句首的标签", ctx.where))
+            s = bare
+        plain = drop_effect_clauses(s, ctx.facts, ctx.future)
+        if plain != s:
+            self.edits.append(GuardEdit("unsupported-effect", DROP_CLAUSE, s, plain,
+                                        "删去事实没有给出的效果说法", ctx.where))
+            s = plain
+        plain = drop_unanchored_tail(s, ctx)
+        if plain != s:
+            self.edits.append(GuardEdit("unanchored-clause", DROP_CLAUSE, s, plain,
+                                        "删去事实之后、事实中没有的内容", ctx.where))
+            s = plain
+        return s
+
     def _reask(self, failing: list[tuple[int, str, str]], ctx: ReplyContext, refs: str,
                kept: list[Sentence | None]) -> dict[int, Sentence | None]:
         listing = "\n".join(f"{n}. {s}（问题：{reason}）" for n, (_slot, s, reason) in enumerate(failing, 1))
@@ -368,6 +374,7 @@ class Composer:
         out: dict[int, Sentence | None] = {}
         for n, (slot, original, _reason) in enumerate(failing, 1):
             candidate = ensure_full_stop(tidy_reply(rewritten.get(n, ""), ctx, []).strip())
+            candidate = self._trim_clauses(candidate, ctx) if candidate else ""
             ctx.written = self._written() + [x.text for x in kept if x] + [x.text for x in out.values() if x]
             ctx.position = slot
             guard = failed_guard(candidate, ctx) if candidate else None
@@ -385,17 +392,24 @@ class Composer:
         return out
 
     def _cover_facts(self, block: Block, facts: list[Fact], where: str) -> None:
+        def covered(f: Fact) -> bool:
+            # a heading that holds a whole fact (“顺利通过国家卫生县城复审”) has said it; a heading
+            # cut from a longer fact has not
+            whole = sentence_key(normalize_for_compare(f.text))
+            return covers(block.body(), f) or bool(whole) and whole in sentence_key(normalize_for_compare(block.heading))
+        missing = [f for f in facts if not covered(f)]
+        for f in missing:
+            # a model sentence that said part of this fact (one of its figures) would say it twice
+            partial = [x for x in block.sentences if x.origin == "model" and x.fact_ids == [f.id]
+                       and number_pairs(x.text) and number_pairs(x.text) <= number_pairs(f.text)]
+            for x in partial:
+                block.sentences.remove(x)
+                self.edits.append(GuardEdit("restates-fact", DROP_SENTENCE, x.text, "",
+                                            "模型只写了这条事实的一部分，已删去该句，改为照录整条事实", where))
+        # after those removals, so a fact that only a removed sentence carried is written in too
         for f in facts:
-            # a heading that says a fact (“顺利通过国家卫生县城复审”) has said it; the body need not repeat it
-            if not covers(block.heading + "。" + block.body(), f):
+            if not covered(f):
                 s = fact_sentence(f)
-                # a model sentence that said part of this fact (one of its figures) would now say it twice
-                partial = [x for x in block.sentences if x.origin == "model" and x.fact_ids == [f.id]
-                           and number_pairs(x.text) and number_pairs(x.text) <= number_pairs(f.text)]
-                for x in partial:
-                    block.sentences.remove(x)
-                    self.edits.append(GuardEdit("restates-fact", DROP_SENTENCE, x.text, "",
-                                                "这条事实已照录补上，模型只写了其中一部分的句子删去", where))
                 block.sentences.append(Sentence(s, "fact", [f.id]))
                 self.edits.append(GuardEdit("missing-fact", INSERT, "", s, "模型漏写了这条事实，照录补上", where))
 

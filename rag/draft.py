@@ -27,8 +27,8 @@ from rag.guards import GuardEdit, Sentence, covers
 from rag.headings import parse_heading
 from rag.plan import Embed, ReportPlan, make_plan, validate_plan
 from rag.postprocess import clean_draft
-from rag.prompting import (GenreGuide, PartSpec, UnitVoice, demo_exchange, fence, genre_guide, mask_exemplar,
-                           numbered, render, requested_parts, unit_voice)
+from rag.prompting import (GenreGuide, PartSpec, UnitVoice, demo_exchange, fact_lines, fence, genre_guide,
+                           mask_exemplar, numbered, render, requested_parts, unit_voice)
 from rag.repair import DELETABLE_RULES, _check_and_repair, _fix_unit_names
 from rag.targets import revision_target
 from rag.schema import WHOLE_REPORT, DraftRequest, Exemplar
@@ -49,6 +49,7 @@ MIN_ITEM_CHARS = 200
 # Answer room a writing call must keep for the worked example to be sent (a long fact list on a
 # small context keeps the room for the answer instead).
 DEMO_ROOM_CHARS = 2 * MIN_ITEM_CHARS
+SHORT_NOTICE_TAIL = "或调低目标字数；没有用空话凑字数。"
 
 
 @dataclass
@@ -157,7 +158,7 @@ class _Job:
         reuses its cache for it, and remote endpoints bill a cached prefix cheaper."""
         facts = self.sheet.facts if self.sheet else []
         return render("context", genre=self.request.genre, unit=self.request.unit, year=self.request.year,
-                      voice=self.guide.voice, facts=fence("\n".join(f"[{f.id}] {f.text}" for f in facts)) or "（无）")
+                      voice=self.guide.voice, facts=fence(fact_lines((f.id, f.text) for f in facts)) or "（无）")
 
     @cached_property
     def demo(self) -> list[dict[str, str]]:
@@ -166,10 +167,15 @@ class _Job:
         demo = demo_exchange(self.request.genre)
         cost = sum(count_tokens(m["content"]) + TOKENS_PER_MESSAGE for m in demo)
         base = count_tokens(self.system["content"]) + count_tokens(self.prefix + "\n\n")
-        task = render("task_item", part_title="", heading="", chars=0, fact_refs="", fact_list="", guide="",
-                      exemplars="")
-        used = base + cost + count_tokens(task) + 2 * TOKENS_PER_MESSAGE + TOKENS_REPLY_PRIMING
+        # measured with every fact in the task's own list: the largest a paragraph's list can be
+        used = base + cost + count_tokens(self.bare_task(all_facts=True)) + 2 * TOKENS_PER_MESSAGE + TOKENS_REPLY_PRIMING
         return demo if used + self.answer_tokens(DEMO_ROOM_CHARS) <= self.settings.llm_context_tokens else []
+
+    def bare_task(self, all_facts: bool = False) -> str:
+        """A writing task with nothing of its own (no heading, no exemplars), to measure what is left."""
+        facts = fact_lines((f.id, f.text) for f in self.sheet.facts) if all_facts and self.sheet else ""
+        return render("task_item", part_title="", heading="", chars=0, fact_refs="", fact_list=facts, guide="",
+                      exemplars="")
 
     @cached_property
     def _fixed_tokens(self) -> int:
@@ -407,14 +413,13 @@ def _finish(job: _Job, composer: Composer, plan: ReportPlan, started: float) -> 
         ev = evaluate(render_blocks(blocks), job.request, copy_index)
         rounds.append({"round": 0, "kind": "deterministic", "score": ev.score, "passed": ev.passed})
         notices.append(f"事实不足以写到要求的{job.request.length_chars[0]}字以上，已在“{marked}”处写"
-                       f"“{placeholder('short_draft')}”，请补充具体做法、数字或典型事例，或调低目标字数；"
-                       "没有用空话凑字数。")
+                       f"“{placeholder('short_draft')}”，请在该处补充，{SHORT_NOTICE_TAIL}")
     text = render_blocks(blocks)
     if composer.short_items:
         notices.append(f"有{len(composer.short_items)}个小标题下的事实不足以写到计划字数（"
                        + "、".join(composer.short_items[:4]) + ("等" if len(composer.short_items) > 4 else "")
                        + f"），已在该处写“{placeholder('short_item')}”，请补充具体做法、数字或典型事例，"
-                         "或调低目标字数；没有用空话凑字数。")
+                       + SHORT_NOTICE_TAIL)
     sentences = [s for b in blocks for s in _block_sentences(b)]
     job.usage.seconds = time.monotonic() - started
     return DraftResult(draft=text, sources=job.sources, evaluation=ev, notices=notices, plan=plan,
@@ -446,9 +451,7 @@ def draft_report(request: DraftRequest, settings: Settings, *, llm=None,
     if not job.sheet.facts:
         return DraftResult(draft="", notices=job.notices + [_ask_for_facts(request, parts)], facts=job.sheet)
     # every call carries all the facts: a list the model cannot read with room to answer is refused
-    if not job.fits(render("task_item", part_title="", heading="", chars=0, fact_refs="", fact_list="", guide="",
-                          exemplars=""),
-                    job.answer_tokens(MIN_ITEM_CHARS)):
+    if not job.fits(job.bare_task(), job.answer_tokens(MIN_ITEM_CHARS)):
         raise RequestError(f"事实太多太长（共{sum(len(f) for f in job.facts)}字），超出了模型一次能读的长度。"
                            "请精简事实，或分部分起草（选择具体章节）。")
     plan = plan or (resume.plan if resume is not None else None)

@@ -19,7 +19,7 @@ from evals.facts import extract_numbers, is_year_token, keyed_tokens, number_key
 from rag.config import PROJECT_ROOT
 from rag.factsheet import Fact, VERIFY_MARK
 from rag.postprocess import clean_paragraph, repeats
-from rag.prompting import MASK_RE, echoes_prompt
+from rag.prompting import ECHO_MIN_CHARS, MASK_RE, prompt_grams
 from rag.text import char_pairs, han_grams, sentence_key, shares_grams
 from rag.textnorm import normalize_for_compare
 
@@ -38,7 +38,8 @@ FACT_WORDING_KEPT = 0.7
 RESTATED_SHARE = 0.45
 # Character pairs every report uses; sharing only these with a paragraph says nothing about it.
 GENERIC_PAIRS = frozenset({"工作", "推进", "加强", "开展", "一步", "进一", "持续", "全面", "扎实", "深入", "落实", "提升"})
-# The one framing sentence that may open a paragraph without a fact (“我局坚持统筹推进，细化工作措施。”).
+# The one framing sentence that may open a paragraph without a fact, about the paragraph's own work
+# (“我局坚持统筹推进，织密老年健康服务网络。” under a heading on 老年健康服务).
 FRAMING_HAN = 30
 
 FIX, DROP_SENTENCE, REASK, INSERT, DROP_CLAUSE = "fix", "drop_sentence", "reask", "insert", "drop_clause"
@@ -99,6 +100,11 @@ class ReplyContext:
     def echo_grams(self) -> frozenset[str]:
         return (han_grams(self.exemplars, EXEMPLAR_ECHO_MIN_CHARS)
                 - han_grams(self.fact_texts, EXEMPLAR_ECHO_MIN_CHARS))
+
+    @cached_property
+    def prompt_grams(self) -> frozenset[str]:
+        # words of our prompts and worked examples that a fact also uses are the fact's words
+        return prompt_grams() - han_grams(self.fact_texts, ECHO_MIN_CHARS)
 
     @cached_property
     def own_pairs_with_heading(self) -> set[str]:
@@ -172,9 +178,15 @@ def _done_in_plan(sentence: str, ctx: ReplyContext) -> bool:
 
 
 def _restates_heading(sentence: str, ctx: ReplyContext) -> bool:
+    """Mostly the heading's words, or a sentence with no fact that carries the whole heading
+    (“我委始终坚持以人民为中心，聚焦医改，工作成效持续显现。” under “聚焦医改，工作成效持续显现”)."""
     pairs = char_pairs(sentence_key(sentence))
     head = char_pairs(sentence_key(ctx.heading))
-    return bool(ctx.heading) and bool(pairs) and len(pairs & head) >= HEADING_RESTATED * len(pairs)
+    if not ctx.heading or not pairs:
+        return False
+    if len(pairs & head) >= HEADING_RESTATED * len(pairs):
+        return True
+    return sentence_key(ctx.heading) in sentence_key(sentence) and not facts_in(sentence, ctx.facts)
 
 
 # A model sentence with fewer Han characters is list debris (“市第二人民医院。”, “覆盖病组：632个。”)
@@ -188,7 +200,8 @@ def _fragment(sentence: str, ctx: ReplyContext) -> bool:
     if len(re.findall(r"[\u4e00-\u9fff]", sentence)) < FRAGMENT_HAN:
         return True
     last = sentence.rstrip("。；！？").split("，")[-1]
-    return bool(word_re("dangling_opener").match(last))
+    # “…，通过国家卫生县城复审。” is a fact, not an opening phrase left hanging
+    return bool(word_re("dangling_opener").match(last)) and not facts_in(last, ctx.facts)
 
 
 def _claims(sentence: str, ctx: ReplyContext) -> bool:
@@ -302,8 +315,7 @@ def _elsewhere(sentence: str, ctx: ReplyContext) -> bool:
     model writes them all into whichever paragraph it is asked for; each is written in its own."""
     if not ctx.other_facts:
         return False
-    norm = normalize_for_compare(sentence)
-    pairs = {t.pair for t in extract_numbers(norm) if not is_year_token(t, norm)}
+    pairs = number_pairs(sentence)
     if pairs & ctx.other_pairs and not pairs & ctx.own_pairs:
         return True
     return not facts_in(sentence, ctx.facts) and bool(facts_in(sentence, ctx.other_facts))
@@ -327,7 +339,8 @@ SENTENCE_GUARDS: list[SentenceGuard] = [
     SentenceGuard("unsupported-effect", LEXICON, DROP_SENTENCE, "声称了事实没有给出的效果（如“有效提升了……”）",
                   _unsupported_effect),
     SentenceGuard("unanchored", THRESHOLD, DROP_SENTENCE, "不是在写本段的事实（事实中没有这项工作）", _unanchored),
-    SentenceGuard("prompt-echo", THRESHOLD, DROP_SENTENCE, "复述了给模型的写作要求", lambda s, c: echoes_prompt(s)),
+    SentenceGuard("prompt-echo", THRESHOLD, DROP_SENTENCE, "复述了给模型的写作要求或示例",
+                  lambda s, c: shares_grams(s, c.prompt_grams, ECHO_MIN_CHARS)),
     SentenceGuard("plan-written-as-done", LEXICON, REASK, "计划部分写成了已完成的事", _done_in_plan),
     SentenceGuard("restates-heading", THRESHOLD, DROP_SENTENCE, "只是重复了小标题", _restates_heading),
     SentenceGuard("restates-fact", THRESHOLD, DROP_SENTENCE, "把本段已经写过的事实又说了一遍", _restates_fact),
@@ -337,14 +350,20 @@ SENTENCE_GUARDS: list[SentenceGuard] = [
 ]
 
 
-def drop_effect_clauses(sentence: str, facts: list[Fact]) -> str:
+def drop_effect_clauses(sentence: str, facts: list[Fact], future: bool = False) -> str:
     """“定向培养农村订单医学生45名，有效提升了乡村医生的执业能力。” keeps its fact and loses the
-    effect clause no fact gives; a sentence that is all effect is left to the sentence guards."""
+    effect clause no fact gives; a sentence that is all effect is left to the sentence guards.
+    Outside plan parts an aim (“提升基层医疗卫生机构的服务能力和水平”) said after a fact claims
+    it was reached; in a plan it is the aim and stays."""
     end = sentence[-1] if sentence and sentence[-1] in "。；！？" else ""
     clauses = sentence.rstrip("。；！？").split("，")
+
+    def claims_effect(i: int, c: str) -> bool:
+        return bool(word_re("effect_claims").search(c)
+                    or (not future and i > 0 and word_re("effect_aims").search(c)))
     # an effect clause stays only when it is a fact's own wording, not when it merely shares a few words
-    kept = [c for c in clauses
-            if not (word_re("effect_claims").search(c) and not facts_in(c, facts, FACT_WORDING_KEPT))]
+    kept = [c for i, c in enumerate(clauses)
+            if not (claims_effect(i, c) and not facts_in(c, facts, FACT_WORDING_KEPT))]
     if not kept or len(kept) == len(clauses):
         return sentence
     return "，".join(kept) + end
@@ -365,9 +384,14 @@ def drop_unanchored_tail(sentence: str, ctx: ReplyContext) -> str:
     return sentence if len(kept) == len(clauses) else "，".join(kept) + end
 
 
+def strip_lead(sentence: str, words: str) -> str:
+    """The sentence without a lead that the `words` list of guard_words.toml matches."""
+    return word_re(words).sub("", sentence.strip(), count=1)
+
+
 def strip_label_lead(sentence: str) -> str:
     """“目标，确保…” → “确保…”: the label the model put before a sentence."""
-    return word_re("label_lead").sub("", sentence.strip())
+    return strip_lead(sentence, "label_lead")
 
 
 def failed_guard(sentence: str, ctx: ReplyContext) -> SentenceGuard | None:
@@ -390,12 +414,12 @@ def facts_in(sentence: str, facts: list[Fact], share: float = FACT_LINK_SHARE) -
     """Ids of the facts a sentence says: it carries one of their numbers or names, or `share` of its
     character pairs are in one of them."""
     norm = normalize_for_compare(sentence)
-    pairs = {t.pair for t in extract_numbers(norm) if not is_year_token(t, norm)}
+    pairs = number_pairs(sentence)
     key = char_pairs(sentence_key(norm))
     ids = []
     for f in facts:
         fnorm = normalize_for_compare(f.text)
-        fpairs = {t.pair for t in extract_numbers(fnorm) if not is_year_token(t, fnorm)}
+        fpairs = number_pairs(f.text)
         if (pairs & fpairs or any(n in sentence for n in f.names)
                 or (key and len(key & char_pairs(sentence_key(fnorm))) >= share * len(key))):
             ids.append(f.id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from string import Template
@@ -102,19 +103,19 @@ def demo_exchange(genre: str) -> list[dict[str, str]]:
     demo = next((d for d in _demos() if genre in d["genres"]), None)
     if demo is None:
         return []
-    own = [f"[{i}] {t}" for i, t in enumerate(demo["facts"], 1)]
-    others = [f"[{i}] {t}" for i, t in enumerate(demo.get("others", []), len(own) + 1)]
-    refs = "".join(f"[{i}]" for i in range(1, len(own) + 1))
+    own = list(enumerate(demo["facts"], 1))
+    everything = list(enumerate(demo["facts"] + demo.get("others", []), 1))
+    refs = "".join(f"[{i}]" for i, _t in own)
     user = (render("context", genre=genre, unit=demo["unit"], year=demo["year"],
-                   voice=genre_guide(genre).voice, facts=fence("\n".join(own + others))) + "\n\n"
+                   voice=genre_guide(genre).voice, facts=fence(fact_lines(everything))) + "\n\n"
             + render("task_item", part_title=demo["part_title"], heading=demo["heading"],
-                     chars=len(demo["answer"]), fact_refs=refs, fact_list="\n".join(own),
+                     chars=len(demo["answer"]), fact_refs=refs, fact_list=fact_lines(own),
                      guide="", exemplars="（无）"))
     return [{"role": "user", "content": user}, {"role": "assistant", "content": demo["answer"]}]
 
 
 @lru_cache(maxsize=1)
-def _prompt_grams() -> frozenset[str]:
+def prompt_grams() -> frozenset[str]:
     texts = [p.read_text(encoding="utf-8") for p in PROMPTS_DIR.glob("*.md")]
     for g in _genre_data().values():
         if isinstance(g, dict) and "voice" in g:
@@ -129,7 +130,7 @@ def _prompt_grams() -> frozenset[str]:
 def echoes_prompt(sentence: str) -> bool:
     """True when a sentence repeats our own instructions (the small model sometimes echoes the
     prompt): it shares a run of ≥6 Han characters with a prompt file or a genre's guidance."""
-    return shares_grams(sentence, _prompt_grams(), ECHO_MIN_CHARS)
+    return shares_grams(sentence, prompt_grams(), ECHO_MIN_CHARS)
 
 
 def fact_labels() -> tuple[re.Pattern, re.Pattern]:
@@ -253,6 +254,11 @@ def mask_exemplar(text: str, voice: UnitVoice) -> str:
 def fence(text: str) -> str:
     """Quoted data never closes its own fence: strip the fence markers from inside."""
     return text.replace("<<<", "«").replace(">>>", "»").strip()
+
+
+def fact_lines(facts: Iterable[tuple[int, str]]) -> str:
+    """Facts as every prompt lists them: “[id] text”, one a line; the id is how a task names them."""
+    return "\n".join(f"[{i}] {t}" for i, t in facts)
 
 
 def numbered(lines: list[str], brackets: bool = False) -> str:

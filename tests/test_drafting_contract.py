@@ -446,6 +446,11 @@ def test_fact_lead_heading_names_the_work_before_the_figure():
     assert fact_lead_heading("加强托育服务监管") == ""
     # a metric names no work: “…接种率保持在95%以上” gives no heading
     assert fact_lead_heading("全县适龄儿童疫苗接种率保持在95%以上") == ""
+    assert fact_lead_heading("全县养老机构床位数2300张") == ""
+    # a one-character tail goes only when it is not the end of a word
+    assert fact_lead_heading("新增家庭医生签约12万人") == "新增家庭医生签约"
+    assert fact_lead_heading("下达卫生监督意见书12份") == "下达卫生监督意见书"
+    assert fact_lead_heading("组织群众参与32场") == "组织群众参与"
 
 
 class ShiftedHeadings(FactCopyingHeadings):
@@ -466,10 +471,10 @@ def test_a_fact_copied_into_another_groups_heading_is_not_used(settings):
     result = draft(settings, request, ShiftedHeadings())
     items = [it for p in result.plan.parts for it in p.items]
     assert len(items) >= 2
-    for it in items:
-        if it.heading_source == "model":
-            texts = [f.text for f in result.facts.facts if f.id in it.fact_ids]
-            assert any(it.heading in t for t in texts), (it.heading, texts)
+    # every proposal is another group's fact: none is cut into a heading, each group keeps its pattern
+    assert all(it.heading_source == "pattern" for it in items)
+    assert not any("数字之前" in e.reason for e in result.edits)
+    assert sum(e.guard == "heading-contract" for e in result.edits) >= len(items)
 
 
 def test_a_clause_after_a_fact_that_no_fact_gives_is_dropped_and_logged(settings):
@@ -544,3 +549,48 @@ def test_a_heading_that_says_a_fact_is_not_followed_by_the_same_fact(settings):
             return super().__call__(body)
     result = draft(settings, request, SaysItInTheHeading(item=lambda facts, p: "坚持统筹推进。"))
     assert result.draft.count("创建国家婴幼儿照护服务示范城市") == 1
+
+
+def test_words_a_fact_shares_with_our_worked_example_are_not_prompt_echo(settings):
+    # an occupational-health report uses the same words as the worked example; they are its own
+    request = {**ELDERLY, "topic": "职业健康", "facts": ["检查用人单位120家，下达整改意见书31份",
+                                                       "培训企业职业卫生管理人员560人次"]}
+
+    def item(facts, prompt):
+        return "".join(f"我局把职业健康检查落实到用人单位，{f}。" for f in facts[:1]) + "。".join(facts[1:]) + "。"
+    result = draft(settings, request, Model(item=item))
+    assert not any(e.guard == "prompt-echo" and "用人单位120家" in e.before for e in result.edits)
+    assert "检查用人单位120家" in result.draft
+
+
+def test_a_fact_carried_only_by_a_partial_sentence_is_written_back(settings):
+    # one model sentence carries all of one fact and part of another; when it gives way to the
+    # second fact written whole, the first fact must not be lost with it
+    request = {**ELDERLY, "facts": ["新建医养结合机构3家，新增护理型床位260张", "建成老年友善医疗机构12家"]}
+
+    def item(facts, prompt):
+        return "新建医养结合机构3家，新增床位260张，建成老年友善医疗机构。"
+    result = draft(settings, request, Model(item=item))
+    for f in request["facts"]:
+        for t in extract_numbers(f):
+            assert t.text in result.draft
+
+
+def test_an_aim_after_a_fact_is_a_claim_in_a_summary_and_the_aim_in_a_plan():
+    from rag.factsheet import Fact
+    from rag.guards import drop_effect_clauses
+    facts = [Fact(1, "全县建成紧密型县域医共体，覆盖乡镇卫生院18家", "", ACHIEVEMENT)]
+    sentence = "全县建成紧密型县域医共体，覆盖乡镇卫生院18家，提升基层医疗卫生机构的服务能力和水平。"
+    assert drop_effect_clauses(sentence, facts) == "全县建成紧密型县域医共体，覆盖乡镇卫生院18家。"
+    assert drop_effect_clauses(sentence, facts, future=True) == sentence
+
+
+def test_a_sentence_without_a_fact_that_carries_its_whole_heading_restates_it():
+    from rag.factsheet import Fact
+    from rag.guards import SENTENCE_GUARDS, ReplyContext
+    facts = [Fact(1, "药品耗材集中带量采购落地品种412个", "", ACHIEVEMENT)]
+    ctx = ReplyContext(facts=facts, all_facts=facts, year=2024, unit="云岭市卫生健康委员会",
+                       heading="深化医改，工作成效持续显现")
+    restates = next(g for g in SENTENCE_GUARDS if g.id == "restates-heading")
+    assert restates.test("我委始终坚持以人民为中心，深化医改，工作成效持续显现。", ctx)
+    assert not restates.test("深化医改，药品耗材集中带量采购落地品种412个。", ctx)
