@@ -19,7 +19,7 @@ from typing import Any
 
 from evals.check import Evaluation, evaluate
 from evals.copy_index import load_copy_index
-from rag.compose import Block, Composer, placeholder, render_blocks
+from rag.compose import Block, Composer, fact_sentence, placeholder, render_blocks
 from rag.config import Settings
 from rag.errors import LLMError, RequestError, UserFacingError
 from rag.factsheet import FactSheet, analyse_facts
@@ -367,9 +367,10 @@ def _trim_to_length(blocks: list[Block], limit: int, sheet: FactSheet, edits: li
         edits.append(GuardEdit("over-length", "drop_sentence", s.text, "", "草稿超过字数上限，删去不含事实的句子", b.heading))
 
 
-def _checker_deletions(blocks: list[Block], ev: Evaluation, edits: list[GuardEdit]) -> bool:
-    """Delete the model sentence that carries the evidence of each failing, deletable finding.
-    Offsets are mapped through the rendered draft, block by block."""
+def _checker_deletions(blocks: list[Block], ev: Evaluation, edits: list[GuardEdit], sheet: FactSheet) -> bool:
+    """Delete the model sentence that carries the evidence of each failing, deletable finding; a
+    fact only that sentence said is written in its place as it is. Offsets are mapped through the
+    rendered draft, block by block."""
     text = render_blocks(blocks)
     spans: list[tuple[int, int, Block, Sentence]] = []
     pos = 0
@@ -389,8 +390,16 @@ def _checker_deletions(blocks: list[Block], ev: Evaluation, edits: list[GuardEdi
             continue
         for s0, s1, b, s in spans:
             if s0 <= v.start < s1 and s.origin == "model" and s in b.sentences:
+                at = b.sentences.index(s)
                 b.sentences.remove(s)
                 edits.append(GuardEdit(f"checker:{v.rule}", "drop_sentence", s.text, "", v.message, b.heading))
+                for f in (sheet.by_id(i) for i in s.fact_ids):
+                    if not covers(b.body(), f):
+                        plain = fact_sentence(f)
+                        b.sentences.insert(at, Sentence(plain, "fact", [f.id]))
+                        at += 1
+                        edits.append(GuardEdit("missing-fact", "insert", "", plain,
+                                               "删去的句子带有这条事实，照录补上", b.heading))
                 changed = True
                 break
     return changed
@@ -404,7 +413,7 @@ def _finish(job: _Job, composer: Composer, plan: ReportPlan, started: float) -> 
     copy_index = load_copy_index(job.settings)
     ev = evaluate(render_blocks(blocks), job.request, copy_index)
     rounds = [{"round": 0, "kind": "draft", "score": ev.score, "passed": ev.passed}]
-    if _checker_deletions(blocks, ev, edits):
+    if _checker_deletions(blocks, ev, edits, job.sheet):
         ev = evaluate(render_blocks(blocks), job.request, copy_index)
         rounds.append({"round": 0, "kind": "deterministic", "score": ev.score, "passed": ev.passed})
     notices = job.notices

@@ -209,11 +209,20 @@ def heading_keyword(facts: Sequence[str]) -> str:
     return ""
 
 
+# A shared run of characters can stop inside a word (“二级以上” → “二级以”): these never end a name.
+_RUN_TAIL = re.compile("[以上下的和及与等或、在对为]+$")
+# Words a heading's object can end on; any other object reads better as “…工作” (“持续深化应急工作”).
+_OBJECT_END = re.compile("(?:工作|建设|管理|服务|体系|机制|能力|水平|改革|项目|行动|防控|防治|监管|保障|治理|发展)$")
+
+
 def pattern_heading(guide: GenreGuide, n: int, keyword: str, topic: str) -> str:
     """A heading from the genre's patterns (genres.toml fallback_headings), filled with the
-    group's own words."""
+    group's own words, or the topic when they share none that can stand as a name."""
     template = guide.fallback_headings[n % len(guide.fallback_headings)]
-    word = keyword or topic or "重点"
+    word = _RUN_TAIL.sub("", keyword)
+    word = word if len(word) >= 3 else (topic or "重点")
+    if not _OBJECT_END.search(word):
+        word += "工作"
     return Template(template).safe_substitute(topic=word).replace("工作工作", "工作")
 
 

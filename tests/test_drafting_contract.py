@@ -594,3 +594,16 @@ def test_a_sentence_without_a_fact_that_carries_its_whole_heading_restates_it():
     restates = next(g for g in SENTENCE_GUARDS if g.id == "restates-heading")
     assert restates.test("我委始终坚持以人民为中心，深化医改，工作成效持续显现。", ctx)
     assert not restates.test("深化医改，药品耗材集中带量采购落地品种412个。", ctx)
+
+
+def test_a_sentence_the_checker_deletes_gives_its_fact_back(settings):
+    # the checker's deterministic deletion (here CLEAN-03, a pseudo-original word) removes the
+    # model sentence; the fact it carried is written in its place, never lost
+    def item(facts, prompt):
+        return "".join(f"我局当真推进，{f}。" for f in facts[:1]) + "".join(f"{f}。" for f in facts[1:])
+    result = draft(settings, ELDERLY, Model(item=item))
+    assert "当真" not in result.draft
+    assert any(e.guard == "checker:CLEAN-03" for e in result.edits)
+    for f in ELDERLY["facts"]:
+        for t in extract_numbers(f):
+            assert t.text in result.draft, t.text

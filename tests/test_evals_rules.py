@@ -346,6 +346,13 @@ def test_clean03_garbage(old, new):
     assert "CLEAN-03" in rules(mutate(SUMMARY, old, new))
 
 
+def test_clean03_spares_a_number_list_the_facts_give():
+    request = replace(SUMMARY_REQ, facts=list(SUMMARY_REQ.facts) + ["实现与110、119联动调度"])
+    draft = mutate(SUMMARY, "优化签约流程，", "优化签约流程，实现与110、119联动调度，")
+    assert "CLEAN-03" not in rules(draft, request)
+    assert "CLEAN-03" in rules(draft)      # the same run without such a fact is still garbage
+
+
 @pytest.mark.parametrize("old,new", [("签约率82.3%", "签约率82.3"), ("组织专家", "下辖个党支部，组织专家"),
                                      ("组织专家", "慰问退伍军人名，组织专家")])
 def test_clean04_lost_numbers(old, new):

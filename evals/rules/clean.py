@@ -76,6 +76,8 @@ def scrape_noise(ctx: CheckContext) -> Iterator[Finding]:
 @rule("CLEAN-03", "major", "稿中有乱码、错用的小数点或伪原创替换词", source=PRACTICE)
 def inline_garbage(ctx: CheckContext) -> Iterator[Finding]:
     for m in GARBAGE_RE.finditer(ctx.draft.text):
+        if m.group(0)[0].isdigit() and m.group(0) in ctx.all_fact_text:   # the user wrote it so (“与110、119联动”)
+            continue
         shown = m.group(0).encode("unicode_escape").decode() if not m.group(0).isprintable() else m.group(0)
         yield Finding(m.start(), m.end(), ctx.excerpt(m.start(), m.end()), detail=f"“{shown}”")
 
