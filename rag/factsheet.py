@@ -163,7 +163,7 @@ def analyse_facts(request: DraftRequest, parts: list[PartSpec]) -> FactSheet:
     for n, (i, text, kind, why) in enumerate(pieces, 1):
         original = text
         if len(text) > OVERLONG_FACT_CHARS:
-            text = condense_fact(text)
+            text = condense_fact(text, must=request.key_figures)
             sheet.notices.append(f"第{i}条事实有{len(original)}字，起草时只用了其中带数字和名称的句子（{len(text)}字），请核对。")
         if sheet.conflicts:
             text = _without_conflicting_values(text, sheet.conflicts)

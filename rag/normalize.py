@@ -10,7 +10,7 @@ a Chinese notice, and a fact too long to use as is (a pasted 台账) gets a warn
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -355,32 +355,36 @@ def _weight(piece: str) -> int:
     return len(numbers) + len(_QUOTED_NAME.findall(piece))
 
 
-def _key_pieces(text: str, ends: str, limit: int) -> list[str]:
-    """Pieces of `text` (split at `ends` outside brackets): the heaviest (most figures and
-    names) that fit together in `limit`, in their original order; the heaviest is kept
-    whatever its length."""
+def _key_pieces(text: str, ends: str, limit: int, must: tuple[str, ...] = ()) -> list[str]:
+    """Pieces of `text` (split at `ends` outside brackets): every piece holding a figure of
+    `must`, then the heaviest (most figures and names) that fit together in `limit`, in their
+    original order; the heaviest is kept whatever its length."""
     pieces = [p.strip() for p in split_outside_brackets(text, ends) if p.strip()]
-    order = sorted(range(len(pieces)), key=lambda i: (-_weight(pieces[i]), i))
+    required = {i for i, p in enumerate(pieces) if any(m in p for m in must)}
+    order = sorted(range(len(pieces)), key=lambda i: (i not in required, -_weight(pieces[i]), i))
     chosen: list[int] = []
     for i in order:
-        if chosen and (_weight(pieces[i]) == 0 and _weight(pieces[chosen[0]]) > 0
-                       or sum(len(pieces[j]) for j in chosen) + len(pieces[i]) > limit):
+        if i not in required and chosen and (
+                _weight(pieces[i]) == 0 and _weight(pieces[chosen[0]]) > 0
+                or sum(len(pieces[j]) for j in chosen) + len(pieces[i]) > limit):
             continue
         chosen.append(i)
     return [pieces[i] for i in sorted(chosen)]
 
 
-def condense_fact(fact: str, limit: int = CONDENSED_FACT_CHARS) -> str:
+def condense_fact(fact: str, limit: int = CONDENSED_FACT_CHARS, must: Sequence[str] = ()) -> str:
     """The sentences of a long fact that carry the most figures and quoted names, in their
     order, up to about `limit` characters; cut only between sentences, never inside one.
-    Without such sentences the first ones are kept. A fact within the limit is returned
-    unchanged; one sentence longer than the limit (a record without full stops) keeps its
-    whole clauses."""
+    Sentences holding a figure the user marked as required (`must`, the request's key figures,
+    e.g. “428.6万元”) are kept whatever the limit. Without such sentences the first ones are
+    kept. A fact within the limit is returned unchanged; one sentence longer than the limit (a
+    record without full stops) keeps its whole clauses."""
     if len(fact) <= limit:
         return fact
-    kept = _key_pieces(fact, "。；！？\n", limit)
+    figures = tuple(t.text for m in must for t in extract_numbers(m))
+    kept = _key_pieces(fact, "。；！？\n", limit, figures)
     if len(kept) == 1 and len(kept[0]) > limit:
-        kept = ["".join(_key_pieces(kept[0], "，,、。；！？", limit)).rstrip("，,、")]
+        kept = ["".join(_key_pieces(kept[0], "，,、。；！？", limit, figures)).rstrip("，,、")]
     text = "".join(s if s[-1] in "。；！？" else s + "。" for s in kept)
     return text[:-1] + "。" if text.endswith("；") else text
 

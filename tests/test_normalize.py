@@ -273,3 +273,11 @@ def test_draft_requests_in_chat_are_recognised(message, intent):
                                      "重写第三部分", "写得再具体一点", "补充一些数字"])
 def test_revision_instructions_are_not_draft_requests(message):
     assert draft_intent(message) is None
+
+
+def test_condensing_a_long_fact_keeps_every_sentence_with_a_required_figure():
+    ledger = ("1月：检查21家次，发现隐患38处，组织演练3次。" * 40
+              + "全年合计：检查医疗卫生机构217家次；投入整改资金428.6万元；开展消防应急演练52次。")
+    short = condense_fact(ledger, must=["投入安全隐患整改资金428.6万元", "开展消防应急演练52次"])
+    assert "428.6万元" in short and "52次" in short
+    assert len(short) < len(ledger) // 2
