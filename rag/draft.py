@@ -165,10 +165,9 @@ class _Job:
         """The worked example every writing call carries before its own task; left out (like the
         exemplars, it is help, not material) when with it a paragraph of DEMO_ROOM_CHARS would not fit."""
         demo = demo_exchange(self.request.genre)
-        cost = sum(count_tokens(m["content"]) + TOKENS_PER_MESSAGE for m in demo)
-        base = count_tokens(self.system["content"]) + count_tokens(self.prefix + "\n\n")
         # measured with every fact in the task's own list: the largest a paragraph's list can be
-        used = base + cost + count_tokens(self.bare_task(all_facts=True)) + 2 * TOKENS_PER_MESSAGE + TOKENS_REPLY_PRIMING
+        used = (self._base_tokens + _message_tokens(demo) + count_tokens(self.bare_task(all_facts=True))
+                + 2 * TOKENS_PER_MESSAGE + TOKENS_REPLY_PRIMING)
         return demo if used + self.answer_tokens(DEMO_ROOM_CHARS) <= self.settings.llm_context_tokens else []
 
     def bare_task(self, all_facts: bool = False) -> str:
@@ -178,9 +177,13 @@ class _Job:
                       exemplars="")
 
     @cached_property
+    def _base_tokens(self) -> int:
+        """System prompt and shared prefix: what every writing call sends, example aside."""
+        return count_tokens(self.system["content"]) + count_tokens(self.prefix + "\n\n")
+
+    @cached_property
     def _fixed_tokens(self) -> int:
-        demo = sum(count_tokens(m["content"]) + TOKENS_PER_MESSAGE for m in self.demo)
-        return count_tokens(self.system["content"]) + demo + count_tokens(self.prefix + "\n\n")
+        return self._base_tokens + _message_tokens(self.demo)
 
     def fill(self, template: str) -> str:
         r = self.request
@@ -365,6 +368,10 @@ def _trim_to_length(blocks: list[Block], limit: int, sheet: FactSheet, edits: li
         b, s = max(candidates, key=lambda bs: (nonspace_len(bs[0].body()), len(bs[1].text)))
         b.sentences.remove(s)
         edits.append(GuardEdit("over-length", "drop_sentence", s.text, "", "草稿超过字数上限，删去不含事实的句子", b.heading))
+
+
+def _message_tokens(messages: list[dict[str, str]]) -> int:
+    return sum(count_tokens(m["content"]) + TOKENS_PER_MESSAGE for m in messages)
 
 
 def _checker_deletions(blocks: list[Block], ev: Evaluation, edits: list[GuardEdit], sheet: FactSheet) -> bool:

@@ -255,7 +255,7 @@ def _moved_value(sentence: str, ctx: ReplyContext) -> bool:
     from evals.document import Draft
     from evals.rules.facts import moved_numbers
     d = Draft(sentence)
-    return any(True for _ in moved_numbers(d.simplified, d.numbers, facts))
+    return next(moved_numbers(d.simplified, d.numbers, facts), None) is not None
 
 
 def _unanchored(sentence: str, ctx: ReplyContext) -> bool:
