@@ -607,3 +607,19 @@ def test_a_sentence_the_checker_deletes_gives_its_fact_back(settings):
     for f in ELDERLY["facts"]:
         for t in extract_numbers(f):
             assert t.text in result.draft, t.text
+
+
+def test_a_curbed_wrong_is_an_effect_no_fact_gives():
+    from rag.factsheet import Fact
+    from rag.guards import drop_effect_clauses
+    facts = [Fact(1, "医务人员主动拒收、上交“红包”42人次、金额6.8万元", "", ACHIEVEMENT)]
+    sentence = "医务人员主动拒收、上交“红包”42人次、金额6.8万元，有效遏制了医疗领域的不正之风。"
+    assert drop_effect_clauses(sentence, facts) == "医务人员主动拒收、上交“红包”42人次、金额6.8万元。"
+
+
+def test_an_adverb_of_degree_before_a_completed_verb_is_an_effect_claim():
+    from rag.factsheet import Fact
+    from rag.guards import drop_effect_clauses
+    facts = [Fact(1, "新建固定献血屋2个，分别位于高铁站和市民广场", "", ACHIEVEMENT)]
+    sentence = "新建固定献血屋2个，分别位于高铁站和市民广场，有效解决了群众的献血需求。"
+    assert drop_effect_clauses(sentence, facts) == "新建固定献血屋2个，分别位于高铁站和市民广场。"
