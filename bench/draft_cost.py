@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rag.config import get_settings  # noqa: E402
 from rag.draft import draft_report  # noqa: E402
 from rag.local_model import ensure_model_file  # noqa: E402
-from rag.schema import DraftRequest  # noqa: E402
+from rag.normalize import parse_request
 
 WHOLE = {"genre": "工作总结", "section": "全文", "unit": "青岚县卫生健康局", "year": 2024, "topic": "妇幼健康",
          "facts": ["全县孕产妇系统管理率达到93.6%，3岁以下儿童系统管理率达到92.1%",
@@ -79,7 +79,7 @@ def main() -> int:
     for name, data in (("whole report", WHOLE), ("section", SECTION)):
         for _ in range(args.runs):
             t0 = time.monotonic()
-            result = draft_report(DraftRequest.from_dict(data), settings)
+            result = draft_report(parse_request(data), settings)
             wall = time.monotonic() - t0
             calls = result.usage.per_call
             first_calls = [c for c in calls if c["purpose"].startswith("item")]

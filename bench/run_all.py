@@ -46,6 +46,7 @@ from rag.embed import get_embedder  # noqa: E402
 from rag.ingest import ensure_seed_index  # noqa: E402
 from rag.retrieve import search_passages  # noqa: E402
 from rag.store import open_collection, upsert_chunks  # noqa: E402
+from rag.normalize import parse_request
 from test_retrieve import QUERIES  # noqa: E402
 
 ROWS: list[tuple[str, str, str]] = []
@@ -233,10 +234,9 @@ def bench_evaluator(runs: int = 200) -> None:
 def bench_drafting(settings: Settings, runs: int = 3) -> None:
     from openai_stub import ScriptedOpenAIServer
     from rag.draft import draft_report
-    from rag.schema import DraftRequest
     from test_draft import HC13, Writer
 
-    request = DraftRequest.from_dict({**HC13, "unit": "白沙县卫生健康局"})
+    request = parse_request({**HC13, "unit": "白沙县卫生健康局"})
     writer = Writer()
     with ScriptedOpenAIServer([writer], repeat_last=True) as stub:
         s = settings.model_copy(update={"llm_base_url": stub.base_url, "llm_timeout": 30.0})

@@ -21,14 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from evals.facts import extract_numbers, is_year_token
+from rag.text import SUPPLY_MARK, extract_numbers, is_year_token, nonspace_len, sentences_of
 from evals.rules.claims import hollow_phrases, unsupported_claims
 from rag.config import PROJECT_ROOT, get_settings
 from rag.draft import DraftResult, draft_report
 from rag.errors import UserFacingError
 from rag.schema import DraftRequest
-from rag.text import SUPPLY_MARK, nonspace_len, sentences_of
 from rag.textnorm import normalize_for_compare
+from rag.normalize import parse_request
 
 CASES_DIR = PROJECT_ROOT / "evals" / "cases"
 DEFAULT_CASES = [CASES_DIR / "cases.jsonl", CASES_DIR / "cases-more.jsonl"]
@@ -98,7 +98,7 @@ def main() -> int:
         for case in cases:
             t0 = time.monotonic()
             try:
-                request = DraftRequest.from_dict(case)
+                request = parse_request(case)
                 result = draft_report(request, settings,
                                       progress=lambda m: print(f"    {m}", file=sys.stderr, flush=True))
             except UserFacingError as e:

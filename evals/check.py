@@ -23,7 +23,7 @@ from rag.schema import DraftRequest
 import evals.rules  # noqa: F401  (registers the rules)
 from evals.context import CheckContext
 from evals.copy_index import CopyIndex
-from evals.registry import RULES, SEVERITIES, RuleViolation
+from evals.registry import FAILING_SEVERITIES, RULES, SEVERITIES, RuleViolation
 
 SEVERITY_WEIGHT = {"blocker": 40.0, "major": 15.0, "minor": 3.0, "warn": 0.0}
 MAX_DRAFT_CHARS = 200_000
@@ -46,7 +46,7 @@ class Evaluation:
 
     @property
     def blocking(self) -> list[RuleViolation]:
-        return [v for v in self.violations if v.severity in ("blocker", "major")]
+        return [v for v in self.violations if v.severity in FAILING_SEVERITIES]
 
 
 def score(violations: list[RuleViolation]) -> float:
@@ -78,5 +78,5 @@ def check_unbounded(draft: str, request: DraftRequest, copy_index: CopyIndex | N
     ctx = CheckContext(draft, request, copy_index)
     violations = [r.violation(f) for r in RULES.values() if r.check for f in r.check(ctx)]
     violations.sort(key=violation_order)
-    passed = not any(v.severity in ("blocker", "major") for v in violations)
+    passed = not any(v.severity in FAILING_SEVERITIES for v in violations)
     return Evaluation(passed, score(violations), violations)

@@ -9,8 +9,8 @@ from rag.textnorm import normalize_for_compare
 from rag.units import UnitKind, unit_kind
 
 from evals.document import Draft
-from evals.facts import (FactClasses, FactConflict, KeyedToken, NumberToken, classify_facts,
-                         extract_numbers, find_conflicts, is_year_token, keyed_tokens)
+from evals.facts import FactClasses, FactConflict, classify_facts, find_conflicts
+from rag.text import LATIN_TOKEN_RE, KeyedToken, NumberToken, extract_numbers, is_year_token, keyed_tokens
 
 if TYPE_CHECKING:
     from evals.copy_index import CopyIndex
@@ -65,7 +65,6 @@ class CheckContext:
     def fact_latin_tokens(self) -> frozenset[str]:
         """Latin tokens the user's own facts use (1+1+N, CMI, DRG): a draft may keep them. An
         injected instruction is not a fact, so its English words are not among them."""
-        from evals.rules.language import LATIN_TOKEN_RE   # the rule module imports this one
         usable = self.classes.mandatory + self.classes.overlong + list(self.request.key_figures)
         return frozenset(m.group(0) for f in usable for m in LATIN_TOKEN_RE.finditer(normalize_for_compare(f)))
 

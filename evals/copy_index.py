@@ -18,7 +18,7 @@ from rag.errors import InputFileError
 from rag.textio import read_text_file
 from rag.textnorm import normalize_for_copy
 
-from evals.textmap import MappedText, copy_form
+from rag.textnorm import MappedText, copy_form
 
 GRAM = 20                 # = the COPY-01 minor threshold
 INDEX_FILE = "copy_index.pkl"

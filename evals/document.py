@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from rag.headings import parse_heading
-from rag.text import nonspace_len
+from rag.text import extract_numbers_mapped, nonspace_len, NumberToken
 
-from evals.facts import NumberToken, extract_numbers_mapped
-from evals.textmap import MappedText, compare_form, copy_form, simplified_aligned
+from rag.textnorm import MappedText, compare_form, copy_form, simplified_aligned
 
 _HEADING_TITLE_END = re.compile(r"[。；！？!?]")
 TITLE_MAX_CHARS = 40

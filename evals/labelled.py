@@ -15,10 +15,11 @@ from rag.textio import read_text_file
 
 from evals.check import Evaluation, evaluate
 from evals.copy_index import CopyIndex
-from evals.registry import RULES
+from evals.registry import FAILING_SEVERITIES, RULES
+from rag.normalize import parse_request
 
 DEFAULT_CASES_DIR = Path(__file__).resolve().parent / "cases"
-BLOCKING = ("blocker", "major")
+
 
 
 @dataclass
@@ -53,7 +54,7 @@ class LabelledResult:
         """Bad: every labelled rule found. Good: no blocker or major."""
         if self.draft.kind == "bad":
             return not self.missed
-        return not self.evaluation.rule_ids(BLOCKING)
+        return not self.evaluation.rule_ids(FAILING_SEVERITIES)
 
 
 def load_labelled(cases_dir: Path = DEFAULT_CASES_DIR) -> list[LabelledDraft]:
@@ -69,7 +70,7 @@ def load_labelled(cases_dir: Path = DEFAULT_CASES_DIR) -> list[LabelledDraft]:
             data = json.loads(line)
         except json.JSONDecodeError:
             raise InputFileError(f"{cases_file} 第 {n} 行不是合法的 JSON。") from None
-        requests[data.get("id", "")] = DraftRequest.from_dict(data)
+        requests[data.get("id", "")] = parse_request(data)
     out = []
     for path in sorted(drafts_dir.glob("*.md")):
         case_id, _, kind = path.stem.partition(".")
@@ -116,7 +117,7 @@ def rule_rows(results: list[LabelledResult]) -> list[RuleRow]:
             labelled=sum(rule_id in r.draft.expected for r in bad),
             found=sum(rule_id in r.draft.expected and rule_id in r.reported for r in bad),
             unlabelled_bad=sum(rule_id not in r.draft.expected and rule_id in r.reported for r in bad),
-            false_alarms=sum(rule_id in r.evaluation.rule_ids(BLOCKING) for r in good),
+            false_alarms=sum(rule_id in r.evaluation.rule_ids(FAILING_SEVERITIES) for r in good),
             notes_on_good=sum(rule_id in r.evaluation.rule_ids(("minor", "warn")) for r in good),
         ))
     return rows
@@ -144,7 +145,7 @@ def format_report(results: list[LabelledResult]) -> str:
         lines.append(f"  {r.draft.name:<14} {status}  标注：{exp}  检出：{got}  得分 {r.evaluation.score:g}")
     bad_total = sum(len(r.draft.expected) for r in results)
     bad_found = sum(len(r.draft.expected) - len(r.missed) for r in results)
-    alarms = sum(bool(r.evaluation.rule_ids(BLOCKING)) for r in results if r.draft.kind == "good")
+    alarms = sum(bool(r.evaluation.rule_ids(FAILING_SEVERITIES)) for r in results if r.draft.kind == "good")
     lines.append("")
     lines.append(f"合计：标注规则 {bad_total} 项，检出 {bad_found} 项；好稿 {good} 篇，有阻断/严重误报的 {alarms} 篇。")
     return "\n".join(lines)

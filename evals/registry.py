@@ -14,13 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    from evals.context import CheckContext
+from typing import Any, Literal
 
 Severity = Literal["blocker", "major", "minor", "warn"]
 SEVERITIES: tuple[Severity, ...] = ("blocker", "major", "minor", "warn")
+# A draft with a finding of these severities fails the check.
+FAILING_SEVERITIES: tuple[Severity, ...] = ("blocker", "major")
 SEVERITY_LABELS = {"blocker": "阻断", "major": "严重", "minor": "提示", "warn": "待人工核对"}
 
 # Sources the rules rest on.
@@ -55,7 +54,8 @@ class RuleViolation:
         return asdict(self)
 
 
-Check = Callable[["CheckContext"], Iterable[Finding]]
+# A check reads an evals.context.CheckContext (typed loosely here: the context module imports this one).
+Check = Callable[[Any], Iterable[Finding]]
 
 
 @dataclass(frozen=True)

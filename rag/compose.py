@@ -32,8 +32,8 @@ from rag.headings import canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, heading_problem
 from rag.postprocess import renumber_enumerations
 from rag.prompting import fact_lines, fence, render
-from rag.text import SUPPLY_MARK, ensure_full_stop, nonspace_len, sentence_key, sentences_of
-from rag.textnorm import HAN, chinese_numeral, normalize_for_compare, to_fullwidth_punctuation
+from rag.text import SUPPLY_MARK, han_count, ensure_full_stop, nonspace_len, sentence_key, sentences_of
+from rag.textnorm import chinese_numeral, normalize_for_compare, to_fullwidth_punctuation
 
 # A paragraph under this share of its budget asks the user for more (【待补充】) instead of padding.
 SHORT_SHARE = 0.6
@@ -115,7 +115,7 @@ def fact_lead_heading(text: str) -> str:
     if not m:
         return ""
     rest = re.sub(r"[\d０-９.．%％]+", "", clause[m.start():].split("、")[0])
-    if len(re.findall(f"[{HAN}]", rest)) > LEAD_TAIL_HAN:
+    if han_count(rest) > LEAD_TAIL_HAN:
         return ""
     lead = clause[:m.start()]
     while True:
@@ -133,7 +133,7 @@ def fact_list(facts: list[Fact]) -> str:
 
 
 class Composer:
-    """Writes the blocks of one plan. `job` is the drafting job (rag.draft._Job): it holds the
+    """Writes the blocks of one plan. `job` is the drafting job (rag.job.DraftJob): it holds the
     request, the LLM, the retriever and the usage counters."""
 
     def __init__(self, job, sheet: FactSheet, plan: ReportPlan):

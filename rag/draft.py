@@ -9,63 +9,30 @@ continues without redoing them.
 """
 from __future__ import annotations
 
-import hashlib
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
-from string import Template
 from typing import Any
 
 from evals.check import Evaluation, evaluate
 from evals.copy_index import load_copy_index
+from evals.registry import FAILING_SEVERITIES
 from rag.compose import Block, Composer, fact_sentence, placeholder, render_blocks
 from rag.config import Settings
 from rag.errors import LLMError, RequestError, UserFacingError
 from rag.factsheet import FactSheet, analyse_facts
 from rag.guards import GuardEdit, Sentence, covers
-from rag.headings import parse_heading
 from rag.plan import Embed, ReportPlan, make_plan, validate_plan
 from rag.postprocess import clean_draft
-from rag.prompting import (GenreGuide, PartSpec, UnitVoice, demo_exchange, fact_lines, fence, genre_guide,
-                           mask_exemplar, numbered, render, requested_parts, unit_voice)
+from rag.prompting import (PartSpec, fence, genre_guide,
+                           numbered, render, requested_parts, unit_voice)
+from rag.job import (MIN_ITEM_CHARS, DraftJob, Progress, Retriever, TokenSink, Usage)
 from rag.repair import DELETABLE_RULES, _check_and_repair, _fix_unit_names
 from rag.targets import revision_target
-from rag.schema import WHOLE_REPORT, DraftRequest, Exemplar
-from rag.text import nonspace_len, sentences_of
-from rag.tokens import TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING, count_tokens
+from rag.schema import DraftRequest, Exemplar
+from rag.text import nonspace_len
+from rag.tokens import count_tokens
 
-Progress = Callable[[str], None]
-TokenSink = Callable[[str], None]
-Retriever = Callable[[str, str, str | None, int], list[Exemplar]]
-
-EXEMPLARS_PER_CALL = (2, 3)
-# Measured (bench/run_evalset.py, stop 6): with 160–220-char exemplars the 1.5B model copied
-# whole work items from them; a sentence or two teaches the voice well enough.
-EXEMPLAR_CHARS = 90
-FAILING = ("blocker", "major")
-# The smallest paragraph a writing call must have room to answer.
-MIN_ITEM_CHARS = 200
-# Answer room a writing call must keep for the worked example to be sent (a long fact list on a
-# small context keeps the room for the answer instead).
-DEMO_ROOM_CHARS = 2 * MIN_ITEM_CHARS
 SHORT_NOTICE_TAIL = "或调低目标字数；没有用空话凑字数。"
-
-
-@dataclass
-class Usage:
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    seconds: float = 0.0
-    cached_calls: int = 0      # prompts already answered in this draft, not sent again
-    # per call: purpose, tokens, seconds to the first token and in all (prefix reuse shows here)
-    per_call: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"calls": self.calls, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens, "seconds": round(self.seconds, 1),
-                "cached_calls": self.cached_calls, "per_call": self.per_call}
 
 
 @dataclass
@@ -121,170 +88,6 @@ class DraftResult:
         return "\n".join(lines)
 
 
-# --- one drafting job ----------------------------------------------------------------------------
-
-@dataclass
-class _Job:
-    request: DraftRequest
-    settings: Settings
-    llm: Any
-    guide: GenreGuide
-    voice: UnitVoice
-    facts: list[str]                        # usable fact texts (conflicting values withheld)
-    retriever: Retriever
-    on_token: TokenSink | None
-    progress: Progress
-    sheet: FactSheet | None = None
-    sources: list[Exemplar] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
-    homes: dict[str, str] = field(default_factory=dict)   # fact text → its sub-heading (repairs)
-    usage: Usage = field(default_factory=Usage)
-    answered: dict[str, str] = field(default_factory=dict)
-    retrieval_failed: bool = False
-
-    @property
-    def whole(self) -> bool:
-        return self.request.section == WHOLE_REPORT
-
-    @property
-    def system(self) -> dict[str, str]:
-        return {"role": "system", "content": render(
-            "system", unit=self.request.unit, genre=self.request.genre,
-            self_ref=self.voice.self_ref, level_word=self.voice.level_word)}
-
-    @cached_property
-    def prefix(self) -> str:
-        """What every writing call of this draft starts with, byte for byte the same: llama.cpp
-        reuses its cache for it, and remote endpoints bill a cached prefix cheaper."""
-        facts = self.sheet.facts if self.sheet else []
-        return render("context", genre=self.request.genre, unit=self.request.unit, year=self.request.year,
-                      voice=self.guide.voice, facts=fence(fact_lines((f.id, f.text) for f in facts)) or "（无）")
-
-    @cached_property
-    def demo(self) -> list[dict[str, str]]:
-        """The worked example every writing call carries before its own task; left out (like the
-        exemplars, it is help, not material) when with it a paragraph of DEMO_ROOM_CHARS would not fit."""
-        demo = demo_exchange(self.request.genre)
-        # measured with every fact in the task's own list: the largest a paragraph's list can be
-        used = (self._base_tokens + _message_tokens(demo) + count_tokens(self.bare_task(all_facts=True))
-                + 2 * TOKENS_PER_MESSAGE + TOKENS_REPLY_PRIMING)
-        return demo if used + self.answer_tokens(DEMO_ROOM_CHARS) <= self.settings.llm_context_tokens else []
-
-    def bare_task(self, all_facts: bool = False) -> str:
-        """A writing task with nothing of its own (no heading, no exemplars), to measure what is left."""
-        facts = fact_lines((f.id, f.text) for f in self.sheet.facts) if all_facts and self.sheet else ""
-        return render("task_item", part_title="", heading="", chars=0, fact_refs="", fact_list=facts, guide="",
-                      exemplars="")
-
-    @cached_property
-    def _base_tokens(self) -> int:
-        """System prompt and shared prefix: what every writing call sends, example aside."""
-        return count_tokens(self.system["content"]) + count_tokens(self.prefix + "\n\n")
-
-    @cached_property
-    def _fixed_tokens(self) -> int:
-        return self._base_tokens + _message_tokens(self.demo)
-
-    def fill(self, template: str) -> str:
-        r = self.request
-        return Template(template).safe_substitute(
-            unit=r.unit, year=str(r.year), next_year=str(r.year + 1), topic=r.topic or "",
-            self_ref=self.voice.self_ref, leaders=self.voice.leaders, genre=r.genre)
-
-    def emit(self, text: str) -> None:
-        if self.on_token:
-            self.on_token(text)
-
-    def answer_tokens(self, chars: int) -> int:
-        """A little more than the asked length (Qwen ≈ 0.8 tokens per Chinese character): the model
-        ignores “约N字”, so the token cap is what keeps a paragraph near its length."""
-        return min(self.settings.llm_max_tokens, int(chars * 1.2) + 60)
-
-    def room(self, task: str) -> int:
-        """Tokens left for the answer of a writing call with this task."""
-        used = self._fixed_tokens + count_tokens(task)
-        return self.settings.llm_context_tokens - used - 2 * TOKENS_PER_MESSAGE - TOKENS_REPLY_PRIMING
-
-    def fits(self, task: str, answer_tokens: int) -> bool:
-        return answer_tokens <= self.room(task)
-
-    def _call(self, messages: list[dict], *, purpose: str, max_tokens: int, stream: bool,
-              temperature: float | None, prose: bool) -> str:
-        key = hashlib.sha256(repr((messages, max_tokens, temperature)).encode()).hexdigest()
-        if key in self.answered:
-            self.usage.cached_calls += 1   # the same prompt twice in one draft is never sent twice
-            return self.answered[key]
-        started, first = time.monotonic(), []
-
-        def sink(piece: str) -> None:
-            if not first:
-                first.append(time.monotonic() - started)
-            if stream and self.on_token:
-                self.on_token(piece)
-
-        result = self.llm.chat(messages, on_token=sink, temperature=temperature, max_tokens=max_tokens,
-                               purpose=purpose, on_notice=self.progress)
-        self.usage.calls += 1
-        self.usage.prompt_tokens += result.prompt_tokens
-        self.usage.completion_tokens += result.completion_tokens
-        self.usage.per_call.append({"purpose": purpose, "prompt_tokens": result.prompt_tokens,
-                                    "completion_tokens": result.completion_tokens,
-                                    "first_token_s": round(first[0], 2) if first else None,
-                                    "seconds": round(time.monotonic() - started, 2)})
-        text = result.text
-        if prose and result.finish_reason == "length":
-            # the token cap cut the reply mid-sentence: that sentence goes
-            end = max(text.rfind(c) for c in "。！？；")
-            text = text[:end + 1] if end >= 0 else text
-        self.answered[key] = text
-        return text
-
-    def ask(self, task: str, *, purpose: str, max_tokens: int, stream: bool = False,
-            temperature: float | None = None, prose: bool = True) -> str:
-        """A writing call: the shared prefix, then this call's task."""
-        messages = [self.system, *self.demo, {"role": "user", "content": self.prefix + "\n\n" + task}]
-        return self._call(messages, purpose=purpose, max_tokens=max_tokens, stream=stream,
-                          temperature=temperature, prose=prose)
-
-    def chat(self, user: str, *, purpose: str, max_tokens: int, stream: bool = False,
-             temperature: float | None = None, prose: bool = True) -> str:
-        """A repair or revision call, whose prompt carries its own paragraph and facts."""
-        return self._call([self.system, {"role": "user", "content": user}], purpose=purpose,
-                          max_tokens=max_tokens, stream=stream, temperature=temperature, prose=prose)
-
-    def exemplars(self, query: str, role: str | None) -> list[str]:
-        """2–3 masked sentences of this genre's exemplars (and role, when the index has any).
-        A store that fails mid-draft leaves the draft with the exemplars it already has."""
-        if self.retrieval_failed:
-            return []
-        try:
-            hits = self.retriever(query, self.request.genre, role, EXEMPLARS_PER_CALL[1])
-            if len(hits) < EXEMPLARS_PER_CALL[0] and role is not None:
-                hits += [h for h in self.retriever(query, self.request.genre, None, EXEMPLARS_PER_CALL[1])
-                         if h.chunk_id not in {x.chunk_id for x in hits}]
-        except UserFacingError as e:
-            self.retrieval_failed = True
-            self.notices.append(f"范文检索出错（{e}），其余部分不再参照范文起草。")
-            return []
-        hits = hits[:EXEMPLARS_PER_CALL[1]]
-        for h in hits:
-            if h.chunk_id not in {s.chunk_id for s in self.sources}:
-                self.sources.append(h)
-        passages = (_first_sentences(mask_exemplar(h.text, self.voice), EXEMPLAR_CHARS) for h in hits)
-        return [p for p in passages if p]
-
-
-def _first_sentences(text: str, limit: int) -> str:
-    """Whole sentences of the passage (without heading lines) up to about `limit` characters."""
-    body = "".join(l for l in text.splitlines() if not parse_heading(l) or "。" in l)
-    out = ""
-    for sentence in sentences_of(body) or [body]:
-        if out and len(out) + len(sentence) > limit:
-            break
-        out += sentence
-    return out[: limit * 2]
-
-
 def _ask_for_facts(request: DraftRequest, parts: list[PartSpec]) -> str:
     needed = [n for p in parts for n in p.needed]
     items = "；".join(f"{i}. {n}" for i, n in enumerate(needed, 1))
@@ -307,14 +110,14 @@ def _no_exemplars(query: str, genre: str, role: str | None, k: int) -> list[Exem
 
 
 def _job(request: DraftRequest, settings: Settings, llm, on_token: TokenSink | None,
-         progress: Progress | None) -> _Job:
+         progress: Progress | None) -> DraftJob:
     """Analyse the facts (instructions set aside, conflicting values withheld) and set up a job."""
     if llm is None:
         from rag.llm import get_llm
         llm = get_llm(settings)
     parts = requested_parts(request.genre, request.section)
     sheet = analyse_facts(request, parts)
-    return _Job(request=request, settings=settings, llm=llm, guide=genre_guide(request.genre),
+    return DraftJob(request=request, settings=settings, llm=llm, guide=genre_guide(request.genre),
                 voice=unit_voice(request.unit), facts=sheet.texts(), retriever=_no_exemplars,
                 on_token=on_token, progress=progress or (lambda _msg: None), sheet=sheet,
                 notices=list(sheet.notices))
@@ -341,7 +144,7 @@ def plan_draft(request: DraftRequest, settings: Settings, *, embed: Embed | None
 
 # --- after writing: draft-scope guards, then the checker ------------------------------------------
 
-def _apply_unit_names(blocks: list[Block], job: _Job, edits: list[GuardEdit]) -> None:
+def _apply_unit_names(blocks: list[Block], job: DraftJob, edits: list[GuardEdit]) -> None:
     """UNIT-01: the unit's own self-reference and level words (unless a fact uses the others)."""
     for b in blocks:
         for s in b.sentences:
@@ -370,10 +173,6 @@ def _trim_to_length(blocks: list[Block], limit: int, sheet: FactSheet, edits: li
         edits.append(GuardEdit("over-length", "drop_sentence", s.text, "", "草稿超过字数上限，删去不含事实的句子", b.heading))
 
 
-def _message_tokens(messages: list[dict[str, str]]) -> int:
-    return sum(count_tokens(m["content"]) + TOKENS_PER_MESSAGE for m in messages)
-
-
 def _checker_deletions(blocks: list[Block], ev: Evaluation, edits: list[GuardEdit], sheet: FactSheet) -> bool:
     """Delete the model sentence that carries the evidence of each failing, deletable finding; a
     fact only that sentence said is written in its place as it is. Offsets are mapped through the
@@ -393,7 +192,7 @@ def _checker_deletions(blocks: list[Block], ev: Evaluation, edits: list[GuardEdi
         pos = start + len(rendered)
     changed = False
     for v in ev.violations:
-        if v.severity not in FAILING or v.rule not in DELETABLE_RULES or v.start is None:
+        if v.severity not in FAILING_SEVERITIES or v.rule not in DELETABLE_RULES or v.start is None:
             continue
         for s0, s1, b, s in spans:
             if s0 <= v.start < s1 and s.origin == "model" and s in b.sentences:
@@ -412,7 +211,7 @@ def _checker_deletions(blocks: list[Block], ev: Evaluation, edits: list[GuardEdi
     return changed
 
 
-def _finish(job: _Job, composer: Composer, plan: ReportPlan, started: float) -> DraftResult:
+def _finish(job: DraftJob, composer: Composer, plan: ReportPlan, started: float) -> DraftResult:
     blocks, edits = composer.blocks, composer.edits
     _apply_unit_names(blocks, job, edits)
     _trim_to_length(blocks, job.request.length_chars[1], job.sheet, edits)
@@ -502,7 +301,7 @@ class PlanError(UserFacingError, ValueError):
     """A user-edited plan that cannot be written (a fact twice, a fact missing, a bad heading)."""
 
 
-def _retriever_or_none(settings: Settings, job: _Job) -> Retriever:
+def _retriever_or_none(settings: Settings, job: DraftJob) -> Retriever:
     """The exemplar index; a store that cannot be opened means drafting without exemplars."""
     try:
         return _default_retriever(settings, job.progress)

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from evals.facts import (OVERLONG_FACT_CHARS, FactConflict, extract_numbers, find_conflicts, is_injection)
+from evals.facts import OVERLONG_FACT_CHARS, FactConflict, find_conflicts, is_injection
+from rag.text import extract_numbers, quoted_names
 from rag.config import PROJECT_ROOT
 from rag.normalize import condense_fact
 from rag.prompting import PartSpec, fact_labels
@@ -24,8 +25,6 @@ from rag.textnorm import normalize_for_compare
 ACHIEVEMENT, PROBLEM, PLAN, SAFEGUARD = "achievement", "problem", "plan", "safeguard"
 INSTRUCTION, CONFLICTING, OVERLONG = "instruction", "conflicting", "overlong"
 VERIFY_MARK = "【待核实】"
-
-_QUOTED = re.compile(r"“[^“”]{2,40}”|《[^《》]{2,60}》")
 
 
 @lru_cache(maxsize=1)
@@ -170,6 +169,6 @@ def analyse_facts(request: DraftRequest, parts: list[PartSpec]) -> FactSheet:
         norm = normalize_for_compare(text)
         fact = Fact(id=n, text=text, original=original, kind=kind, part=part_for(kind, parts),
                     numbers=[norm[t.start:t.end] for t in extract_numbers(norm)],
-                    names=_QUOTED.findall(text), why=why)
+                    names=quoted_names(text), why=why)
         sheet.facts.append(fact)
     return sheet

@@ -15,12 +15,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, lru_cache
 
-from evals.facts import extract_numbers, is_year_token, keyed_tokens, number_key
+from rag.text import QUOTED_NAME_RE, han_count, char_pairs, extract_numbers, han_grams, is_year_token, keyed_tokens, number_key, sentence_key, shares_grams
 from rag.config import PROJECT_ROOT
 from rag.factsheet import Fact, VERIFY_MARK
 from rag.postprocess import clean_paragraph, repeats
 from rag.prompting import ECHO_MIN_CHARS, MASK_RE, prompt_grams
-from rag.text import char_pairs, han_grams, sentence_key, shares_grams
 from rag.textnorm import normalize_for_compare
 
 # Exemplars share stock phrases (“全面贯彻落实” 6) with any report; a run of 12 Han characters
@@ -150,12 +149,9 @@ def _foreign_number(sentence: str, ctx: ReplyContext) -> bool:
     return False
 
 
-_QUOTED = re.compile(r"“([^“”]{2,40})”|《([^《》]{2,60})》")
-
-
 def _unknown_name(sentence: str, ctx: ReplyContext) -> bool:
     known = normalize_for_compare("".join(ctx.fact_texts))
-    return any(normalize_for_compare(a or b) not in known for a, b in _QUOTED.findall(sentence))
+    return any(normalize_for_compare(a or b) not in known for a, b in QUOTED_NAME_RE.findall(sentence))
 
 
 def _stray_mark(sentence: str, ctx: ReplyContext) -> bool:
@@ -197,7 +193,7 @@ FRAGMENT_HAN = 10
 def _fragment(sentence: str, ctx: ReplyContext) -> bool:
     """List debris, or a sentence that stops on its opening phrase (“我局高度重视老龄健康，通过加强
     医养结合机构建设。”): its last clause starts a means or scope and nothing follows."""
-    if len(re.findall(r"[\u4e00-\u9fff]", sentence)) < FRAGMENT_HAN:
+    if han_count(sentence) < FRAGMENT_HAN:
         return True
     last = sentence.rstrip("。；！？").split("，")[-1]
     # “…，通过国家卫生县城复审。” is a fact, not an opening phrase left hanging
@@ -265,7 +261,7 @@ def _unanchored(sentence: str, ctx: ReplyContext) -> bool:
     its facts."""
     if facts_in(sentence, ctx.facts):
         return False
-    han = len(re.findall(r"[\u4e00-\u9fff]", sentence))
+    han = han_count(sentence)
     if ctx.position > 0 or han > FRAMING_HAN:
         return True
     # the opening framing sentence must be about this paragraph: it shares words with its heading

@@ -38,6 +38,7 @@ from pydantic import SecretStr
 from rag.calllog import CallRecord, log_call
 from rag.config import Settings, redact_url
 from rag.errors import TRANSIENT_LLM_ERRORS, LLMError
+from rag.local_model import parse_model_list
 from rag.tokens import count_message_tokens, count_tokens
 
 OnToken = Callable[[str], None]
@@ -517,17 +518,6 @@ class LLMClient:
                              f"接口可以连接，但它的模型列表里没有“{self.model}”（列出的有：{listed}）。"
                              f"若起草时报 404，请修改 GONGWEN_LLM_MODEL。")
         return LLMStatus("ready", label, f"接口 {redact_url(base_url)} 可以连接。")
-
-
-def parse_model_list(body: str | bytes) -> list[str] | None:
-    """Ids from a /models answer, or None if the body is not an OpenAI model list."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        return None
-    return [str(m.get("id")) for m in data["data"] if isinstance(m, dict)]
 
 
 _RETRY_REASON = {"rate": "模型服务繁忙", "server": "模型服务出错",

@@ -16,6 +16,7 @@ import fcntl
 import hashlib
 import http.client
 import importlib.metadata
+import json
 import os
 import signal
 import socket
@@ -31,7 +32,6 @@ from pathlib import Path
 
 from rag.config import Settings, redact_url
 from rag.errors import LLMError
-from rag.llm import parse_model_list
 
 Progress = Callable[[str], None]
 
@@ -49,6 +49,17 @@ _SERVER_LAUNCHER = (
     "sys.argv = ['llama_cpp.server', *sys.argv[1:]]\n"
     "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
 )
+
+
+def parse_model_list(body: str | bytes) -> list[str] | None:
+    """Ids from a /models answer, or None if the body is not an OpenAI model list."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        return None
+    return [str(m.get("id")) for m in data["data"] if isinstance(m, dict)]
 
 
 def _no_progress(message: str) -> None:

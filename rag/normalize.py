@@ -1,5 +1,5 @@
 """Requests as people type them, normalised once where they enter: the CLI (`rag draft`), the
-checker (`evals check`), the Python API (DraftRequest.from_dict) and the app.
+checker (`evals check`), the Python API (parse_request) and the app.
 
 Traditional script becomes simplified; pasted numbering (1. 1、 ① （1） 一、 • -) and Excel
 header rows and serial columns go; tab-separated cells become one sentence; full-width digits
@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.facts import OVERLONG_FACT_CHARS, extract_numbers, is_year_token
+from evals.facts import OVERLONG_FACT_CHARS
+from rag.text import extract_numbers, quoted_names, is_year_token
 from rag.errors import RequestError
 from rag.headings import parse_heading
 from rag.postprocess import normalize_characters
@@ -339,6 +340,13 @@ def normalize_request(data: dict[str, Any] | DraftRequest, *,
     return NormalizedRequest(request, notices + normalized.notices, normalized.facts, normalized.overlong)
 
 
+def parse_request(data: dict[str, Any]) -> DraftRequest:
+    """A request from its fields as typed (the Python API, the app): normalised (traditional
+    script, pasted numbering, header rows …), RequestError in Chinese on bad input. A section the
+    genre does not define is drafted as its body part under that name."""
+    return normalize_request(data, allow_custom_section=True).request
+
+
 def load_request(path: str | Path) -> NormalizedRequest:
     """A request JSON file, normalised and validated (unknown sections are an error)."""
     return normalize_request(DraftRequest.read_json(path))
@@ -346,13 +354,12 @@ def load_request(path: str | Path) -> NormalizedRequest:
 
 # --- overlong facts ---------------------------------------------------------------------------------
 
-_QUOTED_NAME = re.compile(r"“[^”]+”|《[^》]+》")
 
 
 def _weight(piece: str) -> int:
     """How much a piece carries: its quantities (years aside) and quoted names."""
     numbers = [t for t in extract_numbers(piece) if not is_year_token(t, piece)]
-    return len(numbers) + len(_QUOTED_NAME.findall(piece))
+    return len(numbers) + len(quoted_names(piece))
 
 
 def _key_pieces(text: str, ends: str, limit: int, must: tuple[str, ...] = ()) -> list[str]:

@@ -18,12 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from evals.facts import NUMBER_RE
+from rag.text import NUMBER_RE, char_pairs, sentence_key
 from rag.errors import RequestError
 from rag.factsheet import FactSheet
 from rag.prompting import GenreGuide, PartSpec, mask_exemplar  # noqa: F401  (mask used by callers)
 from rag.schema import DraftRequest
-from rag.text import char_pairs, sentence_key
 from rag.textnorm import HAN, normalize_for_compare
 
 HEADING_CHARS = (4, 24)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 from rag.headings import ENUM_ITEM_RE, canonical_marker, parse_heading
 from rag.prompting import echoes_prompt
-from rag.text import REMINDER_RE, char_pairs, sentence_key, sentences_of
+from rag.text import REMINDER_RE, han_count, quoted_names, char_pairs, sentence_key, sentences_of
 from rag.textnorm import (HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral, to_fullwidth_punctuation,
                           to_simplified)
 
@@ -204,7 +204,7 @@ def split_heading(line: str) -> tuple[str, str]:
 
 
 def _is_fragment(sentence: str) -> bool:
-    return sentence.endswith("。") and len(re.findall(f"[{HAN}]", sentence)) < 5 and not re.search(r"\d", sentence)
+    return sentence.endswith("。") and han_count(sentence) < 5 and not re.search(r"\d", sentence)
 
 
 def _drop_fragments(line: str) -> str:
@@ -320,7 +320,6 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
     return text
 
 
-QUOTED_OR_TITLED = re.compile(r"“[^”]+”|《[^》]+》")
 
 
 def repeats(sentence: str, earlier: Iterable[str]) -> bool:
@@ -332,7 +331,7 @@ def repeats(sentence: str, earlier: Iterable[str]) -> bool:
     if len(key) < 6:
         return False
     numbers = set(re.findall(r"\d+(?:\.\d+)?", key))
-    names = QUOTED_OR_TITLED.findall(sentence)
+    names = quoted_names(sentence)
     for other in earlier:
         other_key = sentence_key(other)
         if any(name not in other for name in names):

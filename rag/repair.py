@@ -6,24 +6,22 @@ a fresh draft is written under the contract (rag.compose) and needs none of the 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from evals.check import Evaluation, evaluate
 from evals.copy_index import load_copy_index
-from evals.facts import extract_numbers, is_year_token
-from evals.registry import RuleViolation
+from rag.text import quoted_names, extract_numbers, han_grams, is_year_token, nonspace_len, sentences_of
+from evals.registry import FAILING_SEVERITIES, RuleViolation
 from rag.factsheet import VERIFY_MARK
+from rag.job import DraftJob
 from rag.postprocess import heading_rank
 from rag.factsheet import split_labelled
-from rag.postprocess import QUOTED_OR_TITLED, clean_draft, clean_paragraph, split_heading
+from rag.postprocess import clean_draft, clean_paragraph, split_heading
 from rag.prompting import fence, numbered, render
-from rag.text import han_grams, nonspace_len, sentences_of
 from rag.textnorm import HAN, normalize_for_compare
 from rag.tokens import count_tokens
 from rag.units import fix_unit_words, unit_kind
 
 REPAIR_ROUNDS = 2
-FAILING = ("blocker", "major")
 # A fact without numbers whose wording the draft keeps less of than this is written in again.
 WORDING_KEPT = 0.5
 # Rules whose evidence can simply be deleted from the draft (the clause that carries it).
@@ -32,8 +30,6 @@ DELETABLE_RULES = {"FACT-03", "INPUT-02", "CLEAN-01", "CLEAN-02", "CLEAN-03", "L
 # Rules about the whole draft: their span (if any) does not point at one paragraph.
 DOCUMENT_RULES = {"LEN-01", "STR-01", "FACT-01", "FACT-02", "INPUT-03"}
 
-if TYPE_CHECKING:
-    from rag.draft import _Job
 
 def _rank(ev: Evaluation) -> tuple:
     blockers = sum(v.severity == "blocker" for v in ev.violations)
@@ -42,7 +38,7 @@ def _rank(ev: Evaluation) -> tuple:
 
 
 def _failing(ev: Evaluation) -> list:
-    return [v for v in ev.violations if v.severity in FAILING]
+    return [v for v in ev.violations if v.severity in FAILING_SEVERITIES]
 
 
 def _line_spans(text: str) -> list[tuple[int, int]]:
@@ -92,7 +88,7 @@ def _missing_facts(text: str, facts: list[str]) -> list[tuple[str, str]]:
             tokens = [t for t in extract_numbers(s) if not is_year_token(t, s)]
             if (any((t.pair not in pairs) if t.unit else (t.canonical not in values) for t in tokens)
                     or any(mark not in d for mark in _verify_marks(s))
-                    or any(name not in d for name in QUOTED_OR_TITLED.findall(s))   # FACT-02: “一码通用”, 《…》
+                    or any(name not in d for name in quoted_names(s))   # FACT-02: “一码通用”, 《…》
                     or (not tokens and _wording_kept(s, draft_grams) < WORDING_KEPT)):
                 missing.append((kind, piece))
     return missing
@@ -152,7 +148,7 @@ def _insert_facts(text: str, missing: list[tuple[str, str]], homes: dict[str, st
     return "\n".join(lines)
 
 
-def _fix_unit_names(text: str, job: _Job) -> str:
+def _fix_unit_names(text: str, job: DraftJob) -> str:
     """UNIT-01: the unit's own self-reference and level words (unless a fact uses the others)."""
     return fix_unit_words(text, job.voice.kind or unit_kind(job.request.unit), "".join(job.facts))
 
@@ -179,7 +175,7 @@ def _trim_to_length(text: str, limit: int, facts: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _foreign_numbers(text: str, job: _Job) -> list[tuple[int, int]]:
+def _foreign_numbers(text: str, job: DraftJob) -> list[tuple[int, int]]:
     """Spans of numbers whose (value, unit) is in no fact — stricter than FACT-03, which only
     compares values, so “100万元” passes there when a fact says “100%”."""
     allowed = {t.pair for f in job.facts + job.request.key_figures
@@ -203,12 +199,12 @@ def _foreign_numbers(text: str, job: _Job) -> list[tuple[int, int]]:
     return spans
 
 
-def _drop_foreign_numbers(text: str, job: _Job) -> str:
+def _drop_foreign_numbers(text: str, job: DraftJob) -> str:
     foreign = [RuleViolation("FACT-03", "blocker", "", "", s, e) for s, e in _foreign_numbers(text, job)]
     return _delete_evidence(text, foreign) if foreign else text
 
 
-def _deterministic_fixes(text: str, ev: Evaluation, job: _Job) -> str:
+def _deterministic_fixes(text: str, ev: Evaluation, job: DraftJob) -> str:
     # a 【待核实】 reminder (warn) stays; a minor COPY-01 run is still copied text and goes
     text = _drop_foreign_numbers(_delete_evidence(text, [v for v in ev.violations if v.severity != "warn"]), job)
     text = _restore_missing_facts(_fix_unit_names(text, job), job)
@@ -218,12 +214,12 @@ def _deterministic_fixes(text: str, ev: Evaluation, job: _Job) -> str:
     return clean_draft(text, job.facts)
 
 
-def _restore_missing_facts(text: str, job: _Job) -> str:
+def _restore_missing_facts(text: str, job: DraftJob) -> str:
     missing = _missing_facts(text, job.facts)
     return _insert_facts(text, missing, job.homes) if missing else text
 
 
-def _llm_repair(text: str, ev: Evaluation, job: _Job, stream: bool) -> str:
+def _llm_repair(text: str, ev: Evaluation, job: DraftJob, stream: bool) -> str:
     """Rewrite only the paragraphs that carry failing violations, quoting them."""
     lines = text.split("\n")
     spans = _line_spans(text)
@@ -273,7 +269,7 @@ def _llm_repair(text: str, ev: Evaluation, job: _Job, stream: bool) -> str:
     return "\n".join(lines)
 
 
-def _facts_of_paragraph(line: str, job: _Job) -> list[str]:
+def _facts_of_paragraph(line: str, job: DraftJob) -> list[str]:
     """The facts a repair of this paragraph may use: those the outline put under its heading
     and those it already states. Given every fact, the small model pours all of them into
     whichever paragraph it is repairing."""
@@ -285,11 +281,11 @@ def _facts_of_paragraph(line: str, job: _Job) -> list[str]:
             or _wording_kept(normalize_for_compare(f), grams) >= WORDING_KEPT]
 
 
-def _evaluate(text: str, job: _Job, copy_index) -> Evaluation:
+def _evaluate(text: str, job: DraftJob, copy_index) -> Evaluation:
     return evaluate(text, job.request, copy_index)
 
 
-def _check_and_repair(text: str, job: _Job, rounds_log: list[dict], stream_repairs: bool = False
+def _check_and_repair(text: str, job: DraftJob, rounds_log: list[dict], stream_repairs: bool = False
                       ) -> tuple[str, Evaluation]:
     copy_index = load_copy_index(job.settings)
     job.progress("正在检查…")

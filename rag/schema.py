@@ -143,14 +143,6 @@ class DraftRequest:
         return d
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "DraftRequest":
-        """Build a request from its fields as typed: normalised by rag.normalize (traditional
-        script, pasted numbering, header rows …), RequestError in Chinese on bad input. A section
-        the genre does not define is drafted as its body part under that name."""
-        from rag.normalize import normalize_request
-        return normalize_request(data, allow_custom_section=True).request
-
-    @classmethod
     def validated(cls, data: dict[str, Any]) -> "DraftRequest":
         """Build a request from normalised fields, checking them (RequestError in Chinese)."""
         if not isinstance(data, dict):
@@ -189,10 +181,3 @@ class DraftRequest:
             return json.loads(text)
         except json.JSONDecodeError as e:
             raise RequestError(f"请求文件 {path} 不是合法的 JSON（第 {e.lineno} 行第 {e.colno} 列）。") from None
-
-    @classmethod
-    def load(cls, path: str | Path) -> "DraftRequest":
-        """A request file, normalised; a section the genre does not define is an error. Use
-        rag.normalize.load_request for the notices too."""
-        from rag.normalize import load_request
-        return load_request(path).request

@@ -5,14 +5,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
-from rag.textnorm import HAN
+from rag.textnorm import HAN, compare_form, normalize_for_compare
 
 # The drafter's own reminders: a value it must not guess (【待核实】) and material the facts do not
 # give (【待补充：…】). They are meant to stand, repeatedly, until the user fills them in.
 REMINDER_RE = re.compile(r"【待(?:核实|补充)(?:：[^】\n]{1,30})?】")
 # How every 【待补充：…】 begins: a draft carrying one says itself where material is missing.
 SUPPLY_MARK = "【待补充"
+# A “quoted name” or 《title》: what a draft may only carry when a fact gives it (FACT-02, the
+# name guard). Longer runs in quotes are quotations, not names.
+QUOTED_NAME_RE = re.compile(r"“([^“”\n]{1,40})”|《([^《》\n]{1,80})》")
+# A Latin token (DRG, 1+1+N, CMI): a draft may keep those its facts use (LANG-02).
+LATIN_TOKEN_RE = re.compile(r"(?<![A-Za-z])[A-Za-z][A-Za-z0-9\-+]*")
+_HAN_CHAR = re.compile(f"[{HAN}]")
 _SENTENCE = re.compile(r"[^。；！？]*[。；！？]|[^。；！？]+$")
 _WS = re.compile(r"\s")
 _KEY_DROP = re.compile(f"[^{HAN}0-9.%]")
@@ -22,6 +31,16 @@ def sentences_of(text: str) -> list[str]:
     """Sentences of one paragraph, each with its closing mark (。；！？); a trailing piece without
     one is a sentence too, so joining the result gives the text back."""
     return _SENTENCE.findall(text)
+
+
+def quoted_names(text: str) -> list[str]:
+    """Every “quoted name” and 《title》 of the text, with its marks."""
+    return [m.group(0) for m in QUOTED_NAME_RE.finditer(text)]
+
+
+def han_count(text: str) -> int:
+    """Han characters in the text: how long a sentence, clause or heading reads."""
+    return len(_HAN_CHAR.findall(text))
 
 
 def nonspace_len(text: str) -> int:
@@ -52,3 +71,146 @@ def ensure_full_stop(sentence: str) -> str:
     """A sentence that ends on a comma or nothing ends on 。 instead."""
     s = sentence.rstrip().rstrip("，、；;,：:")
     return s if not s or s[-1] in "。！？" else s + "。"
+
+
+# --- numbers (eval-rules.md §0): a quantity is a value and its unit ---------------------------
+
+# §0 unit list; the alternation is ordered longest first so the longest unit wins.
+UNITS: tuple[str, ...] = (
+    "个百分点", "/10万", "/万", "万人次", "万剂次", "万人份", "万人", "万元", "亿元", "万亩", "万份",
+    "万条", "万平方米", "平方米", "人次", "家次", "台次", "剂次", "%", "‰", "分钟", "小时",
+    "元", "人", "名", "个", "家", "所", "项", "台", "支", "次", "场", "期", "份", "例", "张", "亩",
+    "吨", "分", "户", "起", "件", "类", "种", "批", "块", "篇", "辆", "天", "日", "月", "年", "岁", "万",
+)
+_UNIT_ALT = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
+NUMBER_RE = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)(?!\.\d)\s*({_UNIT_ALT})?")
+
+RANGE_DASHES = "—–-～~至"
+_YEAR_VALUE = re.compile(r"(?:19|20)\d\d")
+_YEAR_AFTER = re.compile(rf"[{RANGE_DASHES}]|上半年|下半年")
+
+# FACT-04 keys: the Han text before a number, minus trailing function words.
+_CLAUSE_BREAKS = "，。；、：（）,;:()\n"
+_KEY_FUNCTION_WORDS = ("保持在", "达到", "提高到", "增至", "增加到", "下降到", "缩短至", "缩短到", "控制在",
+                       "不少于", "不低于", "超过", "为", "达", "至", "由", "约", "共", "计", "仅", "占", "有",
+                       "了", "是", "的")
+_HAN_ONLY = re.compile(f"[^{HAN}]")
+KEY_CHARS = 4
+MIN_KEY_CHARS = 3
+# The 4-char key of the spec collides for metrics such as 儿童系统管理率 / 孕产妇系统管理率
+# ("统管理率"), so a longer key is kept too: it tells such metrics apart (find_conflicts,
+# FACT-04) while every match still needs the whole 4-char key.
+LONG_KEY_CHARS = 8
+
+
+@lru_cache(maxsize=8192)
+def canonical_value(value: str) -> str:
+    """'95.0' and '95' compare equal; the result is a plain decimal string."""
+    try:
+        d = Decimal(value).normalize()
+    except InvalidOperation:
+        return value
+    return format(d, "f")
+
+
+@dataclass(frozen=True)
+class NumberToken:
+    """A quantity (value, unit) found in a text; unit is '' when none follows (§0 '∅')."""
+    value: str
+    unit: str
+    start: int          # offsets into the text given to extract_numbers
+    end: int
+    text: str           # the token as written in that text
+
+    @property
+    def canonical(self) -> str:
+        return canonical_value(self.value)
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return self.canonical, self.unit
+
+
+def extract_numbers(text: str) -> list[NumberToken]:
+    """Number tokens of S(text) (§0: longest unit, 万/亿, %, ‰, /10万, ranges, full-width digits).
+
+    Offsets refer to `text` itself, not to its normalized form.
+    """
+    return list(_extract_cached(text))
+
+
+@lru_cache(maxsize=4096)
+def _extract_cached(text: str) -> tuple[NumberToken, ...]:
+    # Facts are tokenized by several rules and again for every draft of the same request.
+    return tuple(extract_numbers_mapped(compare_form(text), text))
+
+
+def extract_numbers_mapped(mapped, source: str) -> list[NumberToken]:
+    """Tokens of an already normalized MappedText whose source is `source`."""
+    tokens = []
+    for m in NUMBER_RE.finditer(mapped.text):
+        end = m.end(2) if m.group(2) else m.end(1)
+        s, e = mapped.source_span(m.start(1), end)
+        tokens.append(NumberToken(m.group(1), m.group(2) or "", s, e, source[s:e]))
+    return tokens
+
+
+def is_year_token(tok: NumberToken, text: str) -> bool:
+    """FACT-03/YEAR-01 year: 19xx/20xx followed by 年 or a range dash, or preceded by a dash."""
+    if not _YEAR_VALUE.fullmatch(tok.value):
+        return False
+    if tok.unit == "年":
+        return True
+    if tok.unit == "" and _YEAR_AFTER.match(text, tok.end):
+        return True
+    return tok.start > 0 and text[tok.start - 1] in RANGE_DASHES
+
+
+def number_key(text: str, start: int, prev_end: int, chars: int = KEY_CHARS) -> str | None:
+    """FACT-04 key of the number at `start`: Han chars back to the previous number or clause break.
+
+    The spec's key is the last 4 chars (`chars`); None when fewer than 3 are left.
+    """
+    seg = text[prev_end:start]
+    cut = max(seg.rfind(c) for c in _CLAUSE_BREAKS)
+    seg = seg[cut + 1:]
+    stripped = True
+    while stripped:
+        stripped = False
+        for w in _KEY_FUNCTION_WORDS:
+            if seg.endswith(w):
+                seg = seg[: -len(w)]
+                stripped = True
+    han = _HAN_ONLY.sub("", seg)[-chars:]
+    return han if len(han) >= MIN_KEY_CHARS else None
+
+
+@dataclass(frozen=True)
+class KeyedToken:
+    """A fact number with its FACT-04 key and the index of the fact it comes from."""
+    fact_index: int
+    token: NumberToken
+    key: str | None
+    long_key: str | None = None     # up to LONG_KEY_CHARS; ends with `key`
+
+    def same_metric(self, other: "KeyedToken") -> bool:
+        """Equal keys whose longer forms agree (one is a suffix of the other)."""
+        if not self.key or self.key != other.key:
+            return False
+        a, b = self.long_key or "", other.long_key or ""
+        return a.endswith(b) or b.endswith(a)
+
+
+def keyed_tokens(facts: list[str]) -> list[KeyedToken]:
+    """Number tokens of S(fact) for each fact, with their FACT-04 keys (offsets into S(fact))."""
+    out = []
+    for i, fact in enumerate(facts):
+        s = normalize_for_compare(fact)
+        prev_end = 0
+        for tok in extract_numbers(s):
+            out.append(KeyedToken(i, tok, number_key(s, tok.start, prev_end),
+                                  number_key(s, tok.start, prev_end, LONG_KEY_CHARS)))
+            prev_end = tok.end
+    return out
+
+

@@ -22,7 +22,7 @@ from test_drafting_contract import Model as Writer
 from rag.calllog import recent_calls
 from rag.config import Settings
 from rag.draft import draft_report
-from rag.schema import DraftRequest
+from rag.normalize import parse_request
 
 COUNTIES = ["青岚", "白石", "松溪", "临川", "云岭", "梅江", "石门", "桐柏", "柳河", "乌江",
             "丹霞", "黛山", "碧水", "金沙", "玉泉", "雁荡", "沧浪", "凤鸣", "鹿角", "银湖"]
@@ -78,7 +78,7 @@ def draft_session(i: int, base_url: str, data_dir: str) -> SessionResult:
                         llm_timeout=60, _env_file=None)
     started = time.perf_counter()
     try:
-        result = draft_report(DraftRequest.from_dict(session_request(i)), settings,
+        result = draft_report(parse_request(session_request(i)), settings,
                               retriever=no_exemplars)
     except Exception as e:  # reported per session, so one failure does not hide the others
         return SessionResult(i, "", time.perf_counter() - started, f"{type(e).__name__}: {e}")

@@ -17,14 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from evals.facts import extract_numbers
+from rag.text import extract_numbers
 from openai_stub import ScriptedOpenAIServer, cut_stream, delay, error, garbage, reply
 from rag.config import PROJECT_ROOT, Settings
 from rag.corpus import load_chunks
 from rag.draft import DraftResult, draft_report, repair_draft, revise_draft
 from rag.errors import RequestError
-from rag.schema import DraftRequest, Exemplar
+from rag.schema import Exemplar
 from rag.textnorm import normalize_for_compare
+from rag.normalize import parse_request
 from test_drafting_contract import Model
 
 REVIEW = {"genre": "工作汇报", "section": "全文", "unit": "翠峰县卫生健康局", "year": 2024, "topic": "行风",
@@ -81,7 +82,7 @@ def numbers_of(text: str) -> set[tuple[str, str]]:
 
 def run_draft(settings: Settings, request: dict, answer, **kw) -> DraftResult:
     with ScriptedOpenAIServer([answer], repeat_last=True) as stub:
-        return draft_report(DraftRequest.from_dict(request), stub_settings(settings, stub, **kw),
+        return draft_report(parse_request(request), stub_settings(settings, stub, **kw),
                             retriever=corpus_retriever(), embed=None)
 
 
@@ -196,7 +197,7 @@ def test_every_writing_call_fits_the_context_dropping_exemplars_first(settings, 
         return model(body)
 
     with ScriptedOpenAIServer([answer], repeat_last=True) as stub:
-        result = draft_report(DraftRequest.from_dict(TCM_PLAN), stub_settings(settings, stub, llm_context_tokens=context),
+        result = draft_report(parse_request(TCM_PLAN), stub_settings(settings, stub, llm_context_tokens=context),
                               retriever=lambda q, g, r, k: many[:k], embed=None)
     assert not result.partial
     items = [b for b in bodies if "下的一段正文" in b["messages"][-1]["content"]]
@@ -212,7 +213,7 @@ def test_facts_that_cannot_fit_the_context_are_refused_not_cut(settings):
     facts = [f"第{i}项工作：" + "完善基层医疗卫生服务体系建设，" * 8 + f"完成{i}项" for i in range(1, 40)]
     with ScriptedOpenAIServer([Model()], repeat_last=True) as stub:
         with pytest.raises(RequestError) as info:
-            draft_report(DraftRequest.from_dict({**TCM_PLAN, "facts": facts}),
+            draft_report(parse_request({**TCM_PLAN, "facts": facts}),
                          stub_settings(settings, stub, llm_context_tokens=1500), retriever=lambda *a: [], embed=None)
     assert "事实" in str(info.value)
 
@@ -220,7 +221,7 @@ def test_facts_that_cannot_fit_the_context_are_refused_not_cut(settings):
 @pytest.mark.parametrize("first_round_helps", [True, False])
 def test_repair_quotes_violations_keeps_the_best_version_and_stops_when_a_round_does_not_help(
         settings, first_round_helps):
-    request = DraftRequest.from_dict({**TCM_PLAN, "length_chars": [400, 600]})
+    request = parse_request({**TCM_PLAN, "length_chars": [400, 600]})
     short = ("一、主要任务\n（一）推进中医馆建设。16个乡镇卫生院全部建成中医馆，其中4个建成“旗舰中医馆”。\n"
              "（二）加强健康管理。65岁以上老年人中医药健康管理率达到75%以上。\n"
              "（三）培养人才。培养中医师承人员20名，开展西医学习中医培训120人次。")
@@ -260,7 +261,7 @@ def test_repair_quotes_violations_keeps_the_best_version_and_stops_when_a_round_
 
 
 def test_a_draft_left_short_tells_the_user_to_add_facts(settings):
-    request = DraftRequest.from_dict({**TCM_PLAN, "length_chars": [1500, 2000]})
+    request = parse_request({**TCM_PLAN, "length_chars": [1500, 2000]})
     short = ("一、主要任务\n（一）推进中医馆建设。16个乡镇卫生院全部建成中医馆，其中4个建成“旗舰中医馆”。\n"
              "（二）加强健康管理。65岁以上老年人中医药健康管理率达到75%以上。\n"
              "（三）培养人才。培养中医师承人员20名，开展西医学习中医培训120人次。")
@@ -276,7 +277,7 @@ def test_a_draft_left_short_tells_the_user_to_add_facts(settings):
 
 
 def test_a_length_repair_lengthens_sub_heading_paragraphs_only(settings):
-    request = DraftRequest.from_dict({**REVIEW, "length_chars": [900, 1200]})
+    request = parse_request({**REVIEW, "length_chars": [900, 1200]})
     title = "翠峰县卫生健康局2024年行风工作汇报"
     opening = "今年以来，我局扎实推进行风建设。现将有关工作情况汇报如下："
     problems = "工作取得了一定成效，但对照上级要求和群众期盼，仍存在一些薄弱环节：个别医务人员廉洁意识淡薄，过度检查现象仍有发生。"
@@ -311,7 +312,7 @@ def test_revise_rewrites_only_the_named_part(settings):
         return "（二）加强健康管理。65岁以上老年人中医药健康管理率达到75%以上，服务更加规范。"
 
     with ScriptedOpenAIServer([answer], repeat_last=True) as stub:
-        request = DraftRequest.from_dict({**TCM_PLAN, "facts": TCM_PLAN["facts"][:2], "length_chars": [60, 400]})
+        request = parse_request({**TCM_PLAN, "facts": TCM_PLAN["facts"][:2], "length_chars": [60, 400]})
         result = revise_draft(request, draft, "（二）加强健康管理再精炼一些", stub_settings(settings, stub))
     assert result.draft.splitlines()[1] == draft.splitlines()[1]
     assert result.draft.endswith("服务更加规范。")
@@ -319,7 +320,7 @@ def test_revise_rewrites_only_the_named_part(settings):
 
 def test_empty_facts_ask_for_data_without_calling_the_model(settings):
     with ScriptedOpenAIServer([Model()], repeat_last=True) as stub:
-        result = draft_report(DraftRequest.from_dict({**TCM_PLAN, "genre": "工作总结", "facts": [],
+        result = draft_report(parse_request({**TCM_PLAN, "genre": "工作总结", "facts": [],
                                                       "section": "主要工作及成效"}),
                               stub_settings(settings, stub), retriever=corpus_retriever())
         assert stub.chat_requests == []
@@ -373,7 +374,7 @@ def test_cli_partial_draft_exits_3_and_prints_what_was_written(tmp_path):
 
 
 def test_repair_trims_a_draft_over_its_range_keeping_every_fact(settings):
-    request = DraftRequest.from_dict({**TCM_PLAN, "length_chars": [60, 140]})
+    request = parse_request({**TCM_PLAN, "length_chars": [60, 140]})
     padding = ("建立任务台账，逐月调度推进。定期通报各地进展，对滞后的乡镇约谈提醒。"
                "组织专家下沉指导，帮助解决设备和人员难题。把完成情况纳入年度绩效考核。")
     long = ("一、主要任务\n（一）推进中医馆建设。16个乡镇卫生院全部建成中医馆，其中4个建成“旗舰中医馆”。" + padding

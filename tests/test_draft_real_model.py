@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from evals.facts import extract_numbers, is_year_token
+from rag.text import extract_numbers, is_year_token
 from rag.config import PROJECT_ROOT, Settings
 from rag.draft import draft_report
-from rag.schema import DraftRequest
 from rag.textnorm import normalize_for_compare
+from rag.normalize import parse_request
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +48,7 @@ def _tokens(text: str):
 
 def test_embedded_model_drafts_a_plan_section(real_settings):
     stages: list[str] = []
-    result = draft_report(DraftRequest.from_dict(REQUEST), real_settings, progress=stages.append)
+    result = draft_report(parse_request(REQUEST), real_settings, progress=stages.append)
     print("\n" + result.draft + "\n" + result.summary())
     assert result.draft.strip()
     assert result.draft.startswith("一、主要任务")

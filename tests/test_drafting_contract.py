@@ -12,15 +12,15 @@ import sys
 
 import pytest
 
-from evals.facts import extract_numbers
+from rag.text import extract_numbers
 from openai_stub import ScriptedOpenAIServer, cut_stream
 from rag.config import PROJECT_ROOT, Settings
 from rag.draft import DraftResult, draft_report, plan_draft
 from rag.factsheet import ACHIEVEMENT, PLAN, PROBLEM, SAFEGUARD, analyse_facts, fact_kind
 from rag.plan import ReportPlan, group_by_meaning
 from rag.prompting import requested_parts
-from rag.schema import DraftRequest
 from rag.textnorm import normalize_for_compare
+from rag.normalize import parse_request
 
 ELDERLY = {"genre": "工作总结", "section": "全文", "unit": "云溪县卫生健康局", "year": 2024, "topic": "老龄健康",
            "facts": ["新建医养结合机构3家，新增护理型床位260张",
@@ -73,7 +73,7 @@ class Model:
 def draft(settings: Settings, request: dict, model: Model, **kw) -> DraftResult:
     with ScriptedOpenAIServer([model], repeat_last=True) as stub:
         s = settings.model_copy(update={"llm_base_url": stub.base_url, "llm_timeout": 5.0})
-        return draft_report(DraftRequest.from_dict(request), s, retriever=lambda *a: [], embed=None, **kw)
+        return draft_report(parse_request(request), s, retriever=lambda *a: [], embed=None, **kw)
 
 
 def numbers(text: str) -> set[tuple[str, str]]:
@@ -98,7 +98,7 @@ def test_fact_kinds_come_from_generic_cues(text, kind):
 
 
 def test_unlabelled_plan_and_problem_facts_go_to_their_parts():
-    request = DraftRequest.from_dict(ELDERLY)
+    request = parse_request(ELDERLY)
     sheet = analyse_facts(request, requested_parts(request.genre, request.section))
     parts = {f.text: f.part for f in sheet.facts}
     assert parts["农村失能老人上门巡诊服务覆盖率仅46%，专业护理员只有38人"] == "problems"
@@ -107,7 +107,7 @@ def test_unlabelled_plan_and_problem_facts_go_to_their_parts():
 
 
 def test_money_goes_to_safeguards_in_a_plan():
-    request = DraftRequest.from_dict(CHILDCARE_PLAN)
+    request = parse_request(CHILDCARE_PLAN)
     sheet = analyse_facts(request, requested_parts(request.genre, request.section))
     kinds = {f.text: (f.kind, f.part) for f in sheet.facts}
     assert kinds["市级财政安排托育专项资金800万元"] == (SAFEGUARD, "safeguards")
@@ -130,7 +130,7 @@ def test_grouping_puts_facts_on_one_subject_together():
 
 
 def test_plan_gives_every_fact_one_place_and_a_budget(settings):
-    plan, sheet = plan_draft(DraftRequest.from_dict(ELDERLY), settings, embed=None)
+    plan, sheet = plan_draft(parse_request(ELDERLY), settings, embed=None)
     placed = [i for p in plan.parts for i in p.fact_ids + [j for it in p.items for j in it.fact_ids]]
     assert sorted(placed) == [f.id for f in sheet.facts]
     work = next(p for p in plan.parts if p.key == "work")
@@ -140,7 +140,7 @@ def test_plan_gives_every_fact_one_place_and_a_budget(settings):
 
 
 def test_a_user_edited_plan_is_followed(settings):
-    plan, _sheet = plan_draft(DraftRequest.from_dict(ELDERLY), settings, embed=None)
+    plan, _sheet = plan_draft(parse_request(ELDERLY), settings, embed=None)
     work = next(p for p in plan.parts if p.key == "work")
     ids = [i for it in work.items for i in it.fact_ids]
     work.items = work.items[:1]
@@ -276,7 +276,7 @@ def test_a_fault_mid_draft_keeps_the_finished_parts_and_resume_finishes_it(setti
 
     with ScriptedOpenAIServer([flaky], repeat_last=True) as stub:
         s = settings.model_copy(update={"llm_base_url": stub.base_url, "llm_timeout": 5.0})
-        request = DraftRequest.from_dict(ELDERLY)
+        request = parse_request(ELDERLY)
         partial = draft_report(request, s, retriever=lambda *a: [], embed=None)
         calls["broken"] = False
         assert partial.partial and partial.error and partial.blocks
@@ -509,7 +509,7 @@ def test_every_writing_call_carries_the_worked_example_of_its_genres_voice(setti
         return Model()(body)
     with ScriptedOpenAIServer([model], repeat_last=True) as stub:
         s = settings.model_copy(update={"llm_base_url": stub.base_url, "llm_timeout": 5.0})
-        draft_report(DraftRequest.from_dict(CHILDCARE_PLAN), s, retriever=lambda *a: [], embed=None)
+        draft_report(parse_request(CHILDCARE_PLAN), s, retriever=lambda *a: [], embed=None)
     assert bodies
     for body in bodies:
         roles = [m["role"] for m in body["messages"]]

@@ -1,8 +1,10 @@
 """Number tokens (§0), fact classes (§0, SAFE-01) and conflicts (INPUT-02)."""
 from __future__ import annotations
 
-from evals.facts import classify_facts, extract_numbers, find_conflicts, number_key
+from evals.facts import classify_facts, find_conflicts
+from rag.text import extract_numbers, number_key
 from rag.schema import DraftRequest
+from rag.normalize import parse_request
 
 
 def pairs(text: str) -> list[tuple[str, str]]:
@@ -80,6 +82,6 @@ def test_no_conflicts_in_the_ordinary_cases():
     from pathlib import Path
     cases = Path(__file__).resolve().parent.parent / "evals" / "cases" / "cases.jsonl"
     for line in cases.read_text(encoding="utf-8").splitlines():
-        req = DraftRequest.from_dict(json.loads(line))
+        req = parse_request(json.loads(line))
         found = find_conflicts(classify_facts(req).mandatory)
         assert bool(found) == (req.adversarial == "conflicting_facts"), req.id

@@ -11,6 +11,7 @@ from evals.check import evaluate
 from evals.copy_index import CopyIndex, committed_corpus_docs
 from evals.registry import RULES
 from rag.schema import DraftRequest
+from rag.normalize import parse_request
 
 SUMMARY = """石门区卫生健康局2024年工作总结
 
@@ -581,7 +582,7 @@ def test_facts_written_out_verbatim_raise_no_fact_rule():
     from pathlib import Path
     cases = Path(__file__).resolve().parent.parent / "evals" / "cases" / "cases.jsonl"
     for line in cases.read_text(encoding="utf-8").splitlines():
-        req = DraftRequest.from_dict(json.loads(line))
+        req = parse_request(json.loads(line))
         draft = "\n\n".join(f + "。" for f in req.facts)
         fact_rules = {"FACT-01", "FACT-02", "FACT-03", "FACT-04", "FACT-06", "FACT-03b", "CLEAN-04", "UNIT-01"}
         assert not fact_rules & rules(draft, req), req.id

@@ -29,6 +29,7 @@ from test_drafting_contract import Model as Writer
 from rag.config import PROJECT_ROOT, Settings
 from rag.errors import LLMError
 from rag.llm import LLMClient, RemoteEndpoint
+from rag.normalize import parse_request
 
 MESSAGES = [{"role": "user", "content": "请用一句话概括今年家庭医生签约服务的进展。"}]
 ANSWER = "家庭医生签约服务稳步推进，重点人群签约率持续提高。"
@@ -244,9 +245,8 @@ def test_plain_streamlit_run_listens_on_loopback_only(tmp_path):
 def test_checker_refuses_a_draft_over_the_size_limit(tmp_path):
     from evals.check import MAX_DRAFT_CHARS, evaluate
     from rag.errors import InputFileError
-    from rag.schema import DraftRequest
 
-    request = DraftRequest.from_dict(REQUEST)
+    request = parse_request(REQUEST)
     line = "全县完成村卫生室标准化改造37所，家庭医生签约服务覆盖常住人口41.5%。\n"
     at_limit = (line * (MAX_DRAFT_CHARS // len(line) + 1))[:MAX_DRAFT_CHARS]
     assert evaluate(at_limit, request).violations  # checked (it is far too long: LEN-01)

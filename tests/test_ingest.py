@@ -1,7 +1,6 @@
 """Ingesting the user's own files into a real embedded Chroma built from the real seed corpus."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import docx
 import pytest

@@ -13,6 +13,7 @@ from rag.normalize import (REQUEST_TRADITIONAL_NOTICE, DraftIntent, condense_fac
                            strip_list_marker)
 from rag.prompting import genre_sections, requested_parts, section_checklist
 from rag.schema import DraftRequest
+from rag.normalize import parse_request
 
 BASE = {"genre": "工作总结", "section": "全文", "unit": "石桥县卫生健康局", "year": 2024,
         "facts": ["全县新建标准化村卫生室8个", "家庭医生重点人群签约率81.2%"]}
@@ -200,7 +201,7 @@ def test_an_unknown_genre_or_section_is_refused_with_the_valid_ones():
 def test_the_api_drafts_an_unknown_section_as_the_body_part():
     n = normalize_request(request(section="疾病预防控制工作"), allow_custom_section=True)
     assert n.request.section == "疾病预防控制工作" and "不是工作总结的固定部分" in n.notices[-1]
-    assert DraftRequest.from_dict(request(section="疾病预防控制工作")).section == "疾病预防控制工作"
+    assert parse_request(request(section="疾病预防控制工作")).section == "疾病预防控制工作"
 
 
 def test_facts_given_as_one_text_are_split():
@@ -216,7 +217,7 @@ def test_request_files_load_normalised_and_unknown_sections_exit_2(tmp_path, cap
                     encoding="utf-8")
     loaded = load_request(path)
     assert (loaded.request.genre, loaded.request.facts) == ("工作总结", ["全县新建村卫生室8个"])
-    assert DraftRequest.load(path) == loaded.request
+    assert load_request(path).request == loaded.request
     draft = tmp_path / "draft.md"
     draft.write_text("全县新建村卫生室8个。\n", encoding="utf-8")
     assert evals_main(["check", str(draft), "--request", str(path), "--no-copy"]) == 0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from chroma_server import ChromaServer, free_port
-from rag.config import PROJECT_ROOT, Settings
+from rag.config import PROJECT_ROOT
 from rag.embed import ChromaEmbeddingFunction, EmbeddingError, get_embedder
 from rag.schema import Chunk
 from rag.store import (StoreError, bump_revision, chunk_from_record, chunk_metadata, collection_name,

@@ -31,6 +31,7 @@ from ui import jobs
 from ui.common import char_count, diff_html, highlight_html, run_safely, version_label
 from ui.form import FormPanel
 from rag.plan import ReportPlan
+from rag.normalize import parse_request
 from ui import plan as planpanel
 from ui.record import record_panel
 
@@ -296,7 +297,7 @@ class ChatPanel:
             st.rerun()
         if kind == "repair":
             parent = self.store.draft(action["draft_id"])
-            request = DraftRequest.from_dict(parent.request)
+            request = parse_request(parent.request)
             user_text = f"按评估意见修复第{parent.version}版"
         else:
             request = self.form.state().request()  # RequestError (shown) when something is missing
@@ -315,7 +316,7 @@ class ChatPanel:
     def _resume(self, draft_id: int) -> None:
         old = self.store.draft(draft_id)
         parent = self.store.draft(old.parent_id) if old.parent_id else None
-        request = DraftRequest.from_dict(old.request)
+        request = parse_request(old.request)
         self.ensure_seed_index()
         # a partial draft goes on from its first unfinished part; anything else is written again
         resume = drafting.DraftResult.from_json(old.detail) if old.detail.get("partial") else None
@@ -393,7 +394,7 @@ class ChatPanel:
             st.info("内容没有改动，未生成新版本。")
             return
         text = text.replace("\r\n", "\n").strip()
-        request = DraftRequest.from_dict(parent.request)
+        request = parse_request(parent.request)
         ev = evaluate(text, request, load_copy_index(self.settings)).to_json()
         version = self.store.start_draft(self.sid, "edit", parent.request, parent_id=parent.id,
                                          user_message=f"手工修改第{parent.version}版")

@@ -18,6 +18,7 @@ from rag.schema import GENRES, WHOLE_REPORT, DraftRequest
 from rag.sessions import SessionStore
 from rag.normalize import normalize_facts
 from rag.prompting import genre_sections, section_checklist
+from rag.normalize import parse_request
 
 OTHER_SECTION = "其他（自行输入）"
 MAX_FACTS_CHARS = 20_000   # a request's facts are a few thousand characters at most
@@ -77,7 +78,7 @@ class FormState:
                 f"起草{self.genre}（{self.section}）一般需要：\n{items}\n\n助手只使用您提供的事实和数字，不会编造。")
         if len(facts) > MAX_FACT_LINES:
             raise RequestError(f"事实材料共 {len(facts)} 行，超过 {MAX_FACT_LINES} 行上限，请精简后再起草。")
-        return DraftRequest.from_dict({
+        return parse_request({
             "genre": self.genre, "section": self.section.strip(), "unit": self.unit.strip(),
             "year": self.year, "facts": facts, "length_chars": list(self.length),
             "notes": self.notes.strip()})

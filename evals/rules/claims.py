@@ -44,7 +44,7 @@ from evals.document import TITLE_MAX_CHARS, Draft, nonspace_len
 from rag.text import REMINDER_RE
 from evals.registry import PRACTICE, REGULATIONS, Finding, rule
 from evals.rules.structure import NEXT_RE, PROBLEMS_RE
-from evals.textmap import compare_form
+from rag.textnorm import compare_form
 
 CLAIM_WORDS_FILE = PROJECT_ROOT / "prompts" / "claim_words.toml"
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from rag.textnorm import parse_chinese_numeral
 
 from evals.context import CheckContext
-from evals.facts import KEY_CHARS, KeyedToken, NumberToken, extract_numbers, is_year_token
+from rag.text import KEY_CHARS, KeyedToken, NumberToken, extract_numbers, is_year_token
 from evals.registry import GBT_NUMBERS, PRACTICE, REGULATIONS, Finding, rule
 from rag.headings import ENUM_ITEM_RE
 

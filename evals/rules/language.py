@@ -5,10 +5,10 @@ import re
 from collections.abc import Iterator
 
 from evals.context import CheckContext
+from rag.text import LATIN_TOKEN_RE
 from evals.registry import GBT_9704, PRACTICE, REGULATIONS, Finding, rule
 from evals.rules.clean import PLACEHOLDER_RE
 
-LATIN_TOKEN_RE = re.compile(r"(?<![A-Za-z])[A-Za-z][A-Za-z0-9\-+]*")
 GRADE_LETTER_RE = re.compile(r"(?<![A-Za-z])[A-Z](?=[级类型超线区])")
 LATIN_WHITELIST = frozenset({
     "DR", "CT", "MRI", "HIS", "LIS", "PACS", "EMR", "ICU", "CCU", "NICU", "HIV", "AIDS", "HPV", "PCR",

@@ -4,14 +4,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rag.text import SUPPLY_MARK
+from rag.text import SUPPLY_MARK, is_year_token
 from rag.textnorm import normalize_for_copy
 from rag.units import wrong_unit_words
 
 from evals.context import CheckContext
 from evals.copy_index import CopyIndex
 from evals.document import nonspace_len
-from evals.facts import is_year_token
 from evals.registry import PRACTICE, PRODUCT, REGULATIONS, Finding, Rule, register, rule
 from evals.rules.claims import claim_facts, done_cues, paragraph_spans, plan_spans, sentences_in
 from evals.rules.language import _latin_runs
