@@ -15,13 +15,13 @@ against every heading marker, Document.line_at scans the lines for every finding
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rag.errors import InputFileError
 from rag.schema import DraftRequest
 
 import evals.rules  # noqa: F401  (registers the rules)
-from evals.context import CheckContext
+from evals.context import CheckContext, Span
 from evals.copy_index import CopyIndex
 from evals.registry import FAILING_SEVERITIES, RULES, SEVERITIES, RuleViolation
 
@@ -62,20 +62,28 @@ def violation_order(v: RuleViolation) -> tuple[int, int, str]:
     return SEVERITIES.index(v.severity), v.start, v.rule
 
 
-def evaluate(draft: str, request: DraftRequest, copy_index: CopyIndex | None = None) -> Evaluation:
+def evaluate(draft: str, request: DraftRequest, copy_index: CopyIndex | None = None,
+             provenance: list[Span] | None = None) -> Evaluation:
     """Check a draft against its request. COPY-01 runs only when a copy index is given.
+    `provenance` is where the draft's spans came from, when the drafter knows it: the user's own
+    words then count as facts of this version (no rule calls them invented), and unconfirmed
+    elaboration is listed as a reminder (ELAB-01).
 
     InputFileError for a draft over MAX_DRAFT_CHARS characters."""
     if len(draft) > MAX_DRAFT_CHARS:
         raise InputFileError(
             f"草稿有 {len(draft):,} 个字符，超过检查上限 {MAX_DRAFT_CHARS:,} 个字符（一篇工作报告通常不到 "
             f"2 万字）。请确认选对了文件，或把草稿分成几部分分别检查。")
-    return check_unbounded(draft, request, copy_index)
+    return check_unbounded(draft, request, copy_index, provenance)
 
 
-def check_unbounded(draft: str, request: DraftRequest, copy_index: CopyIndex | None = None) -> Evaluation:
+def check_unbounded(draft: str, request: DraftRequest, copy_index: CopyIndex | None = None,
+                    provenance: list[Span] | None = None) -> Evaluation:
     """`evaluate` without the size limit (for measuring how the rules scale)."""
-    ctx = CheckContext(draft, request, copy_index)
+    user = [s.text for s in provenance or () if s.origin == "user"]
+    if user:
+        request = replace(request, facts=list(request.facts) + user)
+    ctx = CheckContext(draft, request, copy_index, provenance)
     violations = [r.violation(f) for r in RULES.values() if r.check for f in r.check(ctx)]
     violations.sort(key=violation_order)
     passed = not any(v.severity in FAILING_SEVERITIES for v in violations)

@@ -1,6 +1,7 @@
 """Everything a rule may read about one (draft, request) pair, computed lazily and once."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -16,11 +17,21 @@ if TYPE_CHECKING:
     from evals.copy_index import CopyIndex
 
 
+@dataclass(frozen=True)
+class Span:
+    """Where a stretch of the draft came from (rag.guards.Sentence, as the checker sees it)."""
+    text: str
+    origin: str              # fact | phrase | model | elaboration | plan | user
+    confirmed: bool = False
+
+
 class CheckContext:
-    def __init__(self, draft: str, request: DraftRequest, copy_index: "CopyIndex | None" = None):
+    def __init__(self, draft: str, request: DraftRequest, copy_index: "CopyIndex | None" = None,
+                 provenance: "list[Span] | None" = None):
         self.draft = Draft(draft)
         self.request = request
         self.copy_index = copy_index
+        self.provenance = list(provenance or [])
 
     # --- request, normalized with S() (INPUT-04) ---
     @cached_property

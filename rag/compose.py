@@ -1,13 +1,17 @@
 """Writing a plan under the contract: the draft is a list of `Block`s (title, part headings,
-paragraphs), each made of `Sentence`s whose origin is known.
+paragraphs), each made of spans (`Sentence`s) whose origin is known.
 
-- Framing (title, opening, lead-ins, closing) comes from our phrase banks (prompts/phrases.toml).
-- A paragraph part (problems, next steps, safeguards) is its facts, enumerated 一是…二是…, after
-  its lead sentence: the model has nothing to add there but invention.
-- A sub-heading's paragraph is one small model call from its own facts; every sentence of the
-  reply is checked by the sentence guards (rag/guards.py). Failing sentences are asked for again
-  once, then replaced by the plain fact; a fact the paragraph lacks is written in as it is; a
-  paragraph short of its budget gets a 【待补充】 prompt instead of filler.
+- Framing (title, the opening's first sentence and lead-in, the closing) comes from our phrase
+  banks (prompts/phrases.toml); the opening's middle sentence names the year's work strands from
+  the plan (a model sentence, marked as elaboration).
+- A sub-heading's paragraph is one small model call from its own facts, with its 做法 and 成效
+  said around them; a paragraph short of its budget gets one more call for material, then a
+  【待补充】 prompt instead of filler.
+- A paragraph part (problems, next steps, safeguards) is one call that writes each fact as an
+  item with its cause, impact or measures (一是…二是…); a next-steps or safeguards part with no
+  facts gets future-tense measures that answer the report's own facts, marked as elaboration.
+  A problems part with no facts asks the user: a problem is never invented.
+Every reply goes through the guard runner (rag/guards.py), the same one repair and revision use.
 
 Prompts share one prefix per draft (system, genre voice, every fact) so a llama.cpp server
 reuses its cache from the second call on; what changes (the task, its exemplars) comes last.
@@ -25,21 +29,26 @@ from typing import Any
 from rag.config import PROJECT_ROOT
 from rag.errors import LLMError
 from rag.factsheet import Fact, FactSheet
-from rag.guards import (DROP_CLAUSE, DROP_SENTENCE, INSERT, REASK, GuardEdit, ReplyContext, Sentence, covers,
-                        drop_effect_clauses, drop_unanchored_tail, facts_in, failed_guard, number_pairs,
-                        strip_label_lead, strip_lead, tidy_reply, word_re)
+from rag.guards import (GuardRunner, ReplyContext, Sentence, covers, drop_spans, fact_sentence, number_pairs,
+                        strip_lead)
 from rag.headings import canonical_marker
-from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, heading_problem
+from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, fact_lead_heading, heading_problem
 from rag.postprocess import renumber_enumerations
 from rag.prompting import fact_lines, fence, render
-from rag.text import SUPPLY_MARK, han_count, ensure_full_stop, nonspace_len, sentence_key, sentences_of
-from rag.textnorm import chinese_numeral, normalize_for_compare, to_fullwidth_punctuation
+from rag.text import SUPPLY_MARK, nonspace_len, sentence_key
+from rag.textnorm import chinese_numeral, normalize_for_compare
 
-# A paragraph under this share of its budget asks the user for more (【待补充】) instead of padding.
+# A paragraph under this share of its budget asks for more material (one more call, then 【待补充】).
 SHORT_SHARE = 0.6
 HEADINGS_TEMPERATURE = 0.1
 # Paragraph parts written as “一是……；二是……”: a list of problems, plans or safeguards.
 ENUMERATED_PARTS = ("problems", "next", "safeguards")
+# Parts that may be written with no facts at all: measures to come, which claim nothing done.
+MEASURE_PARTS = ("next", "safeguards")
+# How many measures a part with no facts gets, and the characters the opening's overview may take.
+MEASURES_WITHOUT_FACTS = 3
+OVERVIEW_CHARS = 60
+_ENUM_MARK = re.compile(r"(?:^|(?<=[。；：\n]))\s*(?:[一二三四五六七八九十]+是|[（(]?[一二三四五六七八九十\d]+[）)、.．])\s*[，,]?")
 
 
 @lru_cache(maxsize=1)
@@ -78,52 +87,34 @@ class Block:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Block":
         return cls(key=d["key"], kind=d["kind"], heading=d.get("heading", ""), marker=d.get("marker", ""),
-                   sentences=[Sentence(s["text"], s["origin"], list(s.get("fact_ids", [])))
-                              for s in d.get("sentences", [])])
+                   sentences=[Sentence.from_dict(s) for s in d.get("sentences", [])])
 
 
 def render_blocks(blocks: list[Block]) -> str:
     return "\n\n".join(b.render() for b in blocks if b.render())
 
 
-def fact_sentence(fact: Fact) -> str:
-    """A fact written as it is, as one sentence of the report."""
-    return ensure_full_stop(to_fullwidth_punctuation(fact.text.strip().rstrip("；;，,。")))
-
-
-def enumerate_facts(facts: list[Fact]) -> list[Sentence]:
-    """“一是……；二是……。” from the facts themselves (a single fact needs no 一是)."""
-    if len(facts) == 1:
-        return [Sentence(fact_sentence(facts[0]), "fact", [facts[0].id])]
-    out = []
-    for n, f in enumerate(facts, 1):
-        body = fact_sentence(f).rstrip("。")
-        out.append(Sentence(f"{chinese_numeral(n)}是{body}{'。' if n == len(facts) else '；'}", "fact", [f.id]))
+def enumerate_items(items: list[list[Sentence]]) -> list[Sentence]:
+    """“一是……；二是……。” from items of spans (a single item needs no 一是): one-sentence items are
+    joined with “；”, longer ones stand as sentences of their own."""
+    items = [it for it in items if it]
+    if len(items) == 1:
+        return items[0]
+    single = all(sum(s.text[-1:] in "。！？；" for s in it) <= 1 for it in items)
+    out: list[Sentence] = []
+    for n, item in enumerate(items, 1):
+        item = [Sentence(s.text, s.origin, s.fact_ids, s.confirmed) for s in item]
+        item[0].text = f"{chinese_numeral(n)}是{_ENUM_MARK.sub('', item[0].text, count=1)}"
+        last = item[-1]
+        body = last.text.rstrip("。；！？，")
+        last.text = body + ("；" if single and n < len(items) else "。")
+        out += item
     return out
 
 
-# Han characters a clause may carry after its first figure for the words before it to name the work
-# (“组建区级卫生应急队伍4支” names it; “联合县教育局对全县48所中小学开展…检查” does not).
-LEAD_TAIL_HAN = 5
-
-
-def fact_lead_heading(text: str) -> str:
-    """The words of a fact's first clause before its first figure, less a trailing word that only
-    led to the figure; "" when the work is named after the figure instead."""
-    clause = re.split(r"[，；。：:]", re.sub(r"[（(][^）)]*[）)]", "", text), maxsplit=1)[0]
-    m = re.search(r"[\d０-９]", clause)
-    if not m:
-        return ""
-    rest = re.sub(r"[\d０-９.．%％]+", "", clause[m.start():].split("、")[0])
-    if han_count(rest) > LEAD_TAIL_HAN:
-        return ""
-    lead = clause[:m.start()]
-    while True:
-        shorter = word_re("heading_tail").sub("", lead)
-        if shorter == lead:
-            break
-        lead = shorter
-    return "" if word_re("heading_metric_end").search(lead) else lead
+def enumerate_facts(facts: list[Fact]) -> list[Sentence]:
+    """The facts themselves, enumerated."""
+    return enumerate_items([[Sentence(fact_sentence(f), "fact", [f.id])] for f in facts])
 
 
 def fact_list(facts: list[Fact]) -> str:
@@ -132,15 +123,25 @@ def fact_list(facts: list[Fact]) -> str:
     return fact_lines((f.id, f.text) for f in facts)
 
 
+def strip_enumeration(text: str) -> str:
+    """A reply without the 一是/（一）/1. markers the model put before its items: the items are
+    renumbered once they are checked."""
+    return _ENUM_MARK.sub(lambda m: "\n" if m.start() else "", text)
+
+
 class Composer:
     """Writes the blocks of one plan. `job` is the drafting job (rag.job.DraftJob): it holds the
-    request, the LLM, the retriever and the usage counters."""
+    request, the LLM, the retriever and the usage counters. With `elaborate=False` only the facts
+    are written (every elaboration dropped and logged)."""
 
-    def __init__(self, job, sheet: FactSheet, plan: ReportPlan):
+    def __init__(self, job, sheet: FactSheet, plan: ReportPlan, *, elaborate: bool = True,
+                 runner: GuardRunner | None = None):
         self.job = job
         self.sheet = sheet
         self.plan = plan
-        self.edits: list[GuardEdit] = []
+        self.elaborate = elaborate
+        self.runner = runner or GuardRunner()
+        self.edits = self.runner.edits
         self.blocks: list[Block] = []
         self.short_items: list[str] = []
 
@@ -171,7 +172,29 @@ class Composer:
     def opening_block(self) -> Block:
         # a stable choice per request: the same request drafts the same opening
         choice = sum(map(ord, self.job.request.unit)) + self.job.request.year
-        return self._phrase_block("opening", "opening", self.phrase("opening", choice), self.phrase("lead_in"))
+        block = self._phrase_block("opening", "opening", self.phrase("opening", choice))
+        block.sentences += self.overview()
+        lead_in = self.phrase("lead_in")
+        if lead_in:
+            block.sentences.append(Sentence(lead_in, "phrase"))
+        return block
+
+    def overview(self) -> list[Sentence]:
+        """One sentence naming the work strands of the plan (its sub-headings), as elaboration."""
+        headings = [it.heading for p in self.plan.parts for it in p.items]
+        if not self.elaborate or not headings:
+            return []
+        works = "；".join(headings)
+        ctx = ReplyContext(facts=[], all_facts=self.sheet.facts, year=self.job.request.year,
+                           unit=self.job.request.unit, future=self.job.request.genre == "工作计划",
+                           written=self._written(), where="开头", anchor=works)
+        task = render("task_opening", year=self.job.request.year, works=works, chars=OVERVIEW_CHARS)
+        try:
+            reply = self.job.ask(task, purpose="opening", max_tokens=self.job.answer_tokens(OVERVIEW_CHARS * 2))
+        except LLMError:
+            return []   # the opening reads well without it; a server really down fails the next call
+        spans = self.runner.read_reply(reply, ctx)
+        return spans[:2]
 
     # -- parts -------------------------------------------------------------------------------------
 
@@ -180,26 +203,85 @@ class Composer:
         return Block(part.key, "part", heading=title, marker=f"{chinese_numeral(part.number or 1)}、",
                      sentences=[])
 
+    def _spec(self, part: PlanPart):
+        return next((p for p in self.job.guide.parts if p.key == part.key), None)
+
     def paragraph_block(self, part: PlanPart) -> Block:
         facts = [self.sheet.by_id(i) for i in part.fact_ids]
-        spec = next((p for p in self.job.guide.parts if p.key == part.key), None)
+        spec = self._spec(part)
+        title = Template(part.title).safe_substitute(self.values())
         lead = spec.lead if spec is not None and spec.lead else self.phrase(f"{part.key}_lead")
         lead = Template(lead).safe_substitute(self.values())
-        sentences = [Sentence(lead, "phrase")] if lead else []
+        block = Block(f"{part.key}/p", "paragraph", sentences=[Sentence(lead, "phrase")] if lead else [])
         if facts and part.key in ENUMERATED_PARTS:
-            sentences += enumerate_facts(facts)
+            block.sentences += enumerate_items(self.part_items(part, facts, title))
         elif facts:   # 基本情况 and the like read as prose
-            sentences += [Sentence(fact_sentence(f), "fact", [f.id]) for f in facts]
+            block.sentences += [Sentence(fact_sentence(f), "fact", [f.id]) for f in facts]
         else:
-            name = {"problems": "no_problems", "next": "no_next"}.get(part.key, "no_facts")
-            sentences.append(Sentence(placeholder(name), "phrase"))
-            self.job.notices.append(f"事实中没有“{Template(part.title).safe_substitute(self.values())}”的内容，"
-                                    f"这一部分只写了引导句和“{placeholder(name)}”，请补充。")
-        return Block(f"{part.key}/p", "paragraph", sentences=sentences)
+            measures = self.measures(part, title) if part.key in MEASURE_PARTS else []
+            if measures:
+                block.sentences += enumerate_items(measures)
+            else:
+                name = {"problems": "no_problems", "next": "no_next"}.get(part.key, "no_facts")
+                block.sentences.append(Sentence(placeholder(name), "phrase"))
+                self.job.notices.append(f"事实中没有“{title}”的内容，这一部分只写了引导句和“{placeholder(name)}”，请补充。")
+        return block
+
+    def _part_ctx(self, part: PlanPart, facts: list[Fact], title: str, anchor: str = "") -> ReplyContext:
+        return ReplyContext(facts=facts, all_facts=self.sheet.facts, year=self.job.request.year,
+                            unit=self.job.request.unit, heading="", future=self._future(part),
+                            written=self._written(), where=title, elaborate=self.elaborate, anchor=anchor)
+
+    def part_items(self, part: PlanPart, facts: list[Fact], title: str) -> list[list[Sentence]]:
+        """Each fact of a paragraph part as an item, with the cause, impact or measures the model
+        writes around it; a fact the reply lacks is its own item, as it is."""
+        if not self.elaborate:
+            return [[Sentence(fact_sentence(f), "fact", [f.id])] for f in facts]
+        ctx = self._part_ctx(part, facts, title)
+        spec = self._spec(part)
+        task = render("task_part", part_title=title, chars=part.budget, fact_refs=_refs(facts),
+                      fact_list=fact_list(facts), guide=self.job.fill(spec.guide if spec else ""),
+                      item_guide=phrase_bank()["part_guides"].get(part.key, ""))
+        reply = self.job.ask(task, purpose=f"part:{part.key}", max_tokens=self.job.answer_tokens(part.budget),
+                             stream=True)
+        spans = self.runner.read_reply(strip_enumeration(reply), ctx, self._reasker(ctx, facts))
+        items: list[list[Sentence]] = []
+        for f in facts:
+            own = [s for s in spans if s.fact_ids and s.fact_ids[0] == f.id]
+            said = "".join(s.text for s in own)
+            if not covers(said, f):
+                # a reply that said part of the fact gives way to the whole fact, with its elaboration
+                plain = fact_sentence(f)
+                self.runner.log("missing-fact", "", plain, title)
+                own = [Sentence(plain, "fact", [f.id])] + [s for s in own if s.origin == "elaboration"]
+            items.append(own)
+        return items
+
+    def measures(self, part: PlanPart, title: str) -> list[list[Sentence]]:
+        """Future-tense measures for a next-steps or safeguards part the facts say nothing of: each
+        answers the report's own facts or the part's theme, names nothing, and is elaboration."""
+        if not self.elaborate:
+            return []
+        theme = phrase_bank()["part_themes"].get(part.key, "")
+        anchor = theme + "".join(f.text for f in self.sheet.facts)
+        ctx = self._part_ctx(part, [], title, anchor=anchor)
+        ctx.future = True
+        task = render("task_measures", part_title=title, count=MEASURES_WITHOUT_FACTS, chars=part.budget,
+                      theme=theme)
+        try:
+            reply = self.job.ask(task, purpose=f"measures:{part.key}",
+                                 max_tokens=self.job.answer_tokens(part.budget), stream=True)
+        except LLMError:
+            return []   # the part then asks the user (【待补充】); a server really down fails the next call
+        spans = self.runner.read_reply(strip_enumeration(reply), ctx)
+        items = [[s] for s in spans if s.origin == "elaboration"][:MEASURES_WITHOUT_FACTS + 1]
+        if items:
+            self.job.notices.append(f"事实中没有“{title}”的内容，这一部分是按报告的事实拟写的措施（扩写，请核实）。")
+        return items
 
     def headings(self, part: PlanPart) -> None:
         """One call for the sub-headings of an items part; each heading is validated against its
-        own facts, and an unusable one keeps the pattern heading of the plan."""
+        own facts, and an unusable one keeps the heading the plan made from the facts."""
         items = [it for it in part.items if it.heading_source != "user"]
         if not items:
             return
@@ -211,53 +293,61 @@ class Composer:
         answer = self.job.ask(task, purpose=f"headings:{part.key}", max_tokens=60 + 40 * len(items),
                               temperature=HEADINGS_TEMPERATURE)
         proposed = _json_list(answer)
+        taken: list[str] = [it.heading for it in part.items if it.heading_source == "user"]
         for it, raw in zip(items, proposed):
-            heading = clean_heading(raw)
-            problem = heading_problem(heading, self.sheet.texts(it.fact_ids), self.job.guide)
-            first = clean_heading(re.split(r"[，；：]", heading)[0])
-            if problem and first != heading and not heading_problem(first, self.sheet.texts(it.fact_ids),
-                                                                      self.job.guide):
-                # a heading too long, or a fact copied as one: its leading clause often reads well
-                # (“加强职业健康监管，推动…” → “加强职业健康监管”)
-                heading, problem = first, ""
-            # only a copy of one of this group's own facts (the model can put another group's fact
-            # in the wrong slot)
-            own = any(normalize_for_compare(heading) in normalize_for_compare(t) for t in self.sheet.texts(it.fact_ids))
-            lead = fact_lead_heading(heading) if own else ""
-            if problem and lead and not heading_problem(lead, self.sheet.texts(it.fact_ids), self.job.guide):
-                # the model copied a fact as the heading: the work it names, without the figures,
-                # heads the paragraph better than a pattern (“组建区级卫生应急队伍4支” → “组建区级卫生应急队伍”)
-                self.edits.append(GuardEdit("heading-contract", "fix", heading, lead,
-                                            f"模型拟的小标题{problem}，只保留其中数字之前的工作名称", part.title))
-                heading, problem = lead, ""
-            if problem:
-                self.edits.append(GuardEdit("heading-contract", "fix", heading, it.heading,
-                                            f"模型拟的小标题不能用（{problem}），改用按事实生成的小标题", part.title))
+            facts = self.sheet.texts(it.fact_ids)
+            proposal = clean_heading(raw)
+            # the proposal, its leading clause (“加强职业健康监管，推动…” → “加强职业健康监管”), and — when
+            # the model copied one of the group's own facts — the work that fact names before its figure
+            candidates = [proposal, clean_heading(re.split(r"[，；：]", proposal)[0])]
+            if any(normalize_for_compare(proposal) in normalize_for_compare(f) for f in facts):
+                candidates.append(fact_lead_heading(proposal))
+            problems = [heading_problem(c, facts, self.job.guide, taken) for c in candidates]
+            usable = next((c for c, p in zip(candidates, problems) if c and not p), "")
+            if not usable:
+                self.runner.log("heading-contract", proposal, it.heading, part.title,
+                                reason=f"模型拟的小标题不能用（{problems[0]}），改用按事实生成的小标题")
+                taken.append(it.heading)
                 continue
-            it.heading, it.heading_source = heading, "model"
+            if usable != proposal:
+                self.runner.log("heading-contract", proposal, usable, part.title,
+                                reason=f"模型拟的小标题{problems[0]}，改用其中可用的部分")
+            it.heading, it.heading_source = usable, "model"
+            taken.append(usable)
         if len(proposed) < len(items):
-            self.edits.append(GuardEdit("heading-contract", "fix", answer.strip()[:80], "",
-                                        "模型没有为每组事实拟出小标题，其余沿用按事实生成的小标题", part.title))
+            self.runner.log("heading-contract", answer.strip()[:80], "", part.title,
+                            reason="模型没有为每组事实拟出小标题，其余沿用按事实生成的小标题")
 
     def item_block(self, part: PlanPart, n: int, item: PlanItem) -> Block:
         facts = [self.sheet.by_id(i) for i in item.fact_ids]
         heading = item.heading.rstrip("。")
         block = Block(f"{part.key}/{n}", "item", heading=heading, marker=canonical_marker(2, n))
         where = f"（{chinese_numeral(n)}）{heading}"
-        ctx = ReplyContext(facts=facts, all_facts=self.sheet.facts, year=self.job.request.year, unit=self.job.request.unit,
-                           heading=heading, future=self._future(part), written=self._written(), where=where)
         if not facts:
             block.sentences = [Sentence(placeholder("no_facts"), "phrase")]
             return block
-        refs = "".join(f"[{f.id}]" for f in facts)
+        ctx = self.item_context(part, heading, facts, where)
+        block.sentences = self.write_item(part, item.budget, ctx)
+        self.finish_item(block, facts, where, item.budget, ctx, part)
+        return block
+
+    def item_context(self, part: PlanPart, heading: str, facts: list[Fact], where: str) -> ReplyContext:
+        ctx = ReplyContext(facts=facts, all_facts=self.sheet.facts, year=self.job.request.year,
+                           unit=self.job.request.unit, heading=heading, future=self._future(part),
+                           written=self._written(), where=where, elaborate=self.elaborate)
         query = " ".join([heading] + [f.text for f in facts])[:300]
         ctx.exemplars = self.job.exemplars(query, self._role(part))
-        spec_guide = next((p.guide for p in self.job.guide.parts if p.key == part.key), "")
-        answer_tokens = self.job.answer_tokens(item.budget)
+        return ctx
+
+    def write_item(self, part: PlanPart, budget: int, ctx: ReplyContext, material: str = "") -> list[Sentence]:
+        """One writing call for a sub-heading's paragraph, read under the contract. `material` is
+        what the user supplied for it (补充材料), written in as facts of the paragraph."""
+        spec = self._spec(part)
+        answer_tokens = self.job.answer_tokens(budget)
         while True:
-            task = render("task_item", part_title=self.job.fill(part.title) or "正文", heading=heading,
-                          chars=item.budget, fact_refs=refs, fact_list=fact_list(facts),
-                          guide=self.job.fill(spec_guide),
+            task = render("task_item", part_title=self.job.fill(part.title) or "正文", heading=ctx.heading,
+                          chars=budget, fact_refs=_refs(ctx.facts), fact_list=fact_list(ctx.facts),
+                          guide=self.job.fill(spec.guide if spec else ""),
                           exemplars=fence("".join(f"片段{chinese_numeral(i)}：{e}\n"
                                                   for i, e in enumerate(ctx.exemplars, 1))) or "（无）")
             if not ctx.exemplars or self.job.fits(task, answer_tokens):
@@ -265,25 +355,46 @@ class Composer:
             ctx.exemplars = ctx.exemplars[:-1]   # exemplars are optional; the facts never are
         # a long fact list leaves less room: the answer is capped (the draft start checked it is enough)
         answer_tokens = max(1, min(answer_tokens, self.job.room(task)))
-        reply = self.job.ask(task, purpose=f"item:{part.key}:{n}", max_tokens=answer_tokens, stream=True)
-        block.sentences = self._checked(reply, ctx, refs)
-        self._cover_facts(block, facts, where)
+        reply = self.job.ask(task, purpose=f"item:{part.key}:{ctx.where}", max_tokens=answer_tokens, stream=True)
+        return self.runner.read_reply(reply, ctx, self._reasker(ctx, ctx.facts))
+
+    def finish_item(self, block: Block, facts: list[Fact], where: str, budget: int, ctx: ReplyContext,
+                    part: PlanPart) -> None:
+        """Block-scope guards of a written paragraph: more material when it is short, every fact
+        present, no connective at its start, a 【待补充】 prompt when it is still short."""
+        if self.elaborate and nonspace_len(block.body()) < SHORT_SHARE * budget:
+            block.sentences += self.grow(block, ctx, budget - nonspace_len(block.body()))
+        cover_facts(block, facts, where, self.runner)
         self._open_without_connective(block, where)
-        if nonspace_len(block.body()) < SHORT_SHARE * item.budget:
-            block.sentences.append(Sentence(placeholder("short_item"), "phrase"))
-            self.short_items.append(heading)
-        return block
+        if nonspace_len(block.body()) < SHORT_SHARE * budget:
+            mark = placeholder("short_item_plan" if self._future(part) else "short_item")
+            block.sentences.append(Sentence(mark, "phrase"))
+            self.runner.log("short-item", "", mark, where)
+            self.short_items.append(block.heading or where)
+
+    def grow(self, block: Block, ctx: ReplyContext, chars: int) -> list[Sentence]:
+        """One more call for a short paragraph: more of how the work was done and what it brought,
+        about the same facts, not repeating what is there."""
+        task = render("task_grow", heading=ctx.heading, text=fence(block.body()), fact_refs=_refs(ctx.facts),
+                      fact_list=fact_list(ctx.facts), chars=chars)
+        try:
+            reply = self.job.ask(task, purpose=f"grow:{ctx.where}", max_tokens=self.job.answer_tokens(chars))
+        except LLMError:
+            return []   # no more material is no loss: the paragraph asks the user instead
+        ctx.written = self._written() + [block.body()]
+        ctx.position = len(block.sentences)
+        return self.runner.read_reply(reply, ctx)
 
     def mark_short_draft(self, min_chars: int) -> str:
-        """A draft under the request's lower length with no 【待补充】 yet (its facts all sit in
-        paragraph parts, which are the facts themselves) asks for material once, at the end of the
-        part with the largest budget, instead of being padded. Returns where the mark went, or ""."""
+        """A draft under the request's lower length with no 【待补充】 yet asks for material once,
+        at the end of the part with the largest budget, instead of being padded. Returns where the
+        mark went, or ""."""
         text = render_blocks(self.blocks)
         if nonspace_len(text) >= min_chars or SUPPLY_MARK in text:
             return ""
         budgets = {p.key: p.budget for p in self.plan.parts}
         bodies = [b for b in self.blocks if b.kind in ("item", "paragraph")
-                  and any(s.origin in ("fact", "model") for s in b.sentences)]
+                  and any(s.origin in ("fact", "model", "elaboration") for s in b.sentences)]
         if not bodies:
             return ""
 
@@ -291,127 +402,44 @@ class Composer:
             return b.key.split("/")[0]   # "work/2" belongs to part "work"
         best = max(budgets.get(part_of(b), 0) for b in bodies)
         block = [b for b in bodies if budgets.get(part_of(b), 0) == best][-1]
-        mark = placeholder("short_draft")
+        key = part_of(block)
+        mark = placeholder({"problems": "short_problems"}.get(key, "short_draft"))
         block.sentences.append(Sentence(mark, "phrase"))
-        title = next((p.title for p in self.plan.parts if p.key == part_of(block)), "")
+        title = next((p.title for p in self.plan.parts if p.key == key), "")
         where = block.heading or Template(title).safe_substitute(self.values())
-        self.edits.append(GuardEdit("short-draft", INSERT, "", mark,
-                                    f"全文不足{min_chars}字，事实不够写到要求字数，标出需要补充材料的地方", where))
+        self.runner.log("short-draft", "", mark, where,
+                        reason=f"全文不足{min_chars}字，事实不够写到要求字数，标出需要补充材料的地方")
         return where or "正文"
 
     def _open_without_connective(self, block: Block, where: str) -> None:
         """A paragraph's first sentence cannot link back (“同时，…”): once guards have dropped what
         came before it, nothing does."""
-        if not block.sentences or block.sentences[0].origin != "model":
+        if not block.sentences or block.sentences[0].origin not in ("model", "elaboration"):
             return
         first = block.sentences[0]
         bare = strip_lead(first.text, "leading_connective")
-        if bare != first.text and bare:
-            block.sentences[0] = Sentence(bare, first.origin, first.fact_ids)
-            self.edits.append(GuardEdit("leading-connective", "fix", first.text, bare,
-                                        "段首的“同时”“此外”之类承接前文，前面没有内容，去掉", where))
-
-    # -- the contract --------------------------------------------------------------------------------
-
-    def _checked(self, reply: str, ctx: ReplyContext, refs: str) -> list[Sentence]:
-        text = tidy_reply(reply, ctx, self.edits)
-        kept: list[Sentence | None] = []
-        to_reask: list[tuple[int, str, str]] = []   # (slot, sentence, reason)
-        for s in sentences_of(text):
-            if not s.strip():
-                continue
-            s = self._trim_clauses(s, ctx)
-            ctx.written = self._written() + [x.text for x in kept if x]
-            ctx.position = len(kept)
-            guard = failed_guard(s, ctx)
-            if guard is None:
-                kept.append(Sentence(s, "model", facts_in(s, ctx.facts)))
-            elif guard.action == REASK and facts_in(s, ctx.facts):
-                # only a sentence that carries one of the paragraph's facts is worth a rewrite;
-                # any other failing sentence is framing the draft does without
-                to_reask.append((len(kept), s, guard.reason))
-                kept.append(None)
-                self.edits.append(GuardEdit(guard.id, REASK, s, "", guard.reason, ctx.where))
+        if bare != first.text:
+            if bare:
+                block.sentences[0] = Sentence(bare, first.origin, first.fact_ids)
             else:
-                self.edits.append(GuardEdit(guard.id, DROP_SENTENCE, s, "", guard.reason, ctx.where))
-        if to_reask:
-            for slot, new in self._reask(to_reask, ctx, refs, kept).items():
-                kept[slot] = new
-        return [s for s in kept if s is not None]
+                block.sentences.pop(0)
+            self.runner.log("leading-connective", first.text, bare, where)
 
-    def _trim_clauses(self, s: str, ctx: ReplyContext) -> str:
-        """Clause-scope fixes of one model sentence, each logged: a label before it, an effect no
-        fact gives, a clause after its fact that no fact gives."""
-        bare = strip_label_lead(s)
-        if bare != s.strip():
-            self.edits.append(GuardEdit("label-lead", "fix", s, bare, "去掉模型加在句首的标签", ctx.where))
-            s = bare
-        plain = drop_effect_clauses(s, ctx.facts, ctx.future)
-        if plain != s:
-            self.edits.append(GuardEdit("unsupported-effect", DROP_CLAUSE, s, plain,
-                                        "删去事实没有给出的效果说法", ctx.where))
-            s = plain
-        plain = drop_unanchored_tail(s, ctx)
-        if plain != s:
-            self.edits.append(GuardEdit("unanchored-clause", DROP_CLAUSE, s, plain,
-                                        "删去事实之后、事实中没有的内容", ctx.where))
-            s = plain
-        return s
+    # -- asking again -------------------------------------------------------------------------------------
 
-    def _reask(self, failing: list[tuple[int, str, str]], ctx: ReplyContext, refs: str,
-               kept: list[Sentence | None]) -> dict[int, Sentence | None]:
-        listing = "\n".join(f"{n}. {s}（问题：{reason}）" for n, (_slot, s, reason) in enumerate(failing, 1))
-        task = render("task_reask", heading=ctx.heading, fact_refs=refs, sentences=listing)
-        try:
-            answer = self.job.ask(task, purpose="reask", max_tokens=self.job.answer_tokens(
-                sum(len(s) for _slot, s, _r in failing)))
-        except LLMError as e:
-            # no rewrite is no loss: each sentence falls back to its plain fact below; a server
-            # that is really down fails the next writing call, which keeps the draft as partial
-            answer = ""
-            self.edits.append(GuardEdit("reask", "fix", "", "", f"改写请求没有得到回答（{e}），改为照录事实", ctx.where))
-        rewritten = _numbered_lines(answer)
-        out: dict[int, Sentence | None] = {}
-        for n, (slot, original, _reason) in enumerate(failing, 1):
-            candidate = ensure_full_stop(tidy_reply(rewritten.get(n, ""), ctx, []).strip())
-            candidate = self._trim_clauses(candidate, ctx) if candidate else ""
-            ctx.written = self._written() + [x.text for x in kept if x] + [x.text for x in out.values() if x]
-            ctx.position = slot
-            guard = failed_guard(candidate, ctx) if candidate else None
-            if candidate and guard is None:
-                out[slot] = Sentence(candidate, "model", facts_in(candidate, ctx.facts))
-                self.edits.append(GuardEdit("reask", "rewrite", original, candidate, "按要求改写后通过检查", ctx.where))
-                continue
-            # still failing: the plain fact it was about, unless another sentence already says it
-            said = "".join(x.text for x in kept if x) + "".join(x.text for x in out.values() if x)
-            fact = next((f for f in ctx.facts if f.id in facts_in(original, ctx.facts) and not covers(said, f)), None)
-            out[slot] = Sentence(fact_sentence(fact), "fact", [fact.id]) if fact else None
-            self.edits.append(GuardEdit(guard.id if guard else "reask", "replace" if fact else DROP_SENTENCE,
-                                        original, out[slot].text if out[slot] else "",
-                                        "改写后仍不符合要求，" + ("改为照录事实" if fact else "已删去"), ctx.where))
-        return out
-
-    def _cover_facts(self, block: Block, facts: list[Fact], where: str) -> None:
-        def covered(f: Fact) -> bool:
-            # a heading that holds a whole fact (“顺利通过国家卫生县城复审”) has said it; a heading
-            # cut from a longer fact has not
-            whole = sentence_key(normalize_for_compare(f.text))
-            return covers(block.body(), f) or bool(whole) and whole in sentence_key(normalize_for_compare(block.heading))
-        missing = [f for f in facts if not covered(f)]
-        for f in missing:
-            # a model sentence that said part of this fact (one of its figures) would say it twice
-            partial = [x for x in block.sentences if x.origin == "model" and x.fact_ids == [f.id]
-                       and number_pairs(x.text) and number_pairs(x.text) <= number_pairs(f.text)]
-            for x in partial:
-                block.sentences.remove(x)
-                self.edits.append(GuardEdit("restates-fact", DROP_SENTENCE, x.text, "",
-                                            "模型只写了这条事实的一部分，已删去该句，改为照录整条事实", where))
-        # after those removals, so a fact that only a removed sentence carried is written in too
-        for f in facts:
-            if not covered(f):
-                s = fact_sentence(f)
-                block.sentences.append(Sentence(s, "fact", [f.id]))
-                self.edits.append(GuardEdit("missing-fact", INSERT, "", s, "模型漏写了这条事实，照录补上", where))
+    def _reasker(self, ctx: ReplyContext, facts: list[Fact]):
+        def reask(failing: list[tuple[str, str]]) -> dict[int, str]:
+            listing = "\n".join(f"{n}. {s}（问题：{reason}）" for n, (s, reason) in enumerate(failing, 1))
+            task = render("task_reask", heading=ctx.heading or ctx.where, fact_refs=_refs(facts), sentences=listing)
+            try:
+                answer = self.job.ask(task, purpose="reask", max_tokens=self.job.answer_tokens(
+                    sum(len(s) for s, _r in failing)))
+            except LLMError:
+                # no rewrite is no loss: each sentence falls back to its plain fact; a server that is
+                # really down fails the next writing call, which keeps the draft as partial
+                return {}
+            return _numbered_lines(answer)
+        return reask
 
     def _written(self) -> list[str]:
         return [s.text for b in self.blocks for s in b.sentences if s.origin != "phrase"]
@@ -421,7 +449,7 @@ class Composer:
         return self.job.request.genre == "工作计划" or part.key in ("next", "tasks", "safeguards")
 
     def _role(self, part: PlanPart) -> str | None:
-        spec = next((p for p in self.job.guide.parts if p.key == part.key), None)
+        spec = self._spec(part)
         return spec.role if spec is not None else None
 
     # -- the whole plan ------------------------------------------------------------------------------
@@ -442,6 +470,12 @@ class Composer:
                 return True
             return False
 
+        # headings first: the opening names the work strands they head
+        for part in plan.parts:
+            if part.layout == "items" and not all(f"{part.key}/{n}" in done_by_key
+                                                  for n in range(1, len(part.items) + 1)):
+                job.progress(f"正在拟定“{self.part_heading(part).heading}”的小标题…")
+                self.headings(part)
         if plan.title or job.whole:
             reuse("title") or add(self.title_block())
         for part in plan.parts:
@@ -450,15 +484,16 @@ class Composer:
             elif part.layout == "closing":
                 reuse("closing") or add(self._phrase_block("closing", "closing", self.phrase("closing")))
             elif part.layout == "opening":
-                reuse("opening") or add(self.opening_block())
+                if not reuse("opening"):
+                    job.progress("正在撰写开头…")
+                    add(self.opening_block())
             else:
                 reuse(part.key) or add(self.part_heading(part))
                 if part.layout == "paragraph":
-                    reuse(f"{part.key}/p") or add(self.paragraph_block(part))
+                    if not reuse(f"{part.key}/p"):
+                        job.progress(f"正在撰写“{self.part_heading(part).heading}”…")
+                        add(self.paragraph_block(part))
                     continue
-                if not all(f"{part.key}/{n}" in done_by_key for n in range(1, len(part.items) + 1)):
-                    job.progress(f"正在拟定“{self.part_heading(part).heading}”的小标题…")
-                    self.headings(part)
                 for n, item in enumerate(part.items, 1):
                     if reuse(f"{part.key}/{n}"):
                         continue
@@ -468,17 +503,48 @@ class Composer:
                     self.blocks.append(block)
         for b in self.blocks:
             if b.kind in ("item", "paragraph"):
-                _renumber(b)
+                renumber_block(b)
         return self.blocks
 
 
-def _renumber(block: Block) -> None:
+def cover_facts(block: Block, facts: list[Fact], where: str, runner: GuardRunner) -> None:
+    """Every fact of a block present in it: a model span that said only part of a missing fact
+    gives way, and the fact is written in as it is."""
+    def covered(f: Fact) -> bool:
+        # a heading that holds a whole fact (“顺利通过国家卫生县城复审”) has said it; a heading
+        # cut from a longer fact has not
+        whole = sentence_key(normalize_for_compare(f.text))
+        return covers(block.body(), f) or bool(whole) and whole in sentence_key(normalize_for_compare(block.heading))
+    for f in facts:
+        if covered(f):
+            continue
+        # a model span that said part of this fact (one of its figures) would say it twice
+        partial = [x for x in block.sentences if x.origin == "model" and x.fact_ids == [f.id]
+                   and number_pairs(x.text) and number_pairs(x.text) <= number_pairs(f.text)]
+        if partial:
+            block.sentences = drop_spans(block.sentences, lambda x: any(x is p for p in partial))
+            for x in partial:
+                runner.log("restates-fact", x.text, "", where, action="drop",
+                           reason="模型只写了这条事实的一部分，已删去该句，改为照录整条事实")
+    # after those removals, so a fact that only a removed span carried is written in too
+    for f in facts:
+        if not covered(f):
+            s = fact_sentence(f)
+            block.sentences.append(Sentence(s, "fact", [f.id]))
+            runner.log("missing-fact", "", s, where)
+
+
+def renumber_block(block: Block) -> None:
     """“一是…三是…” counted in order within a paragraph, whatever the model wrote."""
     joined = "\u0000".join(s.text for s in block.sentences)
     fixed = renumber_enumerations(joined)
     if fixed != joined:
         for s, t in zip(block.sentences, fixed.split("\u0000")):
             s.text = t
+
+
+def _refs(facts: list[Fact]) -> str:
+    return "".join(f"[{f.id}]" for f in facts)
 
 
 def _json_list(answer: str) -> list[str]:

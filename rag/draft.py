@@ -13,20 +13,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from evals.check import Evaluation, evaluate
+from evals.check import Evaluation
 from evals.copy_index import load_copy_index
-from evals.registry import FAILING_SEVERITIES
-from rag.compose import Block, Composer, fact_sentence, placeholder, render_blocks
+from rag.compose import Block, Composer, placeholder, render_blocks
 from rag.config import Settings
 from rag.errors import LLMError, RequestError, UserFacingError
 from rag.factsheet import FactSheet, analyse_facts
-from rag.guards import GuardEdit, Sentence, covers
+from rag.document import elaboration, parse_blocks
+from rag.guards import GuardEdit, GuardRunner, Sentence
 from rag.plan import Embed, ReportPlan, make_plan, validate_plan
-from rag.postprocess import clean_draft
 from rag.prompting import (PartSpec, fence, genre_guide,
                            numbered, render, requested_parts, unit_voice)
 from rag.job import (MIN_ITEM_CHARS, DraftJob, Progress, Retriever, TokenSink, Usage)
-from rag.repair import DELETABLE_RULES, _check_and_repair, _fix_unit_names
+from rag.repair import block_facts, check, check_and_repair, delete_findings, finish_blocks, rewrite_block
 from rag.targets import revision_target
 from rag.schema import DraftRequest, Exemplar
 from rag.text import nonspace_len
@@ -61,6 +60,7 @@ class DraftResult:
                 "edits": [e.to_dict() for e in self.edits],
                 "sentences": [s.to_dict() for s in self.sentences],
                 "blocks": [b.to_dict() for b in self.blocks],
+                "elaboration": elaboration_summary(self.blocks),
                 "usage": self.usage.to_json(), "rounds": self.rounds}
 
     @classmethod
@@ -69,6 +69,7 @@ class DraftResult:
         return cls(draft=data.get("draft", ""), notices=list(data.get("notices", [])),
                    plan=ReportPlan.from_dict(data["plan"]) if data.get("plan") else None,
                    blocks=[Block.from_dict(b) for b in data.get("blocks", [])],
+                   edits=[GuardEdit.from_dict(e) for e in data.get("edits", [])],
                    partial=bool(data.get("partial")), error=data.get("error", ""))
 
     def summary(self) -> str:
@@ -142,104 +143,50 @@ def plan_draft(request: DraftRequest, settings: Settings, *, embed: Embed | None
     return make_plan(request, sheet, parts, guide, title="", embed=embed), sheet
 
 
-# --- after writing: draft-scope guards, then the checker ------------------------------------------
+# --- after writing ------------------------------------------------------------------------------
 
-def _apply_unit_names(blocks: list[Block], job: DraftJob, edits: list[GuardEdit]) -> None:
-    """UNIT-01: the unit's own self-reference and level words (unless a fact uses the others)."""
-    for b in blocks:
-        for s in b.sentences:
-            if s.origin != "model":
-                continue
-            fixed = _fix_unit_names(s.text, job)
-            if fixed != s.text:
-                edits.append(GuardEdit("unit-voice", "fix", s.text, fixed, "改为本单位的自称和辖区称谓", b.heading))
-                s.text = fixed
-
-
-def _trim_to_length(blocks: list[Block], limit: int, sheet: FactSheet, edits: list[GuardEdit]) -> None:
-    """Over the upper length: drop model sentences whose paragraph keeps every fact without them,
-    longest paragraph first."""
-    def removable(b: Block, s: Sentence) -> bool:
-        rest = "".join(x.text for x in b.sentences if x is not s)
-        return all(covers(rest, sheet.by_id(i)) for i in {i for x in b.sentences for i in x.fact_ids})
-
-    while nonspace_len(render_blocks(blocks)) > limit:
-        candidates = [(b, s) for b in blocks if b.kind == "item" for s in b.sentences
-                      if s.origin == "model" and len(b.sentences) > 1 and removable(b, s)]
-        if not candidates:
-            return
-        b, s = max(candidates, key=lambda bs: (nonspace_len(bs[0].body()), len(bs[1].text)))
-        b.sentences.remove(s)
-        edits.append(GuardEdit("over-length", "drop_sentence", s.text, "", "草稿超过字数上限，删去不含事实的句子", b.heading))
-
-
-def _checker_deletions(blocks: list[Block], ev: Evaluation, edits: list[GuardEdit], sheet: FactSheet) -> bool:
-    """Delete the model sentence that carries the evidence of each failing, deletable finding; a
-    fact only that sentence said is written in its place as it is. Offsets are mapped through the
-    rendered draft, block by block."""
-    text = render_blocks(blocks)
-    spans: list[tuple[int, int, Block, Sentence]] = []
-    pos = 0
-    for b in blocks:
-        rendered = b.render()
-        if not rendered:
-            continue
-        start = text.index(rendered, pos)
-        offset = start + (len(rendered) - len(b.body()))
-        for s in b.sentences:
-            spans.append((offset, offset + len(s.text), b, s))
-            offset += len(s.text)
-        pos = start + len(rendered)
-    changed = False
-    for v in ev.violations:
-        if v.severity not in FAILING_SEVERITIES or v.rule not in DELETABLE_RULES or v.start is None:
-            continue
-        for s0, s1, b, s in spans:
-            if s0 <= v.start < s1 and s.origin == "model" and s in b.sentences:
-                at = b.sentences.index(s)
-                b.sentences.remove(s)
-                edits.append(GuardEdit(f"checker:{v.rule}", "drop_sentence", s.text, "", v.message, b.heading))
-                for f in (sheet.by_id(i) for i in s.fact_ids):
-                    if not covers(b.body(), f):
-                        plain = fact_sentence(f)
-                        b.sentences.insert(at, Sentence(plain, "fact", [f.id]))
-                        at += 1
-                        edits.append(GuardEdit("missing-fact", "insert", "", plain,
-                                               "删去的句子带有这条事实，照录补上", b.heading))
-                changed = True
-                break
-    return changed
+def elaboration_summary(blocks: list[Block]) -> dict[str, int]:
+    spans = elaboration(blocks)
+    return {"sentences": len(spans), "chars": sum(nonspace_len(s.text) for s in spans),
+            "confirmed": sum(s.confirmed for s in spans)}
 
 
 def _finish(job: DraftJob, composer: Composer, plan: ReportPlan, started: float) -> DraftResult:
-    blocks, edits = composer.blocks, composer.edits
-    _apply_unit_names(blocks, job, edits)
-    _trim_to_length(blocks, job.request.length_chars[1], job.sheet, edits)
+    blocks, runner = composer.blocks, composer.runner
+    finish_blocks(blocks, job, runner)
     job.progress("正在检查…")
     copy_index = load_copy_index(job.settings)
-    ev = evaluate(render_blocks(blocks), job.request, copy_index)
+    ev = check(blocks, job, copy_index)
     rounds = [{"round": 0, "kind": "draft", "score": ev.score, "passed": ev.passed}]
-    if _checker_deletions(blocks, ev, edits, job.sheet):
-        ev = evaluate(render_blocks(blocks), job.request, copy_index)
+    if delete_findings(blocks, ev, runner, job.sheet.facts):
+        ev = check(blocks, job, copy_index)
         rounds.append({"round": 0, "kind": "deterministic", "score": ev.score, "passed": ev.passed})
     notices = job.notices
     marked = composer.mark_short_draft(job.request.length_chars[0])
     if marked:
-        ev = evaluate(render_blocks(blocks), job.request, copy_index)
+        ev = check(blocks, job, copy_index)
         rounds.append({"round": 0, "kind": "deterministic", "score": ev.score, "passed": ev.passed})
         notices.append(f"事实不足以写到要求的{job.request.length_chars[0]}字以上，已在“{marked}”处写"
                        f"“{placeholder('short_draft')}”，请在该处补充，{SHORT_NOTICE_TAIL}")
-    text = render_blocks(blocks)
     if composer.short_items:
-        notices.append(f"有{len(composer.short_items)}个小标题下的事实不足以写到计划字数（"
+        notices.append(f"有{len(composer.short_items)}个小标题下的内容不足以写到计划字数（"
                        + "、".join(composer.short_items[:4]) + ("等" if len(composer.short_items) > 4 else "")
-                       + f"），已在该处写“{placeholder('short_item')}”，请补充具体做法、数字或典型事例，"
-                       + SHORT_NOTICE_TAIL)
-    sentences = [s for b in blocks for s in _block_sentences(b)]
+                       + "），已在该处写“【待补充：……】”，请补充具体做法、数字或典型事例，" + SHORT_NOTICE_TAIL)
+    summary = elaboration_summary(blocks)
+    if summary["sentences"]:
+        notices.append(f"草稿中有{summary['sentences']}处扩写（{summary['chars']}字，事实之外的做法、原因和成效），"
+                       "已标为“扩写（请核实）”，请逐处确认或删除。")
     job.usage.seconds = time.monotonic() - started
-    return DraftResult(draft=text, sources=job.sources, evaluation=ev, notices=notices, plan=plan,
-                       facts=job.sheet, edits=edits, sentences=sentences, blocks=blocks, usage=job.usage,
-                       rounds=rounds)
+    return _result(job, blocks, runner, ev, rounds, plan=plan)
+
+
+def _result(job: DraftJob, blocks: list[Block], runner: GuardRunner, ev: Evaluation | None,
+            rounds: list[dict], *, plan: ReportPlan | None = None, partial: bool = False,
+            error: str = "") -> DraftResult:
+    return DraftResult(draft=render_blocks(blocks), sources=job.sources, evaluation=ev, notices=job.notices,
+                       plan=plan, facts=job.sheet, edits=runner.edits,
+                       sentences=[s for b in blocks for s in _block_sentences(b)], blocks=blocks,
+                       usage=job.usage, rounds=rounds, partial=partial, error=error)
 
 
 def _block_sentences(b: Block) -> list[Sentence]:
@@ -253,12 +200,15 @@ def _block_sentences(b: Block) -> list[Sentence]:
 def draft_report(request: DraftRequest, settings: Settings, *, llm=None,
                  on_token: TokenSink | None = None, progress: Progress | None = None,
                  retriever: Retriever | None = None, plan: ReportPlan | None = None,
-                 resume: DraftResult | None = None, embed: Embed | None = None) -> DraftResult:
+                 resume: DraftResult | None = None, embed: Embed | None = None,
+                 facts_only: bool = False) -> DraftResult:
     """Draft `request.section` (or the whole report) from the request's facts.
 
     `plan` is a (user-edited) plan to follow instead of a new one; `resume` a partial result whose
     finished blocks are kept. With no usable facts nothing is drafted and the notice lists the
     data needed. A model fault mid-draft returns the finished blocks with `partial=True`.
+    `facts_only` drafts with no elaboration: every sentence is a fact, a phrase or model text
+    carrying a fact.
     """
     started = time.monotonic()
     job = _job(request, settings, llm, on_token, progress)
@@ -278,23 +228,23 @@ def draft_report(request: DraftRequest, settings: Settings, *, llm=None,
         problems = validate_plan(plan, job.sheet)
         if problems:
             raise PlanError("提纲不能使用：" + "".join(problems))
-    for fact_id, (_part, heading) in plan.fact_home().items():
-        if heading:
-            job.homes[job.sheet.by_id(fact_id).text] = heading
+    _set_homes(job, plan)
     job.progress("正在检索范文…")
     job.retriever = retriever or _retriever_or_none(settings, job)
-    composer = Composer(job, job.sheet, plan)
+    composer = Composer(job, job.sheet, plan, elaborate=not facts_only)
     try:
         composer.write(done=resume.blocks if resume is not None else None)
     except LLMError as e:
-        text = clean_draft(render_blocks(composer.blocks), job.facts)
         job.usage.seconds = time.monotonic() - started
-        return DraftResult(draft=text, sources=job.sources, notices=job.notices + [
-            f"起草到一半时模型出错：{e} 已保留写好的 {len(composer.blocks)} 段，可以“继续起草”。"],
-            plan=plan, facts=job.sheet, edits=composer.edits, blocks=composer.blocks,
-            sentences=[s for b in composer.blocks for s in _block_sentences(b)],
-            usage=job.usage, partial=True, error=str(e))
+        job.notices.append(f"起草到一半时模型出错：{e} 已保留写好的 {len(composer.blocks)} 段，可以“继续起草”。")
+        return _result(job, composer.blocks, composer.runner, None, [], plan=plan, partial=True, error=str(e))
     return _finish(job, composer, plan, started)
+
+
+def _set_homes(job: DraftJob, plan: ReportPlan) -> None:
+    for fact_id, (_part, heading) in plan.fact_home().items():
+        if heading:
+            job.homes[job.sheet.by_id(fact_id).text] = heading
 
 
 class PlanError(UserFacingError, ValueError):
@@ -310,35 +260,76 @@ def _retriever_or_none(settings: Settings, job: DraftJob) -> Retriever:
         return _no_exemplars
 
 
-def repair_draft(request: DraftRequest, draft: str, settings: Settings, *, llm=None,
-                 on_token: TokenSink | None = None) -> DraftResult:
-    """Deterministic fixes, then targeted model repairs quoting the violations; a round that does
-    not improve the draft ends the loop."""
-    started = time.monotonic()
+def _version_blocks(draft: str, blocks: list[Block] | None) -> list[Block]:
+    """The blocks of a version's text: its own when they still render to it, else the text read
+    again with the spans it shares with them (a hand edit's new words are the user's)."""
+    if blocks and render_blocks(blocks) == draft.strip():
+        return [Block.from_dict(b.to_dict()) for b in blocks]
+    return parse_blocks(draft, blocks)
+
+
+def _job_for_version(request: DraftRequest, settings: Settings, llm, on_token, blocks: list[Block],
+                     plan: ReportPlan | None) -> DraftJob:
     job = _job(request, settings, llm, on_token, None)
+    if plan is not None and not validate_plan(plan, job.sheet):
+        _set_homes(job, plan)
+    return job
+
+
+def repair_draft(request: DraftRequest, draft: str, settings: Settings, *, llm=None,
+                 on_token: TokenSink | None = None, blocks: list[Block] | None = None,
+                 plan: ReportPlan | None = None) -> DraftResult:
+    """按检查结果修改: the same guards as drafting, then model repairs of the paragraphs that still
+    fail; `blocks` (and `plan`) are the version's own record, so its facts, elaboration and the
+    user's own words keep their origin. A round that does not improve the verdict ends the loop."""
+    started = time.monotonic()
+    current = _version_blocks(draft, blocks)
+    job = _job_for_version(request, settings, llm, on_token, current, plan)
+    runner = GuardRunner()
     rounds: list[dict] = []
-    text, ev = _check_and_repair(clean_draft(draft, job.facts), job, rounds, stream_repairs=True)
+    ev = check_and_repair(current, job, runner, rounds, load_copy_index(settings), stream=True)
     job.usage.seconds = time.monotonic() - started
-    return DraftResult(draft=text, evaluation=ev, notices=job.notices, rounds=rounds, usage=job.usage)
+    return _result(job, current, runner, ev, rounds, plan=plan)
 
 
 def revise_draft(request: DraftRequest, draft: str, instruction: str, settings: Settings, *,
-                 llm=None, on_token: TokenSink | None = None) -> DraftResult:
-    """Apply a follow-up instruction (“第二部分再精炼一些”) to the part it names, then check."""
+                 llm=None, on_token: TokenSink | None = None, blocks: list[Block] | None = None,
+                 plan: ReportPlan | None = None) -> DraftResult:
+    """Apply a follow-up instruction (“第二部分再精炼一些”) to the paragraphs it names, each
+    rewritten under the drafting contract; every other block stays as it is, so no part can be
+    duplicated or lost. A fact a rewrite dropped goes back into its own paragraph."""
     started = time.monotonic()
-    job = _job(request, settings, llm, on_token, None)
-    lines = draft.split("\n")
-    start, end = revision_target(draft, instruction)
-    target = "\n".join(lines[start:end]).strip()
-    answer_tokens = job.answer_tokens(len(target) + 200)
-    prompt = render("revise", genre=request.genre, instruction=fence(instruction),
-                    facts=fence(numbered(job.facts)) if job.facts else "（无）", text=fence(target))
-    if count_tokens(prompt) + answer_tokens + count_tokens(job.system["content"]) > settings.llm_context_tokens:
-        raise LLMError("要修改的内容太长，超出了模型一次能处理的长度，请指明修改哪一部分（如“第二部分…”）。")
-    revised = job.chat(prompt, purpose="revise", max_tokens=answer_tokens, stream=True)
-    revised = clean_draft(revised, job.facts)
-    text = clean_draft("\n".join(lines[:start] + [revised] + lines[end:]), job.facts)
+    current = _version_blocks(draft, blocks)
+    job = _job_for_version(request, settings, llm, on_token, current, plan)
+    runner = GuardRunner()
+    targets = revision_blocks(current, instruction)
+    if not targets:
+        raise RequestError("没有找到要修改的段落，请指明修改哪一部分（如“第二部分…”“（二）…”）。")
+    for b in targets:
+        facts = block_facts(b, job)
+        prompt = render("revise", genre=request.genre, instruction=fence(instruction),
+                        facts=fence(numbered([f.text for f in facts])) if facts else "（无）", text=fence(b.render()))
+        answer_tokens = job.answer_tokens(nonspace_len(b.body()) + 200)
+        if count_tokens(prompt) + answer_tokens + count_tokens(job.system["content"]) > settings.llm_context_tokens:
+            raise LLMError("要修改的内容太长，超出了模型一次能处理的长度，请指明修改哪一部分（如“第二部分…”）。")
+        job.progress(f"正在修改{b.marker}{b.heading or '这一段'}…")
+        revised = job.chat(prompt, purpose="revise", max_tokens=answer_tokens, stream=True)
+        b.sentences = [s for s in b.sentences if s.origin != "user"]   # the user asked for this part to change
+        rewrite_block(b, revised, job, current, runner, "revision")
     rounds: list[dict] = []
-    text, ev = _check_and_repair(text, job, rounds)
+    ev = check_and_repair(current, job, runner, rounds, load_copy_index(settings), model_rounds=0)
     job.usage.seconds = time.monotonic() - started
-    return DraftResult(draft=text, evaluation=ev, notices=job.notices, rounds=rounds, usage=job.usage)
+    return _result(job, current, runner, ev, rounds, plan=plan)
+
+
+def revision_blocks(blocks: list[Block], instruction: str) -> list[Block]:
+    """The body blocks a revision instruction is about (rag.targets reads the instruction against
+    the rendered draft's lines)."""
+    lines: list[Block | None] = []
+    for n, b in enumerate(x for x in blocks if x.render()):
+        if n:
+            lines.append(None)          # the blank line between blocks
+        lines.append(b)
+    start, end = revision_target(render_blocks(blocks), instruction)
+    hit = [b for b in lines[start:end] if b is not None]
+    return [b for b in hit if b.kind in ("item", "paragraph", "opening")]

@@ -18,15 +18,22 @@ from typing import Any
 
 import numpy as np
 
-from rag.text import NUMBER_RE, char_pairs, sentence_key
+from rag.text import NUMBER_RE, char_pairs, han_count, pair_key, sentence_key
 from rag.errors import RequestError
 from rag.factsheet import FactSheet
-from rag.prompting import GenreGuide, PartSpec, mask_exemplar  # noqa: F401  (mask used by callers)
-from rag.schema import DraftRequest
+from rag.prompting import GenreGuide, PartSpec, echoes_prompt, generic_pairs, word_re
+from rag.schema import WHOLE_REPORT, DraftRequest
 from rag.textnorm import HAN, normalize_for_compare
 
 HEADING_CHARS = (4, 24)
-OPENING_CHARS = 110      # the phrase-bank opening and its lead-in
+OPENING_CHARS = 170      # the phrase-bank opening, the overview of the year's work, the lead-in
+TITLE_CHARS = 22
+PART_LEAD_CHARS = 40     # a paragraph part's lead sentence (“在肯定成绩的同时…”)
+PARAGRAPH_FACT_SHARE = 2.0
+MEASURES_CHARS = 160
+# The paragraph a sub-heading reads best with: long enough for the work, its 做法 and 成效 (the
+# hand-written good drafts run 170–350 characters a sub-heading).
+ITEM_CHARS = 260
 Embed = Callable[[Sequence[str]], np.ndarray]
 
 
@@ -178,10 +185,13 @@ def group_by_meaning(texts: Sequence[str], k: int, embed: Embed | None = None) -
     return sorted(groups, key=lambda g: g[0])
 
 
-def item_count(n_facts: int, part: PartSpec) -> int:
-    """Two or three facts a sub-heading reads best; within the genre's bounds."""
+def item_count(n_facts: int, part: PartSpec, chars: int) -> int:
+    """As many sub-headings as the part's length holds paragraphs of about ITEM_CHARS, within the
+    genre's bounds and never more than the facts (a group holds at least one)."""
+    if n_facts == 0:
+        return 0
     lo = min(part.min_items, n_facts)
-    return max(lo, min(part.max_items, round(n_facts / 2.5) or 1, n_facts))
+    return max(lo, min(part.max_items, n_facts, round(chars / ITEM_CHARS) or 1))
 
 
 # --- headings ------------------------------------------------------------------------------------
@@ -212,31 +222,95 @@ def heading_keyword(facts: Sequence[str]) -> str:
 _RUN_TAIL = re.compile("[以上下的和及与等或、在对为]+$")
 # Words a heading's object can end on; any other object reads better as “…工作” (“持续深化应急工作”).
 _OBJECT_END = re.compile("(?:工作|建设|管理|服务|体系|机制|能力|水平|改革|项目|行动|防控|防治|监管|保障|治理|发展)$")
+# Verbs a fact opens on; what follows them is the object a pattern heading can name.
+_LEADING_VERB = re.compile("^(?:以上|以下|以内|为|对|在|向|以|给|从|"
+                           "新建|新增|建成|建立|完成|开展|组织|实施|推进|推动|落实|举办|召开|培训|招录|引进|投入|"
+                           "争取|下达|印发|出台|制定|组建|设立|创建|打造|启动|深化|加强|强化|提升|提高|扩大|全面|持续|"
+                           "累计|共|全年|全县|全市|全区|今年|计划|拟|力争|确保|将|要)+")
+_INNER_VERB = re.compile("开展|实施|组织|落实|推进|完成|举办|启动|建立|建成|推行")
+# Han characters a clause may carry after its first figure for the words before it to name the work
+# (“组建区级卫生应急队伍4支” names it; “联合县教育局对全县48所中小学开展…检查” does not).
+LEAD_TAIL_HAN = 5
 
 
-def pattern_heading(guide: GenreGuide, n: int, keyword: str, topic: str) -> str:
-    """A heading from the genre's patterns (genres.toml fallback_headings), filled with the
-    group's own words, or the topic when they share none that can stand as a name."""
+def fact_lead_heading(text: str) -> str:
+    """The words of a fact's first clause before its first figure, less a trailing word that only
+    led to the figure; "" when the work is named after the figure instead."""
+    clause = re.split(r"[，；。：:]", re.sub(r"[（(][^）)]*[）)]", "", text), maxsplit=1)[0]
+    m = re.search(r"[\d０-９]", clause)
+    if not m:
+        return ""
+    rest = re.sub(r"[\d０-９.．%％]+", "", clause[m.start():].split("、")[0])
+    if han_count(rest) > LEAD_TAIL_HAN:
+        return ""
+    lead = clause[:m.start()]
+    while True:
+        shorter = word_re("heading_tail").sub("", lead)
+        if shorter == lead:
+            break
+        lead = shorter
+    return "" if word_re("heading_metric_end").search(lead) else lead
+
+
+def _work_object(facts: Sequence[str]) -> str:
+    """A name for the work a group of facts reports: the longest run two of them share, or the
+    object of the first fact's first clause (its words after the opening verb, before any figure)."""
+    shared = _RUN_TAIL.sub("", heading_keyword(facts))
+    if len(shared) >= 3:
+        return shared
+    for fact in facts:
+        clause = re.split(r"[，；。：:（(]", normalize_for_compare(fact), maxsplit=1)[0]
+        run = max(re.findall(f"[{HAN}]+", NUMBER_RE.sub("，", clause)) or [""], key=len)
+        # “幼儿园开展托班卫生检查”: the work is what follows the run's verb
+        tail = _INNER_VERB.split(run)[-1]
+        run = tail if len(tail) >= 3 else run
+        obj = _RUN_TAIL.sub("", _LEADING_VERB.sub("", run))
+        obj = word_re("heading_tail").sub("", obj)
+        if 3 <= len(obj) <= HEADING_CHARS[1] - 6 and not word_re("heading_metric_end").search(obj):
+            return obj
+    return ""
+
+
+def pattern_heading(guide: GenreGuide, n: int, facts: Sequence[str], topic: str) -> str:
+    """A heading from the genre's patterns (genres.toml fallback_headings) filled with the work its
+    own facts report; the work a fact names before its figure when no object can be found; the
+    topic last. Never a heading that fits any report (“着力加强重点工作”)."""
+    word = _work_object(facts)
+    if not word:
+        lead = next((fact_lead_heading(f) for f in facts if fact_lead_heading(f)), "")
+        if HEADING_CHARS[0] <= len(lead) <= HEADING_CHARS[1]:
+            return lead
+        word = topic or "年度目标任务"
     template = guide.fallback_headings[n % len(guide.fallback_headings)]
-    word = _RUN_TAIL.sub("", keyword)
-    word = word if len(word) >= 3 else (topic or "重点")
     if not _OBJECT_END.search(word):
         word += "工作"
     return Template(template).safe_substitute(topic=word).replace("工作工作", "工作")
 
 
-def heading_problem(heading: str, facts: Sequence[str], guide: GenreGuide) -> str:
-    """Why a model heading cannot be used ("" when it can): length, digits, copied style
-    example, or words that none of its facts share."""
+def heading_problem(heading: str, facts: Sequence[str], guide: GenreGuide, taken: Sequence[str] = ()) -> str:
+    """Why a heading cannot be used ("" when it can): length, digits, a name cut open, our prompt's
+    words, copied style example, no word of its own facts' work, one of its facts restated, or the
+    same opening as another heading of its part."""
     h = heading.strip()
     if not HEADING_CHARS[0] <= len(h) <= HEADING_CHARS[1] or not re.search(f"[{HAN}]", h):
         return "长度不合适"
-    if re.search(r"[\d〔〕<>{}\[\]#*]", h):
+    if re.search(r"[\d〔〕<>{}\[\]#*【】]", h):
         return "含有数字或符号"
-    if h in guide.heading_style:
-        return "照抄了写法示例"
-    if not char_pairs(sentence_key(h)) & char_pairs(sentence_key("".join(normalize_for_compare(f) for f in facts))):
+    if h.count("“") != h.count("”") or h.count("《") != h.count("》"):
+        return "名称不完整"
+    if h in guide.heading_style or echoes_prompt(h):
+        return "照抄了写法示例或提示"
+    own = set().union(*(pair_key(f) for f in facts)) if facts else set()
+    if not (pair_key(h) - generic_pairs()) & own:
         return "与所辖事实无关"
+    hk = sentence_key(normalize_for_compare(h))
+    for f in facts:
+        fk = sentence_key(normalize_for_compare(f))
+        if hk and hk in fk and len(hk) >= 0.8 * len(fk):
+            return "照抄了事实"
+    for other in taken:
+        if other and (other == h or other[:2] == h[:2]):
+            return "与同一部分的小标题开头相同"
     return ""
 
 
@@ -253,47 +327,75 @@ def clean_heading(text: str) -> str:
 
 def make_plan(request: DraftRequest, sheet: FactSheet, parts: list[PartSpec], guide: GenreGuide,
               title: str, embed: Embed | None = None) -> ReportPlan:
-    """Parts, groups and budgets; headings are patterns until `set_headings` gives the model's."""
+    """Parts, groups and budgets: the paragraph parts take what their facts and the words around
+    them need, the items parts share the rest, and an items part gets as many sub-headings as its
+    share holds paragraphs. Headings are patterns until the model's are validated."""
     lo, hi = request.length_chars
-    target = (lo + hi) // 2
     plan = ReportPlan(genre=request.genre, section=request.section, title=title)
     numbered = [p.key for p in guide.parts if p.title]
+    specs = {}
     for spec in parts:
         ids = [f.id for f in sheet.facts if f.part == spec.key]
         number = numbered.index(spec.key) + 1 if spec.key in numbered else 0
-        part = PlanPart(key=spec.key, title=spec.title, layout=spec.layout, number=number)
-        if spec.layout == "items":
-            texts = sheet.texts(ids)
-            groups = group_by_meaning(texts, item_count(len(ids), spec), embed) if ids else []
-            part.items = [PlanItem(heading="", fact_ids=[ids[i] for i in g]) for g in groups]
-            for n, it in enumerate(part.items):
-                it.heading = pattern_heading(guide, n, heading_keyword(sheet.texts(it.fact_ids)), request.topic)
-                it.heading_source = "pattern"
-        else:
-            part.fact_ids = ids
+        # an items part's facts are grouped below, once its length is known
+        part = PlanPart(key=spec.key, title=spec.title, layout=spec.layout, number=number, fact_ids=ids)
+        specs[spec.key] = spec
         plan.parts.append(part)
-    _set_budgets(plan, sheet, target)
+    fixed = _set_fixed_budgets(plan, sheet, request)
+    items_parts = [p for p in plan.parts if p.layout == "items"]
+    rest = max(0, (lo + hi) // 2 - fixed)
+    weights = {p.key: len(p.fact_ids) + 1 for p in items_parts}
+    for part in items_parts:
+        ids, part.fact_ids = part.fact_ids, []
+        share = rest * weights[part.key] // max(1, sum(weights.values()))
+        k = item_count(len(ids), specs[part.key], share)
+        groups = group_by_meaning(sheet.texts(ids), k, embed) if ids else []
+        part.items = [PlanItem(heading="", fact_ids=[ids[i] for i in g]) for g in groups]
+        taken: list[str] = []
+        for n, it in enumerate(part.items):
+            it.heading = _distinct(pattern_heading(guide, n, sheet.texts(it.fact_ids), request.topic),
+                                   guide, n, taken)
+            it.heading_source = "pattern"
+            taken.append(it.heading)
+        # a heading and its marker are part of the length too
+        body = max(0, share - sum(len(it.heading) + 4 for it in part.items))
+        total_weight = sum(1 + len(it.fact_ids) for it in part.items) or 1
+        for it in part.items:
+            it.budget = body * (1 + len(it.fact_ids)) // total_weight
+        part.budget = sum(it.budget for it in part.items)
+    n_facts = sum(len(it.fact_ids) for p in items_parts for it in p.items)
+    plan.per_fact = sum(p.budget for p in items_parts) // n_facts if n_facts else 0
     return plan
 
 
-def _set_budgets(plan: ReportPlan, sheet: FactSheet, target: int) -> None:
-    """Fixed parts cost what they are; paragraph parts what their facts are; the items parts
-    share the rest by facts."""
-    fixed = len(plan.title)
+def _distinct(heading: str, guide: GenreGuide, n: int, taken: list[str]) -> str:
+    """A pattern heading whose opening words another heading of the part already has takes the
+    next pattern's verb (“扎实推进…” twice → “着力加强…”)."""
+    for shift in range(len(guide.fallback_headings)):
+        if not any(t[:2] == heading[:2] for t in taken):
+            return heading
+        verb = re.match(r"[^$]*", guide.fallback_headings[(n + shift + 1) % len(guide.fallback_headings)]).group(0)
+        old = re.match(r"[^$]*", guide.fallback_headings[(n + shift) % len(guide.fallback_headings)]).group(0)
+        if heading.startswith(old) and verb:
+            heading = verb + heading[len(old):]
+    return heading
+
+
+def _set_fixed_budgets(plan: ReportPlan, sheet: FactSheet, request: DraftRequest) -> int:
+    """Budgets of the parts that are not sub-headed, and what they and the titles take in all: a
+    problem or plan fact with its cause or measures is about PARAGRAPH_FACT_SHARE of its length;
+    a next-steps or safeguards part without facts gets a few measures."""
+    fixed = TITLE_CHARS if request.section == WHOLE_REPORT else 0
     for p in plan.parts:
         if p.layout == "opening":
             p.budget = OPENING_CHARS
         elif p.layout == "paragraph":
-            p.budget = 40 + sum(len(sheet.by_id(i).text) + 4 for i in p.fact_ids)
+            texts = sheet.texts(p.fact_ids)
+            p.budget = PART_LEAD_CHARS + (sum(int(len(t) * PARAGRAPH_FACT_SHARE) for t in texts) if texts
+                                          else MEASURES_CHARS if p.key in ("next", "safeguards") else 0)
         elif p.layout in ("salutation", "closing"):
             p.budget = 10
-        fixed += p.budget + (len(p.title) + 2 if p.title else 0)
-    items = [it for p in plan.parts for it in p.items]
-    n_facts = sum(len(it.fact_ids) for it in items)
-    rest = max(0, target - fixed - sum(len(it.heading) + 4 for it in items))
-    plan.per_fact = rest // n_facts if n_facts else 0
-    for p in plan.parts:
-        for it in p.items:
-            it.budget = plan.per_fact * len(it.fact_ids)
-        if p.items:
-            p.budget = sum(it.budget for it in p.items)
+        if p.layout != "items":
+            fixed += p.budget
+        fixed += len(p.title) + 2 if p.title else 0
+    return fixed

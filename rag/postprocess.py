@@ -1,17 +1,18 @@
-"""Deterministic clean-up of model output, and the safe deterministic repairs.
+"""Deterministic clean-up of one model reply before its sentences are checked.
 
 A small model writes Markdown, chat lines ("以下是…"), ASCII punctuation, its own heading
-styles, the odd traditional character, and shortens fact terms (孕产妇 → 孕妇). Everything here
-is rule-based and idempotent: clean_draft(clean_draft(x)) == clean_draft(x).
+styles and labels, the odd traditional character, and shortens fact terms (孕产妇 → 孕妇).
+`clean_paragraph` undoes all of that, rule-based and idempotent; the guard runner
+(rag.guards.GuardRunner.tidy) logs what it changed. Repeats and restatements are the guards'.
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
 
-from rag.headings import ENUM_ITEM_RE, canonical_marker, parse_heading
+from rag.headings import ENUM_ITEM_RE, parse_heading
 from rag.prompting import echoes_prompt
-from rag.text import REMINDER_RE, han_count, quoted_names, char_pairs, sentence_key, sentences_of
+from rag.text import sentences_of
 from rag.textnorm import (HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral, to_fullwidth_punctuation,
                           to_simplified)
 
@@ -93,38 +94,6 @@ def heading_rank(line: str) -> tuple[int, int, str] | None:
     return h.rank, h.ordinal, h.rest
 
 
-def normalize_headings(text: str) -> str:
-    """Canonical markers 一、（一）1.（1） numbered in sequence.
-
-    The first heading of the draft's top rank keeps its ordinal (a section draft may start at
-    二、); every other heading counts from 1 under its parent.
-    """
-    lines = text.splitlines()
-    parsed = [heading_rank(l) for l in lines]
-    ranks = [p[0] for p in parsed if p]
-    if not ranks:
-        return text
-    top = min(ranks)
-    counters: dict[int, int] = {}
-    out = []
-    for line, p in zip(lines, parsed):
-        if not p:
-            out.append(line)
-            continue
-        rank, n, rest = p
-        for deeper in [r for r in counters if r > rank]:
-            del counters[deeper]
-        if rank == top and rank not in counters:
-            counters[rank] = n
-        else:
-            counters[rank] = counters.get(rank, 0) + 1
-        out.append(canonical_marker(rank, counters[rank]) + rest.strip())
-    return "\n".join(out)
-
-
-# --- fact terms the model shortened -----------------------------------------------------------
-
-# Characters whose omission leaves a correct phrase (区级卫生 → 区卫生), not a wrong term.
 _OPTIONAL_CHARS = set("级的和与及等之各")
 
 
@@ -155,16 +124,6 @@ def restore_fact_terms(text: str, facts: Iterable[str]) -> str:
 
 # --- whole-draft and single-paragraph clean-up ------------------------------------------------
 
-def _tidy_lines(text: str) -> str:
-    lines = [l.strip() for l in text.splitlines()]
-    out: list[str] = []
-    for line in lines:
-        if not line and (not out or not out[-1]):
-            continue
-        out.append(line)
-    return "\n".join(out).strip()
-
-
 def renumber_enumerations(line: str) -> str:
     """“一是……二是……” counted in order within a line. The model starts a list at “三是”, and a
     dropped sentence leaves a gap (STR-04); “一是” starts a new list, as the checker reads it."""
@@ -178,78 +137,6 @@ def renumber_enumerations(line: str) -> str:
         return item
 
     return ENUM_ITEM_RE.sub(renumber, line)
-
-
-def clean_draft(text: str, facts: Iterable[str] = ()) -> str:
-    """Full deterministic clean-up of a draft (or any model output meant as report text)."""
-    text = strip_markdown(text)
-    text = drop_chat(text)
-    text = normalize_characters(text)
-    text = restore_fact_terms(text, facts)
-    text = normalize_headings(_tidy_lines(text))
-    text = "\n".join(renumber_enumerations(_drop_fragments(line)) for line in text.split("\n"))
-    # a paragraph whose last clause was deleted ends on a full stop, not on “；”
-    return re.sub(r"[；，、]+$", "。", _tidy_lines(drop_restatements(text)), flags=re.M)
-
-
-def split_heading(line: str) -> tuple[str, str]:
-    """(head, body) of a line: “（一）加强监管。” and the text after it on the same line; a bare
-    heading is all head, a body line all body."""
-    h = heading_rank(line)
-    if not h:
-        return "", line
-    title, dot, _rest = h[2].partition("。")
-    head = line[: len(line) - len(h[2])] + title + dot
-    return head, line[len(head):]
-
-
-def _is_fragment(sentence: str) -> bool:
-    return sentence.endswith("。") and han_count(sentence) < 5 and not re.search(r"\d", sentence)
-
-
-def _drop_fragments(line: str) -> str:
-    """Remove the stubs (“加强。”“切实、着力。”) that deleting a clause can leave among a line's
-    sentences; a line that is one short sentence (“特此报告。”) stays."""
-    head, body = split_heading(line)
-    if head and not body:
-        return line
-    sentences = sentences_of(body)
-    if len(sentences) < 2 and not head:
-        return line
-    return head + "".join(s for s in sentences if not _is_fragment(s))
-
-
-def drop_restatements(text: str) -> str:
-    """Remove body sentences that say again what the draft already said, its headings included:
-    the small model restates a fact or a stock claim under every sub-heading and opens a
-    paragraph with its own sub-heading. The first statement stays; a line of one sentence
-    (title, closing) is never touched, and a paragraph is never emptied."""
-    said: list[str] = []
-    heads: list[set[str]] = []
-    out = []
-    for line in text.split("\n"):
-        head, body = split_heading(line)
-        sentences = sentences_of(body)
-        if len(sentences) < 2 and not head:
-            said += sentences
-            out.append(line)
-            continue
-        if head:
-            heads.append(char_pairs(sentence_key(head)))
-        kept = []
-        for s in sentences:
-            if REMINDER_RE.fullmatch(s.strip()):
-                kept.append(s)      # a 【待补充】 under every thin heading is meant to repeat
-                continue
-            pairs = char_pairs(sentence_key(s))
-            # a sentence may develop a heading's words, but not merely say the heading again
-            if repeats(s, said + kept) or any(pairs and len(pairs & h) >= 0.75 * len(pairs) for h in heads):
-                continue
-            kept.append(s)
-        kept = kept or sentences   # a paragraph that only restates stays: a bare heading says less
-        said += kept
-        out.append(head + "".join(kept))
-    return "\n".join(out)
 
 
 _MD_HEADING_LINE = re.compile(r"^\s*(?:#{1,6}\s.*|\*\*[^*。，]{1,30}\*\*[：:]?|【[^】]{1,20}】[：:]?)\s*$")
@@ -322,52 +209,12 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
 
 
 
-def repeats(sentence: str, earlier: Iterable[str]) -> bool:
-    """True when the sentence says again what an earlier one said: the same words, contained in
-    it (“县中医院创建…” after “将县中医院创建…”), or ≥ 75 % the same character pairs with no
-    number and no quoted name (“一码通用”) the earlier one lacks. The small model restates its
-    facts two or three times."""
-    key = sentence_key(sentence)
-    if len(key) < 6:
-        return False
-    numbers = set(re.findall(r"\d+(?:\.\d+)?", key))
-    names = quoted_names(sentence)
-    for other in earlier:
-        other_key = sentence_key(other)
-        if any(name not in other for name in names):
-            continue
-        if key in other_key:
-            return True
-        a, b = char_pairs(key), char_pairs(other_key)
-        if (len(a & b) >= 0.75 * min(len(a), len(b)) and min(len(a), len(b)) >= 8
-                and numbers <= set(re.findall(r"\d+(?:\.\d+)?", other_key))):
-            return True
-    return False
-
-
-def drop_masked_clauses(text: str, mask: re.Pattern) -> str:
-    """Cut the clauses that carry an exemplar mask (〔数〕〔缺〕…) out of their sentences.
-
-    The rest of a sentence still says something: the opening “2024年，我局在县委、县政府的正确领导下，
-    以“〔缺〕”发展思路为指导，扎实推进……” loses only its middle clause. A sentence left with
-    fewer than two clauses was the copied passage itself and goes.
-    """
-    kept: list[str] = []
-    for s in sentences_of(text):
-        if mask.search(s):
-            end = s[-1] if s[-1] in "。；！？" else ""
-            clauses = [c for c in s.rstrip("。；！？").split("，") if not mask.search(c)]
-            s = "，".join(clauses) + end if len(clauses) >= 2 else ""
-        kept.append(s)
-    return "".join(kept)
-
-
 def drop_sentences(text: str, unwanted: re.Pattern | Callable[[str], bool]) -> str:
-    """Remove every sentence of a paragraph that is unwanted, and repeats of earlier sentences."""
+    """Remove every sentence of a paragraph that is unwanted."""
     test = unwanted.search if isinstance(unwanted, re.Pattern) else unwanted
     kept: list[str] = []
     for s in sentences_of(text):
-        if test(s) or repeats(s, kept):
+        if test(s):
             continue
         kept.append(s)
     return "".join(kept)

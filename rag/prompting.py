@@ -92,6 +92,25 @@ ECHO_MIN_CHARS = 6
 
 
 @lru_cache(maxsize=1)
+def guard_words() -> dict:
+    """prompts/guard_words.toml: how sentences are said (never what about), for the guards and
+    the plan's headings."""
+    with open(PROMPTS_DIR / "guard_words.toml", "rb") as f:
+        return tomllib.load(f)
+
+
+@lru_cache(maxsize=None)
+def word_re(name: str) -> re.Pattern:
+    return re.compile("|".join(e["pattern"] for e in guard_words()[name]))
+
+
+@lru_cache(maxsize=1)
+def generic_pairs() -> frozenset[str]:
+    """Character pairs every report uses: sharing only these says nothing about a paragraph."""
+    return frozenset(guard_words()["generic_pairs"]["pairs"].split())
+
+
+@lru_cache(maxsize=1)
 def _demos() -> list[dict]:
     with open(PROMPTS_DIR / "demo_item.toml", "rb") as f:
         return tomllib.load(f)["demo"]

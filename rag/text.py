@@ -214,3 +214,54 @@ def keyed_tokens(facts: list[str]) -> list[KeyedToken]:
     return out
 
 
+
+
+def number_pairs(text: str) -> set[tuple[str, str]]:
+    """(value, unit) of every figure in a text, years aside."""
+    norm = normalize_for_compare(text)
+    return {t.pair for t in extract_numbers(norm) if not is_year_token(t, norm)}
+
+
+# --- clauses and fact presence: one test each, for the drafter, the repairer and the checker ---
+
+_CLAUSE = re.compile(r"[^，；：]*[，；：]|[^，；：]+$")
+# Share of a sentence's character pairs found in a fact for the sentence to be about that fact.
+FACT_LINK_SHARE = 0.3
+# Share of a figure-less fact's character pairs a text must hold to contain the fact: at 0.5 the
+# debris “市第二人民医院。市中西医结合医院。” passed for the fact “…入选全省…示范医院”.
+FACT_PRESENT_SHARE = 0.7
+
+
+def clauses_of(sentence: str) -> list[str]:
+    """Clauses of one sentence, each with the mark that ends it (，；：, or the sentence's own end
+    on the last); joining them gives the sentence back."""
+    return [c for c in _CLAUSE.findall(sentence) if c]
+
+
+def pair_key(text: str) -> set[str]:
+    """The character pairs a text is compared on (normalised, Han/digits/./% only)."""
+    return char_pairs(sentence_key(normalize_for_compare(text)))
+
+
+def says_fact(sentence: str, fact: str, share: float = FACT_LINK_SHARE) -> bool:
+    """The sentence is about this fact: it carries one of its figures or quoted names, or `share`
+    of its own character pairs are the fact's."""
+    if number_pairs(sentence) & number_pairs(fact):
+        return True
+    if any(n in sentence for n in quoted_names(fact)):
+        return True
+    key = pair_key(sentence)
+    return bool(key) and len(key & pair_key(fact)) >= share * len(key)
+
+
+def contains_fact(text: str, fact: str) -> bool:
+    """The text holds the fact: all its figures (value and unit) and quoted names, or — for a fact
+    without figures — FACT_PRESENT_SHARE of its character pairs."""
+    norm = normalize_for_compare(text)
+    if any(normalize_for_compare(n) not in norm for n in quoted_names(fact)):
+        return False
+    need = number_pairs(fact)
+    if need:
+        return need <= {t.pair for t in extract_numbers(norm)}
+    key = pair_key(fact)
+    return not key or len(key & pair_key(text)) >= FACT_PRESENT_SHARE * len(key)

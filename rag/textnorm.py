@@ -103,10 +103,10 @@ def parse_chinese_numeral(s: str) -> int | None:
     if "十" not in s:
         return CN_DIGITS.index(s) if len(s) == 1 and s != "零" else None
     left, _, right = s.partition("十")
+    if len(left) > 1 or len(right) > 1 or "十" in right:
+        return None
     tens = CN_DIGITS.index(left) if left else 1
     ones = CN_DIGITS.index(right) if right else 0
-    if len(left) > 1 or len(right) > 1:
-        return None
     return tens * 10 + ones
 
 

@@ -47,11 +47,17 @@ def all_facts(prompt: str) -> dict[int, str]:
 
 class Model:
     """Answers like a model, by the task of the prompt; `item` makes the answer for a sub-heading
-    from the facts it was asked to write (default: a framing sentence, then the facts)."""
+    from the facts it was asked to write (default: a framing sentence, then the facts); `part`
+    the answer for a paragraph part (default: its facts, one item a line); `opening`, `grow` and
+    `measures` the answers for those calls."""
 
-    def __init__(self, item=None, reask=None):
+    def __init__(self, item=None, reask=None, part=None, opening=None, grow=None, measures=None):
         self.item = item or (lambda facts, prompt: "坚持统筹推进，细化工作措施。" + "。".join(facts) + "。")
         self.reask = reask or (lambda prompt: "")
+        self.part = part or (lambda facts, prompt: "\n".join(f"{'一二三四五六七八九'[i]}是{f}。" for i, f in enumerate(facts)))
+        self.opening = opening or (lambda prompt: "围绕重点任务，统筹推进各项工作。")
+        self.grow = grow or (lambda facts, prompt: "坚持问题导向，细化工作措施，推动各项工作落到实处。")
+        self.measures = measures or (lambda prompt: "一是将加强组织领导，压实工作责任。\n二是将严格督导考核，确保任务落实。")
         self.prompts: list[str] = []
 
     def __call__(self, body: dict) -> str:
@@ -66,8 +72,16 @@ class Model:
                               ensure_ascii=False)
         if "逐句改写" in task:
             return self.reask(prompt)
-        refs = [int(i) for i in re.findall(r"\[(\d+)\]", task.split("，")[0] + task.split("只写事实", 1)[-1][:40])]
-        return self.item([facts[i] for i in dict.fromkeys(refs) if i in facts], prompt)
+        if "写开头段" in task:
+            return self.opening(prompt)
+        if "措施" in task and "事实中没有这一部分" in task:
+            return self.measures(prompt)
+        own = [facts[int(i)] for i in dict.fromkeys(re.findall(r"^\[(\d+)\] ", task, re.M)) if int(i) in facts]
+        if "接着补写" in task:
+            return self.grow(own, prompt)
+        if "部分的正文" in task:
+            return self.part(own, prompt)
+        return self.item(own, prompt)
 
 
 def draft(settings: Settings, request: dict, model: Model, **kw) -> DraftResult:
@@ -176,22 +190,24 @@ def test_invented_claims_are_never_kept_and_the_edit_is_logged(settings, invente
 
 
 def test_a_failing_sentence_is_asked_again_once_then_replaced_by_its_fact(settings):
-    # the model adds an invented figure to a fact's sentence and cannot fix it when asked again
-    # (before the fact: a clause after it that the facts do not give is simply dropped)
+    # the model puts an invented figure into a fact's own clause and cannot fix it when asked again
+    # (an invented figure in a clause of its own is simply cut)
     def item(facts, prompt):
-        return "".join(f"在带动就业300人的同时，{f}。" for f in facts)
+        return "".join(f"{f.replace('，', '')}并带动就业300人。" for f in facts)
     model = Model(item=item, reask=lambda p: "1. 仍然带动就业300人。")
     result = draft(settings, ELDERLY, model)
     assert "300人" not in result.draft
     assert any(e.action == "reask" for e in result.edits)
-    assert any(e.action == "replace" for e in result.edits)
+    fact_sentences_written = [s.text for s in result.sentences if s.origin == "fact"]
+    assert any(e.action == "rewrite" and e.after in fact_sentences_written for e in result.edits)
     fact_sentences = [s for s in result.sentences if s.origin == "fact"]
     assert fact_sentences and all(s.fact_ids for s in fact_sentences)
 
 
 def test_a_rewritten_sentence_that_passes_is_kept(settings):
     def item(facts, prompt):
-        return f"我局成功承办了全国老龄工作现场会，{facts[0]}。" + "。".join(facts[1:]) + "。"
+        # the invented event sits in the fact's own clause: no clause can be cut away from it
+        return f"{facts[0].replace('，', '')}并成功承办了全国老龄工作现场会。" + "。".join(facts[1:]) + "。"
     model = Model(item=item, reask=lambda p: "1. " + all_facts(p)[1] + "，着力完善老年健康服务体系。")
     result = draft(settings, ELDERLY, model)
     assert "着力完善老年健康服务体系" in result.draft and "现场会" not in result.draft
@@ -326,17 +342,26 @@ def test_praise_no_fact_gives_and_sentences_about_other_headings_are_not_kept(se
         assert result.draft.count(fact.split("，")[0]) == 1, fact
 
 
-def test_framing_that_claims_effects_or_talks_about_itself_is_dropped_without_a_rewrite(settings):
+def test_an_effect_in_words_is_kept_as_elaboration_and_dropped_in_a_facts_only_draft(settings):
     def item(facts, prompt):
         return ("以下是我局在这方面的工作情况。目标，织密城乡老年健康服务网络。" + "。".join(facts)
                 + "。这一举措有效提升了老年人的获得感。")
     model = Model(item=item)
     result = draft(settings, ELDERLY, model)
-    assert "以下是" not in result.draft and "获得感" not in result.draft
-    assert "织密城乡老年健康服务网络" in result.draft and "目标，" not in result.draft
+    assert "以下是" not in result.draft and "目标，" not in result.draft
+    assert "织密城乡老年健康服务网络" in result.draft
+    elaboration = [s.text for s in result.sentences if s.origin == "elaboration"]
+    assert any("获得感" in t for t in elaboration) and any("织密" in t for t in elaboration)
     guards = {e.guard for e in result.edits}
-    assert {"meta-sentence", "unsupported-effect", "label-lead"} <= guards
+    assert {"meta-sentence", "label-lead", "elaboration"} <= guards
+    assert all(e.action == "mark" for e in result.edits if e.guard == "elaboration")
     assert not any("逐句改写" in p for p in model.prompts)   # nothing worth a rewrite
+    assert result.to_json()["elaboration"]["sentences"] == len(elaboration)
+
+    plain = draft(settings, ELDERLY, Model(item=item), facts_only=True)
+    assert "获得感" not in plain.draft and "织密" not in plain.draft
+    assert not any(s.origin == "elaboration" for s in plain.sentences)
+    assert any(e.guard in ("facts-only", "unsupported-effect") for e in plain.edits)
 
 
 def test_list_debris_does_not_pass_for_a_fact_without_figures(settings):
@@ -348,16 +373,16 @@ def test_list_debris_does_not_pass_for_a_fact_without_figures(settings):
     assert "县人民医院。县中医院。" not in result.draft
 
 
-def test_work_no_fact_reports_and_values_moved_to_another_metric_are_not_kept(settings):
+def test_a_facility_no_fact_reports_and_values_moved_to_another_metric_are_not_kept(settings):
     def item(facts, prompt):
         moved = [f.replace("体检率", "覆盖率") for f in facts if "体检率" in f]
-        return ("坚持统筹推进，织密老年健康服务网络。" + "。".join(facts) + "。设立专门的康复门诊，投资改善医疗机构的硬件设施。"
+        return ("坚持统筹推进，织密老年健康服务网络。" + "。".join(facts) + "。为方便老年人就医，设立专门的康复门诊。"
                 + "".join(m.split("，")[-1] + "，服务更加便捷。" for m in moved))
     result = draft(settings, ELDERLY, Model(item=item))
     assert "康复门诊" not in result.draft and "覆盖率71.5%" not in result.draft
-    assert "坚持统筹推进，织密老年健康服务网络。" in result.draft   # one framing sentence may open it
+    assert "坚持统筹推进，织密老年健康服务网络。" in result.draft
     guards = {e.guard for e in result.edits}
-    assert "unanchored" in guards and "value-on-other-metric" in guards
+    assert "claim-not-in-facts" in guards and "value-on-other-metric" in guards
 
 
 def test_a_fact_said_again_in_other_words_is_dropped(settings):
@@ -365,20 +390,25 @@ def test_a_fact_said_again_in_other_words_is_dropped(settings):
     request = {**ELDERLY, "facts": ELDERLY["facts"] + [fact]}
 
     def item(facts, prompt):
-        again = "我局严格按照中央八项规定精神要求，全年没有发生任何违规违纪行为。" if fact in facts else ""
+        again = "我局严格按照中央八项规定精神要求，全年无任何违规违纪行为。" if fact in facts else ""
         return "。".join(facts) + "。" + again
     result = draft(settings, request, Model(item=item))
-    assert "没有发生任何违规违纪行为" not in result.draft and fact in result.draft
-    assert any(e.guard == "restates-fact" for e in result.edits)
+    assert "无任何违规违纪行为" not in result.draft and fact in result.draft
+    assert any(e.guard in ("restates-fact", "repeated-sentence") and "无任何违规违纪行为" in e.before
+               for e in result.edits)
 
 
-def test_an_effect_clause_no_fact_gives_is_cut_from_a_fact_sentence(settings):
+def test_an_effect_clause_after_a_fact_is_marked_and_cut_in_a_facts_only_draft(settings):
     model = Model(item=lambda facts, p: "".join(f"{f}，有效提升了老年人的幸福感。" for f in facts))
     result = draft(settings, ELDERLY, model)
-    assert "幸福感" not in result.draft
-    for fact in ELDERLY["facts"]:
-        assert numbers(fact) <= numbers(result.draft)
-    assert any(e.action == "drop_clause" for e in result.edits)
+    marked = [s for s in result.sentences if s.origin == "elaboration" and "幸福感" in s.text]
+    assert marked and all(s.fact_ids for s in marked)
+    plain = draft(settings, ELDERLY, model, facts_only=True)
+    assert "幸福感" not in plain.draft
+    for r in (result, plain):
+        for fact in ELDERLY["facts"]:
+            assert numbers(fact) <= numbers(r.draft)
+    assert any(e.action == "drop_clause" for e in plain.edits)
 
 
 def test_headings_keep_quoted_names_in_chinese_quotes():
@@ -430,7 +460,7 @@ def test_a_fact_copied_as_a_heading_keeps_the_work_it_names_without_figures(sett
     items = [it for p in result.plan.parts for it in p.items]
     headings = [it.heading for it in items]
     assert not any(re.search(r"\d", h) for h in headings)
-    lead_edits = [e for e in result.edits if e.guard == "heading-contract" and "数字之前" in e.reason]
+    lead_edits = [e for e in result.edits if e.guard == "heading-contract" and e.after and e.after in e.before]
     assert lead_edits and all(e.after in headings and e.after in e.before for e in lead_edits)
     # the work that comes after its figure gets no fragment as heading (“联合教育部门对全市”)
     assert not any(h.endswith("对全市") or h.endswith("联合教育部门") for h in headings)
@@ -477,14 +507,14 @@ def test_a_fact_copied_into_another_groups_heading_is_not_used(settings):
     assert sum(e.guard == "heading-contract" for e in result.edits) >= len(items)
 
 
-def test_a_clause_after_a_fact_that_no_fact_gives_is_dropped_and_logged(settings):
+def test_a_claimed_outcome_after_a_fact_is_cut_and_the_rest_of_the_sentence_kept(settings):
     def item(facts, prompt):
         return "".join(f"坚持规范管理，{f}，实现整体搬迁投入运营。" for f in facts)
     result = draft(settings, ELDERLY, Model(item=item))
     assert "整体搬迁" not in result.draft
     assert "坚持规范管理" in result.draft      # how the work was approached claims nothing
-    edits = [e for e in result.edits if e.guard == "unanchored-clause"]
-    assert edits and all("整体搬迁" in e.before and "整体搬迁" not in e.after for e in edits)
+    edits = [e for e in result.edits if e.action == "drop_clause" and "整体搬迁" in e.before]
+    assert edits and all("整体搬迁" not in e.after for e in edits)
     for f in ELDERLY["facts"][:3]:
         assert f in result.draft
 

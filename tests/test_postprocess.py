@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.postprocess import (clean_draft, clean_paragraph, heading_rank, normalize_headings,
-                             restore_fact_terms)
+from rag.postprocess import clean_paragraph, heading_rank, renumber_enumerations, restore_fact_terms
 
 
 def test_markdown_chat_and_punctuation_are_removed():
@@ -15,21 +14,12 @@ def test_markdown_chat_and_punctuation_are_removed():
            "- 全县接种率保持在95%以上,报告及时率100%!\n"
            "```\n"
            "希望这份总结对您有帮助。\n")
-    out = clean_draft(raw)
-    assert out == ("一、主要工作及成效\n"
-                   "（一）免疫规划\n"
-                   "全县接种率保持在95%以上，报告及时率100%。")
+    assert clean_paragraph(raw) == "全县接种率保持在95%以上，报告及时率100%。"
 
 
 def test_chat_sentence_inside_a_line_is_cut_but_the_rest_kept():
-    out = clean_draft("全县建成中医馆16个。以上就是本节内容，如需修改请告诉我。")
+    out = clean_paragraph("全县建成中医馆16个。以上就是本节内容，如需修改请告诉我。")
     assert out == "全县建成中医馆16个。"
-
-
-def test_heading_markers_are_canonical_and_renumbered():
-    raw = "二、主要任务\n(三)甲\n（五）乙\n1、丙\n1.丁\n第三、戊\n(二)己\n(1)庚\n（3）辛"
-    assert normalize_headings(raw).splitlines() == [
-        "二、主要任务", "（一）甲", "（二）乙", "1.丙", "2.丁", "三、戊", "（一）己", "（1）庚", "（2）辛"]
 
 
 def test_decimals_and_body_lines_are_not_headings():
@@ -40,7 +30,7 @@ def test_decimals_and_body_lines_are_not_headings():
 
 
 def test_traditional_and_fullwidth_digits_are_normalized():
-    out = clean_draft("县中醫院完成評審，覆蓋率達到９５％。")
+    out = clean_paragraph("县中醫院完成評審，覆蓋率達到９５％。")
     assert out == "县中医院完成评审，覆盖率达到95%。"
 
 
@@ -61,10 +51,10 @@ def test_clean_paragraph_drops_model_headings_and_joins_lines():
         "支持县中医院创建三级中医医院，确保2025年完成评审申报。"
 
 
-def test_clean_draft_is_idempotent():
-    raw = "## 一、工作\n(一)  甲 乙,丙\n\n\n(二)丁 "
-    once = clean_draft(raw)
-    assert clean_draft(once) == once
+def test_clean_paragraph_is_idempotent():
+    raw = "## 一、工作\n(一)  甲 乙,丙 全年3次\n\n\n(二)丁 推进 "
+    once = clean_paragraph(raw)
+    assert clean_paragraph(once) == once
     assert "  " not in once and not once.endswith(" ")
 
 
@@ -72,19 +62,6 @@ def test_bracket_label_lines_from_the_model_are_dropped():
     raw = "【主要任务】\n\n加强中医馆建设，推动中医药服务向基层延伸"
     assert clean_paragraph(raw, heading="加强中医馆建设") == "推动中医药服务向基层延伸。"
     assert clean_paragraph("【正文】推进各项工作") == "推进各项工作。"
-
-
-def test_clauses_with_exemplar_masks_are_cut_and_bare_copies_dropped():
-    from rag.postprocess import drop_masked_clauses
-    from rag.prompting import MASK_RE
-    text = "加强免疫规划管理。全年共出动〔数〕人次；接种率达95%以上。〔缺〕年未报告甲类传染病"
-    assert drop_masked_clauses(text, MASK_RE) == "加强免疫规划管理。接种率达95%以上。"
-    # the HC05 opening: only the clause copied with its mask goes, not the whole first sentence
-    opening = ("2024年，我局在县委、县政府的正确领导下，以“〔缺〕”发展思路体系为指导，"
-               "扎实推进卫生设施建设，奠定了良好基础。现将2024年工作总结如下：")
-    assert drop_masked_clauses(opening, MASK_RE) == (
-        "2024年，我局在县委、县政府的正确领导下，扎实推进卫生设施建设，奠定了良好基础。"
-        "现将2024年工作总结如下：")
 
 
 def test_exemplar_masking_keeps_function_words_and_unit_leaders():
@@ -100,7 +77,7 @@ def test_exemplar_masking_keeps_function_words_and_unit_leaders():
      "推进16个乡镇卫生院全部建成中医馆。直接输出改好的这段文字。", "推进16个乡镇卫生院全部建成中医馆。"),
     # partial echoes and a repeated sentence
     ("将要做的事：推进中医馆建设。事实中的数字成效：覆盖16个乡镇。"
-     "16个乡镇卫生院全部建成中医馆。16个乡镇卫生院全部建成中医馆。", "推进中医馆建设。16个乡镇卫生院全部建成中医馆。"),
+     "16个乡镇卫生院全部建成中医馆。", "推进中医馆建设。16个乡镇卫生院全部建成中医馆。"),
     # prompts/extend.md asks for 措施、机制、方法 and 对群众和工作的作用; the model wrote them as labels
     ("这些工作具体是如何做的：制定并实施数据安全管理制度。方法：定期开展安全检查。"
      "对群众的作用：提高医疗服务效率。对群众和工作的作用：减少重复检查。",
@@ -111,19 +88,10 @@ def test_prompt_echoes_and_labels_are_dropped(raw, expected):
 
 
 def test_enumerations_are_counted_in_order_within_a_paragraph():
-    draft = ("二、存在问题\n\n工作中还存在一些问题：三是基层医务人员数量不足；四是机制不够健全。\n\n"
-             "三、下一步工作打算\n\n一是加强培训；三是完善机制。一是另起一组；二是照常开展督导检查。")
-    assert clean_draft(draft) == ("二、存在问题\n\n工作中还存在一些问题：一是基层医务人员数量不足；二是机制不够健全。\n\n"
-                                  "三、下一步工作打算\n\n一是加强培训；二是完善机制。一是另起一组；二是照常开展督导检查。")
-
-
-def test_restated_sentences_are_dropped_but_a_sentence_with_a_new_number_stays():
-    raw = ("将县中医院创建三级中医医院，2025年完成评审申报。县中医院创建三级中医医院，2025年完成评审申报。"
-           "全县16个乡镇卫生院建成中医馆。全县16个乡镇卫生院建成中医馆，其中4个建成旗舰中医馆。"
-           "持续提升中医药服务能力，让群众就近看中医。持续提升中医药服务能力，让群众就近享受中医药服务。")
-    assert clean_paragraph(raw) == ("将县中医院创建三级中医医院，2025年完成评审申报。全县16个乡镇卫生院建成中医馆。"
-                                    "全县16个乡镇卫生院建成中医馆，其中4个建成旗舰中医馆。"
-                                    "持续提升中医药服务能力，让群众就近看中医。")
+    assert renumber_enumerations("工作中还存在一些问题：三是基层医务人员数量不足；四是机制不够健全。") == \
+        "工作中还存在一些问题：一是基层医务人员数量不足；二是机制不够健全。"
+    assert renumber_enumerations("一是加强培训；三是完善机制。一是另起一组；二是照常开展督导检查。") == \
+        "一是加强培训；二是完善机制。一是另起一组；二是照常开展督导检查。"
 
 
 def test_lines_the_model_broke_a_paragraph_into_stay_separate_sentences():
@@ -166,43 +134,6 @@ def test_role_labels_inline_list_markers_and_invented_document_titles_are_remove
 ])
 def test_a_list_formatted_inside_a_paragraph_reads_as_prose(raw, clean):
     assert clean_paragraph(raw) == clean
-
-
-def test_stubs_left_by_deleted_clauses_go_but_a_one_sentence_line_stays():
-    raw = "一、主要工作\n（一）深化重点工作。强化医德医风建设。加强。切实、着力。全年3次。\n特此报告。"
-    assert clean_draft(raw) == "一、主要工作\n（一）深化重点工作。强化医德医风建设。全年3次。\n特此报告。"
-
-
-def test_a_sentence_said_again_in_a_later_paragraph_or_repeating_its_heading_goes():
-    raw = ("一、主要工作及成效\n"
-           "（一）深化结核病防治，工作基础更加扎实。深化结核病防治，工作基础更加扎实。"
-           "新发现患者92例，成功治疗率93.5%。坚持预防为主，扎实推进重大疾病防控。\n"
-           "（二）加强健康教育。新发现患者92例，成功治疗率93.5%。开展健康教育活动126场。"
-           "坚持预防为主，扎实推进重大疾病防控工作。围绕加强健康教育，建立宣讲队伍，送健康知识进村入户。\n"
-           "以上述职，请予评议。")
-    assert clean_draft(raw) == (
-        "一、主要工作及成效\n"
-        "（一）深化结核病防治，工作基础更加扎实。新发现患者92例，成功治疗率93.5%。坚持预防为主，扎实推进重大疾病防控。\n"
-        "（二）加强健康教育。开展健康教育活动126场。围绕加强健康教育，建立宣讲队伍，送健康知识进村入户。\n"
-        "以上述职，请予评议。")
-
-
-def test_a_short_title_or_closing_line_never_swallows_later_sentences():
-    raw = "标题\n\n今年以来，在县委、县政府的正确领导下，我局扎实推进各项工作。现将有关工作情况汇报如下：\n\n以上，请审阅。"
-    assert clean_draft(raw) == raw
-
-
-def test_a_paragraph_that_only_restates_is_kept_rather_than_left_as_a_bare_heading():
-    raw = ("（一）免疫规划工作扎实推进。全年报告法定传染病12类1386例，报告及时率100%。\n"
-           "（二）重大疾病防控成效明显。全年报告法定传染病12类1386例，报告及时率100%。")
-    assert clean_draft(raw) == raw
-
-
-def test_a_paragraph_ends_on_a_full_stop_not_a_semicolon():
-    assert clean_draft("规范肺结核病患者的发现、治疗和全程督导管理；") == "规范肺结核病患者的发现、治疗和全程督导管理。"
-    assert clean_draft("现将2024年工作总结如下：") == "现将2024年工作总结如下："
-    assert clean_draft("（二）加强传染病防控。规范督导管理；\n（三）推进健康教育。开展活动，") == \
-        "（二）加强传染病防控。规范督导管理。\n（三）推进健康教育。开展活动。"
 
 
 def test_the_models_own_sub_heading_lines_go_but_its_listed_facts_stay():

@@ -61,7 +61,7 @@ REPEAT_MIN_CHARS = 10      # shorter sentences (“特此报告”) may recur
 LEAD_MIN_CHARS = 4
 CLAUSE_REPEAT_TIMES = 3
 
-KIND_LABELS = {"event": "活动或会议", "honour": "荣誉或评价", "scope": "范围或排名", "organisation": "机构",
+KIND_LABELS = {"event": "活动或会议", "outcome": "可核查的结果", "honour": "荣誉或评价", "scope": "范围或排名", "organisation": "机构",
                "name": "名称", "title": "文件名", "done": "完成的口吻"}
 
 _KEEP = re.compile(f"[^{HAN}0-9A-Za-z]+")
@@ -429,7 +429,7 @@ def claim_facts(request: DraftRequest) -> list[str]:
     return list(request.facts) + list(request.key_figures) + [request.unit]
 
 
-@rule("CLAIM-01", "major", "稿中有事实没有提供的活动、荣誉、范围、机构或名称", source=f"{REGULATIONS}（内容真实准确）")
+@rule("CLAIM-01", "major", "稿中有事实没有提供的活动、荣誉、范围、机构、名称或可核查的结果", source=f"{REGULATIONS}（内容真实准确）")
 def claims_supported(ctx: CheckContext) -> Iterator[Finding]:
     facts = claim_facts(ctx.request)
     text = ctx.draft.text
