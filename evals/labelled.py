@@ -1,6 +1,7 @@
 """Scoring the evaluator on the labelled drafts (eval-rules.md §0, last paragraph).
 
-A cases directory holds cases.jsonl (one request per line, with "id") and drafts/ with
+A cases directory holds cases.jsonl (one request per line, with "id"; further *.jsonl request
+files beside it are read too) and drafts/ with
 <id>.good.md, <id>.bad.md and <id>.bad.defects.json ({"rules": [...]}).
 """
 from __future__ import annotations
@@ -63,21 +64,23 @@ def load_labelled(cases_dir: Path = DEFAULT_CASES_DIR) -> list[LabelledDraft]:
     if not cases_file.exists() or not drafts_dir.is_dir():
         raise InputFileError(f"{cases_dir} 下应有 cases.jsonl 和 drafts/ 目录。")
     requests: dict[str, DraftRequest] = {}
-    for n, line in enumerate(read_text_file(cases_file).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            raise InputFileError(f"{cases_file} 第 {n} 行不是合法的 JSON。") from None
-        requests[data.get("id", "")] = parse_request(data)
+    # cases.jsonl first, then the other request files beside it (cases-more.jsonl)
+    for requests_file in [cases_file] + sorted(p for p in cases_dir.glob("*.jsonl") if p != cases_file):
+        for n, line in enumerate(read_text_file(requests_file).splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                raise InputFileError(f"{requests_file} 第 {n} 行不是合法的 JSON。") from None
+            requests[data.get("id", "")] = parse_request(data)
     out = []
     for path in sorted(drafts_dir.glob("*.md")):
         case_id, _, kind = path.stem.partition(".")
         if kind not in ("good", "bad"):
             continue
         if case_id not in requests:
-            raise InputFileError(f"{path.name} 在 cases.jsonl 中没有对应的请求 {case_id}。")
+            raise InputFileError(f"{path.name} 在 {cases_dir.name} 的请求文件中没有对应的请求 {case_id}。")
         expected: frozenset[str] = frozenset()
         if kind == "bad":
             labels = path.with_name(f"{path.stem}.defects.json")
