@@ -70,7 +70,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from openai_stub import ScriptedOpenAIServer, reply  # noqa: E402
 
 from evals.check import evaluate  # noqa: E402
-from evals.facts import extract_numbers, is_year_token  # noqa: E402
+from rag.text import extract_numbers, is_year_token  # noqa: E402
 from evals.rules.structure import NEXT_RE, PROBLEMS_RE, SALUTATION_RE  # noqa: E402
 from rag.config import Settings, get_settings  # noqa: E402
 from rag.headings import parse_heading  # noqa: E402
@@ -107,6 +107,9 @@ _TITLE_MAX = 40
 _PLAN_TURN = re.compile(r"^(?:下一步|今后|明年|下半年|\d{4}年，)")
 
 
+_DIGITS = re.compile(r"[\d.%]+")
+
+
 def _key(text: str) -> str:
     return sentence_key(normalize_for_compare(text))
 
@@ -130,8 +133,11 @@ class FactMarks:
         return cls(fact_id, text, clauses, figures, frozenset(_QUOTED.findall(norm)))
 
     def clause_share(self, key: str) -> float:
-        total = sum(len(c) for c in self.clauses)
-        return sum(len(c) for c in self.clauses if c in key) / total if total else 0.0
+        # figures aside: a fact whose value the product withheld as 【待核实】 is still named
+        clauses = [_DIGITS.sub("", c) for c in self.clauses]
+        key = _DIGITS.sub("", key)
+        total = sum(len(c) for c in clauses)
+        return sum(len(c) for c in clauses if c and c in key) / total if total else 0.0
 
 
 def fact_marks(facts: list[str]) -> list[FactMarks]:
@@ -342,6 +348,14 @@ def recognise_call(task: str, marks: list[FactMarks]) -> Call:
 
 
 def answer(call: Call, task: str, good: GoodDraft) -> str:
+    text = _answer(call, task, good)
+    if text or call.kind in ("headings", "reask"):
+        return text
+    # a writer always says something: the sentences about the facts named, else the part quoted
+    return (good.sentences_for(call.facts) if call.facts else "") or good.part_titled(task) or good.text
+
+
+def _answer(call: Call, task: str, good: GoodDraft) -> str:
     if call.kind == "headings":
         return json.dumps(good.headings_for(call.groups), ensure_ascii=False)
     if call.kind == "reask":
@@ -444,6 +458,26 @@ def clean_sentences(good: GoodDraft, request: DraftRequest) -> list[GoodSentence
     return out
 
 
+def product_sentences(blocks) -> list[tuple[str, str]]:
+    """The product draft's sentences with their origin: spans (clauses of a sentence may differ in
+    origin) joined back into sentences; a sentence is the model's or elaboration when any of its
+    spans is, our phrase bank's only when all are."""
+    out: list[tuple[str, str]] = []
+    for b in blocks:
+        text, origins = "", []
+        for span in b.sentences:
+            text += span.text
+            origins.append(span.origin)
+            if text[-1:] in "。！？；":
+                kept = [o for o in origins if o in KEPT_ORIGINS]
+                out.append((text, max(kept, key=kept.count) if kept else origins[0]))
+                text, origins = "", []
+        if text:
+            kept = [o for o in origins if o in KEPT_ORIGINS]
+            out.append((text, max(kept, key=kept.count) if kept else origins[0]))
+    return out
+
+
 def run_case(case: Case, base: Settings, *, exemplars: bool, honour_max_tokens: bool) -> dict[str, Any]:
     from rag.draft import draft_report
     from rag.llm import LLMClient, RemoteEndpoint
@@ -463,7 +497,7 @@ def run_case(case: Case, base: Settings, *, exemplars: bool, honour_max_tokens: 
     evaluation = evaluate(draft, request)
     hard = [f"{v.rule} {v.evidence}" for v in evaluation.violations if v.rule in HARD_CLAIM_RULES]
     clean = clean_sentences(good, request)
-    product = [(s.text, s.origin) for s in result.sentences if s.origin != "plan"]
+    product = product_sentences(result.blocks)
     found = survival(good, clean, product)
     lo, hi = request.length_chars
     chars, good_chars = nonspace_len(draft), nonspace_len(good_text)
@@ -478,6 +512,7 @@ def run_case(case: Case, base: Settings, *, exemplars: bool, honour_max_tokens: 
         "hard_claims": hard, "edits": dict(Counter(e.guard for e in result.edits)),
         "checker_passed": evaluation.passed, "partial": result.partial, "error": result.error,
         "calls": replayer.calls, "seconds": round(seconds, 1), "draft": draft, "notices": result.notices,
+        "edit_log": [e.to_dict() for e in result.edits],
     }
 
 

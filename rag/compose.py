@@ -31,7 +31,7 @@ from rag.errors import LLMError
 from rag.factsheet import Fact, FactSheet
 from rag.guards import (GuardRunner, ReplyContext, Sentence, covers, drop_spans, fact_sentence, number_pairs,
                         strip_lead)
-from rag.headings import canonical_marker
+from rag.headings import ENUM_ITEM_RE, canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, fact_lead_heading, heading_problem
 from rag.postprocess import renumber_enumerations
 from rag.prompting import fact_lines, fence, render
@@ -48,7 +48,7 @@ MEASURE_PARTS = ("next", "safeguards")
 # How many measures a part with no facts gets, and the characters the opening's overview may take.
 MEASURES_WITHOUT_FACTS = 3
 OVERVIEW_CHARS = 60
-_ENUM_MARK = re.compile(r"(?:^|(?<=[。；：\n]))\s*(?:[一二三四五六七八九十]+是|[（(]?[一二三四五六七八九十\d]+[）)、.．])\s*[，,]?")
+_ENUM_MARK = re.compile(r"(?:^|(?<=[。；：\n]))\s*(?:[一二三四五六七八九十]+是|[（(]?[一二三四五六七八九十\d]{1,2}(?:[）)、]|[.．](?!\d)))\s*[，,]?")
 
 
 @lru_cache(maxsize=1)
@@ -123,10 +123,15 @@ def fact_list(facts: list[Fact]) -> str:
     return fact_lines((f.id, f.text) for f in facts)
 
 
-def strip_enumeration(text: str) -> str:
-    """A reply without the 一是/（一）/1. markers the model put before its items: the items are
-    renumbered once they are checked."""
-    return _ENUM_MARK.sub(lambda m: "\n" if m.start() else "", text)
+def reply_items(text: str) -> list[str]:
+    """The items of a reply written as a list (一是…二是…, lines, （一）/1. markers), each without its
+    marker: the items are renumbered once they are checked. A lead-in before the first item
+    (“针对上述问题，我局将…：”) is no item."""
+    chunks = [c.strip() for c in _ENUM_MARK.split(text)]
+    if len(chunks) > 1 and chunks[0].rstrip().endswith(("：", ":")):
+        chunks = chunks[1:]
+    lines = [l.strip() for c in chunks for l in c.splitlines()]
+    return [l for l in lines if l]
 
 
 class Composer:
@@ -194,6 +199,8 @@ class Composer:
         except LLMError:
             return []   # the opening reads well without it; a server really down fails the next call
         spans = self.runner.read_reply(reply, ctx)
+        # the lead-in (“现将…如下：”) is the phrase bank's; an overview that says it too goes
+        spans = [s for s in spans if s.text[-1:] not in "：:" and "如下" not in s.text]
         return spans[:2]
 
     # -- parts -------------------------------------------------------------------------------------
@@ -234,7 +241,9 @@ class Composer:
 
     def part_items(self, part: PlanPart, facts: list[Fact], title: str) -> list[list[Sentence]]:
         """Each fact of a paragraph part as an item, with the cause, impact or measures the model
-        writes around it; a fact the reply lacks is its own item, as it is."""
+        writes around it; a fact the reply lacks is its own item, as it is. An item of the reply
+        that carries no fact is a measure of its own in a next-steps part, and is dropped from a
+        problems part (a problem is never invented)."""
         if not self.elaborate:
             return [[Sentence(fact_sentence(f), "fact", [f.id])] for f in facts]
         ctx = self._part_ctx(part, facts, title)
@@ -244,18 +253,31 @@ class Composer:
                       item_guide=phrase_bank()["part_guides"].get(part.key, ""))
         reply = self.job.ask(task, purpose=f"part:{part.key}", max_tokens=self.job.answer_tokens(part.budget),
                              stream=True)
-        spans = self.runner.read_reply(strip_enumeration(reply), ctx, self._reasker(ctx, facts))
+        by_fact: dict[int, list[Sentence]] = {}
+        extra: list[list[Sentence]] = []
+        for chunk in reply_items(reply):
+            spans = self.runner.read_reply(chunk, ctx, self._reasker(ctx, facts))
+            ctx.written += [s.text for s in spans]
+            carried = [i for s in spans if s.origin in ("model", "fact") for i in s.fact_ids]
+            home = next((i for i in carried if i not in by_fact), None)
+            if home is not None:
+                by_fact[home] = spans
+            elif spans and part.key in MEASURE_PARTS and not carried:
+                extra.append(spans)
+            elif spans:
+                for s in spans:
+                    self.runner.log("unanchored", s.text, "", title, action="drop",
+                                    reason="存在问题只写事实中的问题" if part.key == "problems" else "与已写的条目重复")
         items: list[list[Sentence]] = []
         for f in facts:
-            own = [s for s in spans if s.fact_ids and s.fact_ids[0] == f.id]
-            said = "".join(s.text for s in own)
-            if not covers(said, f):
-                # a reply that said part of the fact gives way to the whole fact, with its elaboration
+            own = by_fact.get(f.id, [])
+            if not covers("".join(s.text for s in own), f):
+                # an item that said part of the fact gives way to the whole fact, with its elaboration
                 plain = fact_sentence(f)
                 self.runner.log("missing-fact", "", plain, title)
                 own = [Sentence(plain, "fact", [f.id])] + [s for s in own if s.origin == "elaboration"]
             items.append(own)
-        return items
+        return items + extra
 
     def measures(self, part: PlanPart, title: str) -> list[list[Sentence]]:
         """Future-tense measures for a next-steps or safeguards part the facts say nothing of: each
@@ -273,11 +295,15 @@ class Composer:
                                  max_tokens=self.job.answer_tokens(part.budget), stream=True)
         except LLMError:
             return []   # the part then asks the user (【待补充】); a server really down fails the next call
-        spans = self.runner.read_reply(strip_enumeration(reply), ctx)
-        items = [[s] for s in spans if s.origin == "elaboration"][:MEASURES_WITHOUT_FACTS + 1]
+        items = []
+        for chunk in reply_items(reply):
+            spans = [s for s in self.runner.read_reply(chunk, ctx) if s.origin == "elaboration"]
+            ctx.written += [s.text for s in spans]
+            if spans:
+                items.append(spans)
         if items:
             self.job.notices.append(f"事实中没有“{title}”的内容，这一部分是按报告的事实拟写的措施（扩写，请核实）。")
-        return items
+        return items[:MEASURES_WITHOUT_FACTS + 1]
 
     def headings(self, part: PlanPart) -> None:
         """One call for the sub-headings of an items part; each heading is validated against its
@@ -382,8 +408,17 @@ class Composer:
         except LLMError:
             return []   # no more material is no loss: the paragraph asks the user instead
         ctx.written = self._written() + [block.body()]
-        ctx.position = len(block.sentences)
-        return self.runner.read_reply(reply, ctx)
+        ctx.before = block.body()
+        spans = self.runner.read_reply(reply, ctx)
+        # a figure the paragraph already has, said again, is a restatement
+        have = number_pairs(block.body())
+        kept = drop_spans(spans, lambda s: s.origin == "model" and bool(number_pairs(s.text))
+                          and number_pairs(s.text) <= have)
+        for s in spans:
+            if not any(s is k for k in kept):
+                self.runner.log("restates-fact", s.text, "", ctx.where, action="drop",
+                                reason="补写的内容把本段已经写过的数字又说了一遍")
+        return kept
 
     def mark_short_draft(self, min_chars: int) -> str:
         """A draft under the request's lower length with no 【待补充】 yet asks for material once,
@@ -535,12 +570,18 @@ def cover_facts(block: Block, facts: list[Fact], where: str, runner: GuardRunner
 
 
 def renumber_block(block: Block) -> None:
-    """“一是…三是…” counted in order within a paragraph, whatever the model wrote."""
-    joined = "\u0000".join(s.text for s in block.sentences)
+    """“一是…三是…” counted in order within a paragraph, whatever the model wrote; a lone marker
+    (a series of one) goes."""
+    joined = "".join(s.text for s in block.sentences)
+    if len(ENUM_ITEM_RE.findall(joined)) == 1:
+        for s in block.sentences:
+            s.text = ENUM_ITEM_RE.sub("", s.text, count=1)
+        return
     fixed = renumber_enumerations(joined)
-    if fixed != joined:
-        for s, t in zip(block.sentences, fixed.split("\u0000")):
-            s.text = t
+    if fixed != joined and len(fixed) == len(joined):   # numerals of one length: spans keep their bounds
+        pos = 0
+        for s in block.sentences:
+            s.text, pos = fixed[pos:pos + len(s.text)], pos + len(s.text)
 
 
 def _refs(facts: list[Fact]) -> str:

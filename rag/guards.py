@@ -26,7 +26,7 @@ from functools import cached_property
 
 from rag.factsheet import VERIFY_MARK, Fact
 from rag.postprocess import clean_paragraph
-from rag.prompting import ECHO_MIN_CHARS, MASK_RE, generic_pairs, prompt_grams, word_re
+from rag.prompting import MASK_RE, echoes_prompt, generic_pairs, word_re
 from rag.text import (FACT_LINK_SHARE, char_pairs, clauses_of, contains_fact, ensure_full_stop,
                       extract_numbers, han_count, han_grams, is_year_token, keyed_tokens, number_key,
                       number_pairs, pair_key, QUOTED_NAME_RE, says_fact, sentence_key, sentences_of,
@@ -116,6 +116,7 @@ class ReplyContext:
     # words a paragraph without facts must stay on (a plan's 保障措施: the report's facts and the
     # part's own theme); a paragraph with facts stays on its facts and heading
     anchor: str = ""
+    before: str = ""                  # what the paragraph already says (a reply that continues it)
 
     # what the guards compare against is fixed for a paragraph once its exemplars are chosen;
     # computed on first use, not for every sentence
@@ -131,11 +132,6 @@ class ReplyContext:
     def echo_grams(self) -> frozenset[str]:
         return (han_grams(self.exemplars, EXEMPLAR_ECHO_MIN_CHARS)
                 - han_grams(self.fact_texts, EXEMPLAR_ECHO_MIN_CHARS))
-
-    @cached_property
-    def prompt_grams(self) -> frozenset[str]:
-        # words of our prompts and worked examples that a fact also uses are the fact's words
-        return prompt_grams() - han_grams(self.fact_texts, ECHO_MIN_CHARS)
 
     @cached_property
     def own_pairs_with_heading(self) -> set[str]:
@@ -234,7 +230,8 @@ def _fragment(sentence: str, ctx: ReplyContext) -> bool:
     """List debris, or a sentence that stops on its opening phrase (“我局高度重视老龄健康，通过加强
     医养结合机构建设。”): its last clause starts a means or scope and nothing follows."""
     if han_count(sentence) < FRAGMENT_HAN:
-        return True
+        # “充实执法力量。”: a short lead of what follows, verb and object, is not debris
+        return not word_re("lead_phrase").match(sentence.strip())
     last = sentence.rstrip("。；！？").split("，")[-1]
     # “…，通过国家卫生县城复审。” is a fact, not an opening phrase left hanging
     return bool(word_re("dangling_opener").match(last)) and not facts_in(last, ctx.facts)
@@ -295,7 +292,7 @@ def _restates_fact(sentence: str, ctx: ReplyContext) -> bool:
     """A sentence that mostly says again a fact the paragraph already said (“严格遵守中央八项规定精神，
     无违规违纪行为。我局严格按照中央八项规定精神要求，没有发生任何违规违纪行为。”)."""
     # the heading counts as said: a paragraph under “全部设立老年医学科” need not say it again
-    said = ctx.heading + ("".join(ctx.written[-ctx.position:]) if ctx.position else "")
+    said = ctx.heading + ctx.before + ("".join(ctx.written[-ctx.position:]) if ctx.position else "")
     key = pair_key(sentence)
     if not said or not key:
         return False
@@ -319,7 +316,8 @@ def _elsewhere(sentence: str, ctx: ReplyContext) -> bool:
     pairs = number_pairs(sentence)
     if pairs & ctx.other_pairs and not pairs & ctx.own_pairs:
         return True
-    return not facts_in(sentence, ctx.facts) and bool(facts_in(sentence, ctx.other_facts))
+    # a paragraph with no facts of its own (an opening, measures) may name the report's work
+    return bool(ctx.facts) and not facts_in(sentence, ctx.facts) and bool(facts_in(sentence, ctx.other_facts))
 
 
 def _repeated(sentence: str, ctx: ReplyContext) -> bool:
@@ -330,7 +328,10 @@ def _repeated(sentence: str, ctx: ReplyContext) -> bool:
 
 
 def _echoes_prompt(sentence: str, ctx: ReplyContext) -> bool:
-    return shares_grams(sentence, ctx.prompt_grams, ECHO_MIN_CHARS)
+    """Our instructions repeated, or a worked example's sentence in a sentence that says none of
+    the paragraph's facts (around its own facts, a phrase the example also uses is the report's
+    own 做法 for work of the same kind). Words a fact uses are the fact's."""
+    return echoes_prompt(sentence, ctx.fact_texts, demos=not facts_in(sentence, ctx.facts))
 
 
 # --- the registry ----------------------------------------------------------------------------------
@@ -650,7 +651,8 @@ def drop_spans(spans: list[Sentence], unwanted: Callable[[Sentence], bool]) -> l
 
 def drop_repeated_clauses(sentence: str, written: Iterable[str]) -> str:
     """The sentence without clauses of REPEATED_CLAUSE_HAN or more Han characters that the draft
-    already says word for word."""
+    already says word for word; "" when those were most of it (what is left is a remnant of a
+    repeated sentence, “其中尘肺病9例，减少了往返奔波。”)."""
     said = "".join(sentence_key(w) for w in written)
     if not said:
         return sentence
@@ -658,6 +660,8 @@ def drop_repeated_clauses(sentence: str, written: Iterable[str]) -> str:
     kept = [c for c in clauses if han_count(c) < REPEATED_CLAUSE_HAN or sentence_key(c) not in said]
     if len(kept) == len(clauses):
         return sentence
+    if han_count("".join(kept)) * 2 < han_count(sentence):
+        return ""
     return ensure_full_stop("".join(kept)) if kept else ""
 
 

@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable, Iterable
 
 from rag.headings import ENUM_ITEM_RE, parse_heading
-from rag.prompting import echoes_prompt
 from rag.text import sentences_of
 from rag.textnorm import (HAN, chinese_numeral, normalize_for_compare, parse_chinese_numeral, to_fullwidth_punctuation,
                           to_simplified)
@@ -198,7 +197,7 @@ def clean_paragraph(text: str, heading: str = "", facts: Iterable[str] = ()) -> 
     text = _LIST_INTRO.sub("", _SALUTATION.sub("", text))
     text = _INLINE_LABEL.sub(lambda m: m.group(0) if m.group(1).endswith("如下") else m.group(1) + "，", text)
     text = drop_unknown_titles(text, facts)
-    text = drop_sentences(re.sub(r"[<>«»]{2,}", "", text), echoes_prompt)
+    text = re.sub(r"[<>«»]{2,}", "", text)
     if heading and text.startswith(heading.rstrip("。")):
         text = text[len(heading.rstrip("。")):].lstrip("。：，")
     text = restore_fact_terms(text, facts)

@@ -18,7 +18,7 @@ from rag.config import PROJECT_ROOT
 from rag.errors import RequestError
 from rag.schema import GENRES, WHOLE_REPORT
 from rag.headings import parse_heading
-from rag.text import han_grams, shares_grams
+from rag.text import han_grams
 from rag.textnorm import HAN, to_fullwidth_punctuation, to_simplified
 from rag.units import UnitKind, localize_unit_words, unit_kind
 
@@ -133,23 +133,36 @@ def demo_exchange(genre: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": user}, {"role": "assistant", "content": demo["answer"]}]
 
 
+# A worked example's answer is report prose: it shares short stock phrases (“对发现的问题督促…”)
+# with any report, so only a longer run of it is an echo.
+DEMO_ECHO_MIN_CHARS = 10
+
+
 @lru_cache(maxsize=1)
-def prompt_grams() -> frozenset[str]:
+def prompt_grams() -> tuple[frozenset[str], frozenset[str]]:
+    """(runs of ECHO_MIN_CHARS of our instructions, runs of DEMO_ECHO_MIN_CHARS of the worked
+    examples' answers): what a reply repeats when it echoes its prompt."""
     texts = [p.read_text(encoding="utf-8") for p in PROMPTS_DIR.glob("*.md")]
     for g in _genre_data().values():
         if isinstance(g, dict) and "voice" in g:
             texts += [g["voice"], g["heading_style"]]
             texts += [p.get("guide", "") for p in g.get("parts", []) + g.get("section_parts", [])]
-    # the worked examples' answers: a sentence copied from one is about a unit that does not exist
-    texts += [d["answer"] for d in _demos()]
     # Quoted phrases (“现将…述职如下：”) are wording the model is asked to use, not instructions.
-    return han_grams((re.sub(r"\$\{\w+\}|“[^”]*”", "|", t) for t in texts), ECHO_MIN_CHARS)
+    instructions = han_grams((re.sub(r"\$\{\w+\}|“[^”]*”", "|", t) for t in texts), ECHO_MIN_CHARS)
+    # the worked examples' answers: a sentence copied from one is about a unit that does not exist
+    demos = han_grams((d["answer"] for d in _demos()), DEMO_ECHO_MIN_CHARS)
+    return instructions, demos
 
 
-def echoes_prompt(sentence: str) -> bool:
-    """True when a sentence repeats our own instructions (the small model sometimes echoes the
-    prompt): it shares a run of ≥6 Han characters with a prompt file or a genre's guidance."""
-    return shares_grams(sentence, prompt_grams(), ECHO_MIN_CHARS)
+def echoes_prompt(text: str, facts: Iterable[str] = (), *, demos: bool = True) -> bool:
+    """True when a text repeats our own instructions or (with `demos`) our worked examples (the
+    small model sometimes echoes its prompt); runs the facts themselves use do not count."""
+    instruction_grams, demo_grams = prompt_grams()
+    facts = list(facts)
+    own6 = han_grams(facts, ECHO_MIN_CHARS) if facts else frozenset()
+    own10 = han_grams(facts, DEMO_ECHO_MIN_CHARS) if facts else frozenset()
+    return (any(g in instruction_grams and g not in own6 for g in han_grams([text], ECHO_MIN_CHARS))
+            or demos and any(g in demo_grams and g not in own10 for g in han_grams([text], DEMO_ECHO_MIN_CHARS)))
 
 
 def fact_labels() -> tuple[re.Pattern, re.Pattern]:
