@@ -69,7 +69,7 @@ def _instruction_cues() -> _Cues:
         macros[name] = _expand(value, macros)
     cues = tuple(InstructionCue(c["name"], re.compile(_expand(c["pattern"], macros)),
                                 bool(c.get("to_line_end", False))) for c in data["cue"])
-    return _Cues(cues, re.compile(_expand(r"(?:(?:{lead}|{please}|{you})，?)+\Z", macros)))
+    return _Cues(cues, re.compile(_expand(r"(?:(?:{lead}|{please}|{you})，?){1,8}+\Z", macros)))
 
 
 def _compact_line(line: str) -> MappedText:
@@ -133,8 +133,13 @@ def _instruction_spans(line: str, first_only: bool = False) -> list[tuple[int, i
     text, cues = compact.text, _instruction_cues()
     spans: list[tuple[int, int]] = []
     pos = 0
+    # each cue's next match, searched again only once the scan has passed it: linear in the text
+    ahead = {cue: cue.pattern.search(text) for cue in cues.cues}
     while pos < len(text):
-        found = [(m, cue) for cue in cues.cues if (m := cue.pattern.search(text, pos))]
+        for cue, m in ahead.items():
+            if m is not None and m.start() < pos:
+                ahead[cue] = cue.pattern.search(text, pos)
+        found = [(m, cue) for cue, m in ahead.items() if m is not None]
         if not found:
             break
         m, cue = min(found, key=lambda f: f[0].start())
