@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from rag.config import PROJECT_ROOT, get_settings
 from rag.errors import run_cli
@@ -63,7 +64,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 EXIT_PARTIAL = 3
 
 
-def _load_json_file(path: str, what: str) -> dict:
+def _load_json_file(path: str, what: str) -> Any:
     from rag.errors import RequestError
     from rag.textio import read_text_file
     try:
@@ -91,17 +92,30 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_draft(args: argparse.Namespace) -> int:
     from rag.draft import DraftResult, draft_report
+    from rag.errors import RequestError
     from rag.normalize import load_request
     from rag.plan import ReportPlan
+    from rag.validation import belongs_to_request
     loaded = load_request(args.request)
     for notice in loaded.notices:
         _progress(f"提示：{notice}")
     request = loaded.request
-    plan = None
+    plan = resume = None
+    again = f"请用 rag plan --request {args.request} --json 重新生成提纲。"
     if args.plan:
         data = _load_json_file(args.plan, "提纲")
-        plan = ReportPlan.from_dict(data.get("plan", data))
-    resume = DraftResult.from_json(_load_json_file(args.resume, "未完成草稿")) if args.resume else None
+        plan = ReportPlan.from_dict(data.get("plan", data) if isinstance(data, dict) else data)
+        belongs_to_request("提纲", plan.genre, plan.section, [plan.request_fingerprint],
+                           request.genre, request.section, request.fingerprint(), again)
+    if args.resume:
+        data = _load_json_file(args.resume, "未完成草稿")
+        resume = DraftResult.from_json(data)
+        if resume.plan is None:
+            raise RequestError("未完成草稿里没有提纲，无法接着写。请重新起草。")
+        belongs_to_request("未完成草稿", resume.plan.genre, resume.plan.section,
+                           [data.get("request_fingerprint", ""), resume.request_fingerprint],
+                           request.genre, request.section, request.fingerprint(),
+                           f"请不带 --resume 重新起草：rag draft --request {args.request}。")
     stream = None if args.json else (lambda t: print(t, end="", flush=True))
     result = draft_report(request, get_settings(), on_token=stream, progress=_progress, plan=plan, resume=resume)
     result.notices[:0] = loaded.notices     # what normalising the request changed comes first

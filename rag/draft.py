@@ -30,6 +30,7 @@ from rag.targets import revision_target
 from rag.schema import DraftRequest, Exemplar
 from rag.text import nonspace_len
 from rag.tokens import count_tokens
+from rag.validation import validate_result_fields
 
 SHORT_NOTICE_TAIL = "或调低目标字数；没有用空话凑字数。"
 
@@ -61,16 +62,23 @@ class DraftResult:
                 "sentences": [s.to_dict() for s in self.sentences],
                 "blocks": [b.to_dict() for b in self.blocks],
                 "elaboration": elaboration_summary(self.blocks),
-                "usage": self.usage.to_json(), "rounds": self.rounds}
+                "usage": self.usage.to_json(), "rounds": self.rounds,
+                "request_fingerprint": self.request_fingerprint}
+
+    @property
+    def request_fingerprint(self) -> str:
+        """The fingerprint of the request this draft was written for (carried by its plan)."""
+        return self.plan.request_fingerprint if self.plan else ""
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "DraftResult":
-        """A saved result (a partial draft to resume); evaluation and sources are not needed."""
-        return cls(draft=data.get("draft", ""), notices=list(data.get("notices", [])),
-                   plan=ReportPlan.from_dict(data["plan"]) if data.get("plan") else None,
-                   blocks=[Block.from_dict(b) for b in data.get("blocks", [])],
-                   edits=[GuardEdit.from_dict(e) for e in data.get("edits", [])],
-                   partial=bool(data.get("partial")), error=data.get("error", ""))
+    def from_json(cls, data: Any) -> "DraftResult":
+        """A saved result (a partial draft to resume), checked against the result schema
+        (RequestError naming the field); evaluation and sources are not needed."""
+        f = validate_result_fields(data)
+        return cls(draft=f.draft, notices=list(f.notices), plan=ReportPlan.from_fields(f.plan) if f.plan else None,
+                   blocks=[Block.from_dict(b.model_dump()) for b in f.blocks],
+                   edits=[GuardEdit.from_dict(e) for e in data.get("edits", []) if isinstance(e, dict)],
+                   partial=f.partial, error=f.error)
 
     def summary(self) -> str:
         if not self.draft:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from evals.facts import OVERLONG_FACT_CHARS, FactConflict, find_conflicts, is_injection
+from evals.facts import OVERLONG_FACT_CHARS, FactConflict, find_conflicts, split_instruction
 from rag.text import extract_numbers, quoted_names
 from rag.config import PROJECT_ROOT
 from rag.normalize import condense_fact
@@ -140,17 +140,20 @@ def part_for(kind: str, parts: list[PartSpec]) -> str:
 
 
 def analyse_facts(request: DraftRequest, parts: list[PartSpec]) -> FactSheet:
-    """Type every fact of the request and give it a part. Instruction-like lines are set aside
-    with a notice; values two facts give differently for one metric are withheld (【待核实】)."""
+    """Type every fact of the request and give it a part. What a line addresses to the writer is
+    set aside with a notice quoting it, the rest of the line kept as the fact; values two facts
+    give differently for one metric are withheld (【待核实】)."""
     sheet = FactSheet()
     lines = [f for f in request.facts if f.strip()]
     usable: list[tuple[int, str]] = []
     for i, line in enumerate(lines, 1):
-        if is_injection(line):
-            sheet.ignored.append(Fact(i, line.strip(), line, INSTRUCTION, why="像是给助手的指令"))
-            sheet.notices.append(f"已忽略一条像是指令的事实，不作为起草内容：“{line.strip()[:60]}”")
-            continue
-        usable.append((i, line))
+        split = split_instruction(line)
+        if split.pieces:
+            sheet.ignored.append(Fact(i, split.instruction, line, INSTRUCTION, why="像是给助手的指令"))
+            rest = "，其余部分照常作为事实" if split.fact else ""
+            sheet.notices.append(f"第{i}条事实中有像是给助手的指令，已忽略，不作为起草内容{rest}：“{split.instruction[:60]}”")
+        if split.fact:
+            usable.append((i, split.fact))
     # a labelled line (“存在问题：一是…；二是…”) holds several facts
     pieces: list[tuple[int, str, str, str]] = []
     for i, line in usable:

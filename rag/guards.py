@@ -71,8 +71,7 @@ class GuardEdit:
 
     @classmethod
     def from_dict(cls, d: dict) -> "GuardEdit":
-        return cls(d["guard"], d["action"], d.get("before", ""), d.get("after", ""), d.get("reason", ""),
-                   d.get("where", ""))
+        return cls(*(str(d.get(k, "")) for k in ("guard", "action", "before", "after", "reason", "where")))
 
 
 @dataclass

@@ -5,7 +5,7 @@ nothing (vectors are cached by text hash as well). A changed file replaces its o
 `delete=True` removes them. A file that cannot be used gets a Chinese message in
 `report.errors`, nothing in the store is touched for it, and the files after it are still
 ingested. A file read lossily (a cut-off UTF-16 tail…) is ingested with a line in
-`report.notices`. A report containing instruction-like text (evals.facts.is_injection) is stored
+`report.notices`. A report containing instruction-like text (evals.facts.split_instruction) is stored
 with the `instruction` flag on all its passages: retrieval leaves those out of exemplars unless
 asked to keep them. A store fault (Chroma server down) stops the run with a `StoreError` that
 says which files were already done; running the same ingest again finishes the rest.
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from evals.copy_index import committed_corpus_docs, rebuild_copy_index
-from evals.facts import is_injection
+from evals.facts import split_instruction
 from rag.chunk import content_hash
 from rag.config import Settings
 from rag.corpus import CORPUS_DIR, load_chunks, process_document
@@ -298,10 +298,12 @@ def _ingest_file(path: Path, settings: Settings, collection, manifest: Manifest,
         return
 
     report.notices += [(str(path), n) for n in decoded.notices]
-    if is_injection(text) or any(is_injection(c.text) for c in doc.chunks):
+    instruction = next((split.pieces[0] for t in (text, *(c.text for c in doc.chunks))
+                        if (split := split_instruction(t)).pieces), "")
+    if instruction:
         for chunk in doc.chunks:
             chunk.flags = sorted({*chunk.flags, INSTRUCTION_FLAG})
-        report.notices.append((str(path), f"{path.name} 含有像是对模型下指令的文字（如“忽略以上要求”），"
+        report.notices.append((str(path), f"{path.name} 含有像是对模型下指令的文字（“{instruction[:40]}”），"
                                           "已加入但默认不作为范文使用。"))
     ids = _user_chunk_ids(key, len(doc.chunks))
     vectors, computed = _embed_with_progress(settings, doc.chunks, progress, path.name)

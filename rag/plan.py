@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 
 from rag.text import NUMBER_RE, char_pairs, han_count, pair_key, sentence_key
-from rag.errors import RequestError
 from rag.factsheet import FactSheet
 from rag.prompting import GenreGuide, PartSpec, echoes_prompt, generic_pairs, word_re
 from rag.schema import WHOLE_REPORT, DraftRequest
 from rag.textnorm import HAN, normalize_for_compare
+from rag.validation import PlanFields, PlanItemFields, PlanPartFields, validate_plan_fields
 
 HEADING_CHARS = (4, 24)
 OPENING_CHARS = 170      # the phrase-bank opening, the overview of the year's work, the lead-in
@@ -45,9 +45,8 @@ class PlanItem:
     heading_source: str = ""        # "model" | "pattern" | "user"
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PlanItem":
-        return cls(heading=str(d["heading"]), fact_ids=[int(i) for i in d.get("fact_ids", [])],
-                   budget=int(d.get("budget", 0)), heading_source=str(d.get("heading_source", "user")))
+    def from_fields(cls, f: PlanItemFields) -> "PlanItem":
+        return cls(heading=f.heading, fact_ids=list(f.fact_ids), budget=f.budget, heading_source=f.heading_source)
 
 
 @dataclass
@@ -61,10 +60,9 @@ class PlanPart:
     items: list[PlanItem] = field(default_factory=list)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "PlanPart":
-        return cls(key=d["key"], title=d.get("title", ""), layout=d["layout"], number=int(d.get("number", 0)),
-                   budget=int(d.get("budget", 0)), fact_ids=[int(i) for i in d.get("fact_ids", [])],
-                   items=[PlanItem.from_dict(i) for i in d.get("items", [])])
+    def from_fields(cls, f: PlanPartFields) -> "PlanPart":
+        return cls(key=f.key, title=f.title, layout=f.layout, number=f.number, budget=f.budget,
+                   fact_ids=list(f.fact_ids), items=[PlanItem.from_fields(i) for i in f.items])
 
 
 @dataclass
@@ -74,16 +72,20 @@ class ReportPlan:
     title: str              # "" for a section draft
     parts: list[PlanPart] = field(default_factory=list)
     per_fact: int = 0       # characters a fact is worth in an items part
+    request_fingerprint: str = ""   # DraftRequest.fingerprint() of the request it was made for
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ReportPlan":
-        if not isinstance(d, dict) or "parts" not in d:
-            raise RequestError("提纲格式不对：应为 rag plan 输出的 JSON 对象。")
-        return cls(genre=d["genre"], section=d["section"], title=d.get("title", ""),
-                   parts=[PlanPart.from_dict(p) for p in d["parts"]], per_fact=int(d.get("per_fact", 0)))
+    def from_dict(cls, d: Any) -> "ReportPlan":
+        """A plan from its JSON, checked against the plan schema (RequestError naming the field)."""
+        return cls.from_fields(validate_plan_fields(d))
+
+    @classmethod
+    def from_fields(cls, f: PlanFields) -> "ReportPlan":
+        return cls(genre=f.genre, section=f.section, title=f.title, parts=[PlanPart.from_fields(p) for p in f.parts],
+                   per_fact=f.per_fact, request_fingerprint=f.request_fingerprint)
 
     def dumps(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
@@ -331,7 +333,8 @@ def make_plan(request: DraftRequest, sheet: FactSheet, parts: list[PartSpec], gu
     them need, the items parts share the rest, and an items part gets as many sub-headings as its
     share holds paragraphs. Headings are patterns until the model's are validated."""
     lo, hi = request.length_chars
-    plan = ReportPlan(genre=request.genre, section=request.section, title=title)
+    plan = ReportPlan(genre=request.genre, section=request.section, title=title,
+                      request_fingerprint=request.fingerprint())
     numbered = [p.key for p in guide.parts if p.title]
     specs = {}
     for spec in parts:

@@ -5,6 +5,7 @@ reloaded and run on its own from the CLI or a test.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from rag.errors import RequestError
 from rag.textio import read_text_file
+from rag.validation import validate_request_fields
 
 GENRES: tuple[str, ...] = ("工作总结", "工作计划", "工作汇报", "述职报告", "经验交流材料")
 
@@ -144,7 +146,8 @@ class DraftRequest:
 
     @classmethod
     def validated(cls, data: dict[str, Any]) -> "DraftRequest":
-        """Build a request from normalised fields, checking them (RequestError in Chinese)."""
+        """Build a request from normalised fields, checking them against the request schema
+        (rag.validation: types, the year window, the length range); RequestError in Chinese."""
         if not isinstance(data, dict):
             raise RequestError("请求必须是一个 JSON 对象。")
         missing = [k for k in ("genre", "section", "unit", "year", "facts") if k not in data]
@@ -152,26 +155,16 @@ class DraftRequest:
             raise RequestError(f"请求缺少字段：{'、'.join(missing)}。")
         if data["genre"] not in GENRES:
             raise RequestError(f"未知文种“{data['genre']}”，可选：{'、'.join(GENRES)}。")
-        try:
-            year = int(data["year"])
-        except (TypeError, ValueError):
-            raise RequestError(f"年份“{data['year']}”不是整数。") from None
-        facts = data["facts"]
-        if not isinstance(facts, list) or not all(isinstance(f, str) for f in facts):
-            raise RequestError("facts 必须是字符串列表，每条一个事实。")
-        lc = data.get("length_chars", (600, 1000))
-        if (not isinstance(lc, (list, tuple)) or len(lc) != 2
-                or not all(isinstance(x, int) and x > 0 for x in lc) or lc[0] > lc[1]):
-            raise RequestError("length_chars 必须是两个正整数 [最少字数, 最多字数]。")
-        kf = data.get("key_figures") or []
-        if not isinstance(kf, list) or not all(isinstance(x, str) for x in kf):
-            raise RequestError("key_figures 必须是字符串列表。")
-        req = _from_dict(cls, {**data, "year": year, "length_chars": (lc[0], lc[1]),
-                                "key_figures": kf})
-        for name in ("section", "unit"):
-            if not isinstance(getattr(req, name), str) or not getattr(req, name).strip():
-                raise RequestError(f"字段 {name} 不能为空。")
-        return req
+        fields_ = validate_request_fields(data)
+        return cls(**{**fields_.model_dump(), "facts": list(fields_.facts),
+                      "key_figures": list(fields_.key_figures)})
+
+    def fingerprint(self) -> str:
+        """What a plan or a saved draft records of the request it was made for: a hash of the
+        fields that decide facts, parts and budgets (genre, section, unit, year, facts, length)."""
+        key = json.dumps([self.genre, self.section, self.unit, self.year, list(self.facts),
+                          list(self.length_chars)], ensure_ascii=False)
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
     @staticmethod
     def read_json(path: str | Path) -> Any:

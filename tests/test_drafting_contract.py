@@ -249,7 +249,7 @@ def test_a_draft_short_of_its_range_without_thin_headings_asks_for_material_once
 
 
 def test_a_draft_within_its_range_gets_no_material_mark(settings):
-    request = {**CHILDCARE_PLAN, "section": "保障措施", "length_chars": [20, 900],
+    request = {**CHILDCARE_PLAN, "section": "保障措施", "length_chars": [50, 900],
                "facts": ["市级财政安排托育专项资金800万元", "成立托育服务工作专班"]}
     result = draft(settings, request, Model())
     assert "【待补充" not in result.draft

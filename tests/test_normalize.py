@@ -231,6 +231,19 @@ def test_request_files_load_normalised_and_unknown_sections_exit_2(tmp_path, cap
         assert "工作计划没有“下一步工作思路”这一部分，可选：全文、主要任务" in err and "Traceback" not in err
 
 
+
+@pytest.mark.parametrize("year", ["3000年", "１９００", -5])
+def test_a_typed_year_outside_the_window_is_refused_after_normalising(year):
+    with pytest.raises(RequestError) as e:
+        normalize_request(request(year=year))
+    assert "年份" in str(e.value) and "1949–" in str(e.value)
+
+
+def test_a_length_of_absurd_size_is_refused_naming_the_field():
+    with pytest.raises(RequestError) as e:
+        normalize_request(request(length_chars=[1e9, 1e12]))
+    assert "length_chars" in str(e.value) and "50–50000" in str(e.value)
+
 # --- sections of each genre ---
 
 @pytest.mark.parametrize("genre,section,keys", [

@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from evals.facts import find_conflicts, is_injection
+from evals.facts import find_conflicts, split_instruction
 from rag.errors import RequestError
 from rag.schema import GENRES, WHOLE_REPORT, DraftRequest
 from rag.sessions import SessionStore
@@ -189,8 +189,10 @@ class FormPanel:
     def _fact_warnings(facts: list[str]) -> None:
         """What the drafter would set aside, said while the user can still fix the facts."""
         for n, fact in enumerate(facts, 1):
-            if is_injection(fact):
-                st.warning(f"第{n}条像是给助手的指令，起草时不会采用：“{fact[:40]}”")
+            split = split_instruction(fact)
+            if split.pieces:
+                rest = "（其余部分照常作为事实）" if split.fact else ""
+                st.warning(f"第{n}条像是给助手的指令，起草时不会采用{rest}：“{split.instruction[:40]}”")
         for conflict in find_conflicts(facts):
             st.warning(conflict.message() + "不改的话，草稿中这两个数值都不用，在该处写“【待核实】”。")
 
