@@ -136,6 +136,9 @@ class DraftRequest:
     id: str = ""
     topic: str = ""
     adversarial: str | None = None
+    # Facts the clerk confirmed as the unit's own although they name another county or city
+    # (their texts as analysed); without it such a fact is held back from the draft.
+    confirmed_facts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -166,8 +169,11 @@ class DraftRequest:
         kf = data.get("key_figures") or []
         if not isinstance(kf, list) or not all(isinstance(x, str) for x in kf):
             raise RequestError("key_figures 必须是字符串列表。")
+        confirmed = data.get("confirmed_facts") or []
+        if not isinstance(confirmed, list) or not all(isinstance(x, str) for x in confirmed):
+            raise RequestError("confirmed_facts 必须是字符串列表（确认属于本单位的事实）。")
         req = _from_dict(cls, {**data, "year": year, "length_chars": (lc[0], lc[1]),
-                                "key_figures": kf})
+                                "key_figures": kf, "confirmed_facts": confirmed})
         for name in ("section", "unit"):
             if not isinstance(getattr(req, name), str) or not getattr(req, name).strip():
                 raise RequestError(f"字段 {name} 不能为空。")
