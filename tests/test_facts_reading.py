@@ -11,6 +11,7 @@ from rag.factsheet import FOREIGN_SCOPE, PLAN, PROBLEM, VERIFY_MARK, analyse_fac
 from rag.normalize import PIECE_CHARS, normalize_request, parse_request
 from rag.prompting import requested_parts
 from rag.textnorm import normalize_for_compare
+from ui.form import FormState, analyse_form, settle_conflict
 
 UNIT = "清河县卫生健康局"
 
@@ -200,3 +201,73 @@ def test_labels_and_numbering_are_stripped_from_the_fact_text(typed, texts, kind
 def test_a_word_that_starts_like_a_marker_is_kept():
     sheet = sheet_of(["存在问题：第一批家庭医生团队人员流失较多"])
     assert [f.text for f in sheet.facts] == ["第一批家庭医生团队人员流失较多"]
+
+
+# --- the form: both facts of a conflict, one click; a neighbour's fact, one click --------------
+
+FORM_FACTS = ("1. 全县产前筛查率78.9%，筛查孕妇3120人\n"
+              "新建标准化村卫生室14所\n"
+              "据妇幼年报，产前筛查率76.2%\n")
+
+
+def form(text: str = FORM_FACTS, **kw) -> FormState:
+    return FormState(genre="工作总结", section="全文", unit=UNIT, year=2024, facts_text=text, **kw)
+
+
+def test_settling_a_conflict_removes_the_wrong_line_and_nothing_else():
+    normalized, sheet = analyse_form(form())
+    conflict = sheet.conflicts[0]
+    kept = settle_conflict(FORM_FACTS, normalized, sheet, conflict, keep_id=1)
+    assert kept == "1. 全县产前筛查率78.9%，筛查孕妇3120人\n新建标准化村卫生室14所\n"
+    assert not analyse_form(form(kept))[1].conflicts
+
+
+def test_settling_a_conflict_edits_the_value_of_a_line_that_says_more():
+    normalized, sheet = analyse_form(form())
+    kept = settle_conflict(FORM_FACTS, normalized, sheet, sheet.conflicts[0], keep_id=3)
+    assert kept == ("1. 全县产前筛查率76.2%，筛查孕妇3120人\n新建标准化村卫生室14所\n"
+                    "据妇幼年报，产前筛查率76.2%\n")
+    assert not analyse_form(form(kept))[1].conflicts
+
+
+def test_the_form_request_carries_the_confirmed_facts():
+    text = "全县家庭医生签约率55.4%\n邻县石门县家庭医生签约率52.3%"
+    assert len(analyse_form(form(text))[1].held) == 1
+    confirmed = form(text, confirmed=["邻县石门县家庭医生签约率52.3%"])
+    assert not analyse_form(confirmed)[1].held
+    assert confirmed.request().confirmed_facts == ["邻县石门县家庭医生签约率52.3%"]
+    assert FormState.from_dict(confirmed.to_dict()).confirmed == ["邻县石门县家庭医生签约率52.3%"]
+
+
+# --- the page (Streamlit AppTest, as in tests/test_app.py) ---------------------------------------
+
+from tests.test_app import app_env, data_dir, fill_request, llm_stub, open_page  # noqa: E402,F401  (fixtures)
+
+PAGE_FACTS = ("全县产前筛查率78.9%，筛查孕妇3120人\n新建标准化村卫生室14所\n"
+              "据妇幼年报，产前筛查率76.2%\n邻县石门县家庭医生签约率52.3%\n")
+
+
+def test_the_page_shows_both_facts_of_a_conflict_and_settles_it_in_one_click(app_env):
+    at = open_page()
+    fill_request(at, PAGE_FACTS)
+    warnings = [w.value for w in at.warning]
+    assert any("事实互相矛盾" in w and "第1条" in w and "第3条" in w for w in warnings), warnings
+    assert {b.label for b in at.button} >= {"以第1条为准（78.9%）", "以第3条为准（76.2%）", "确认属于本单位"}
+    next(b for b in at.button if b.label == "以第3条为准（76.2%）").click().run()
+    assert at.text_area(key="form_facts").value == (
+        "全县产前筛查率76.2%，筛查孕妇3120人\n新建标准化村卫生室14所\n"
+        "据妇幼年报，产前筛查率76.2%\n邻县石门县家庭医生签约率52.3%\n")
+    assert not any("事实互相矛盾" in w.value for w in at.warning)
+
+
+def test_the_page_holds_a_neighbours_fact_until_the_clerk_confirms_it(app_env):
+    from tests.test_app import _store
+    at = open_page()
+    fill_request(at, PAGE_FACTS)
+    assert any("第4条写的是石门县的情况，是否属于本单位？" in w.value for w in at.warning)
+    assert "已识别 **3** 条事实，另有 1 条待确认" in "\n".join(c.value for c in at.caption)
+    table = at.dataframe[0].value
+    assert list(table["类别"])[:3] == ["成绩", "成绩", "成绩"] and "写的是石门县的情况，待确认" in list(table["处理"])
+    next(b for b in at.button if b.label == "确认属于本单位").click().run()
+    assert not any("石门县的情况" in w.value for w in at.warning)
+    assert _store(app_env).load_form(at.query_params["s"])["confirmed"] == ["邻县石门县家庭医生签约率52.3%"]
