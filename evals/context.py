@@ -99,7 +99,7 @@ class CheckContext:
 
     @cached_property
     def conflicts(self) -> list[FactConflict]:
-        return find_conflicts(self.mandatory_facts)
+        return find_conflicts(self.mandatory_facts, unit=self.request.unit, year=self.request.year)
 
     @cached_property
     def conflict_pairs(self) -> set[tuple[str, str]]:

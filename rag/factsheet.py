@@ -1,5 +1,7 @@
-"""Fact analysis: every line of the request becomes a typed `Fact` with its numbers, quoted
-names, kind and the part of the report it belongs to.
+"""Fact analysis: every line of the request becomes one or more typed `Fact`s (a pasted record
+becomes the facts it holds) with its numbers, quoted names, kind and the part of the report it
+belongs to; a fact telling another county's or city's figures is held for the clerk to confirm,
+and two facts giving one figure different values are withheld (【待核实】).
 
 Kinds come from cues that hold for any topic (a label such as “存在问题：”, a year after the
 report year, modal words, problem words) — never from lists of topics — so a request on
@@ -9,39 +11,27 @@ prompts/fact_cues.toml with a reason for each entry.
 from __future__ import annotations
 
 import re
-import tomllib
-from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from evals.facts import OVERLONG_FACT_CHARS, FactConflict, find_conflicts, split_instruction
-from rag.text import extract_numbers, quoted_names
-from rag.config import PROJECT_ROOT
-from rag.normalize import condense_fact
+from evals.facts import FactConflict, cue_re, find_conflicts, foreign_places, split_instruction
+from rag.normalize import is_record, split_fact, strip_fact_label
 from rag.prompting import PartSpec, fact_labels
 from rag.schema import DraftRequest
+from rag.text import extract_numbers, quoted_names
 from rag.textnorm import normalize_for_compare
 
 ACHIEVEMENT, PROBLEM, PLAN, SAFEGUARD = "achievement", "problem", "plan", "safeguard"
 INSTRUCTION, CONFLICTING, OVERLONG = "instruction", "conflicting", "overlong"
+FOREIGN_SCOPE = "foreign_scope"     # names another county or city: held until the clerk confirms it
 VERIFY_MARK = "【待核实】"
-
-
-@lru_cache(maxsize=1)
-def _cues() -> dict[str, Any]:
-    with open(PROJECT_ROOT / "prompts" / "fact_cues.toml", "rb") as f:
-        return tomllib.load(f)
-
-
-@lru_cache(maxsize=None)
-def _cue_re(name: str) -> re.Pattern:
-    return re.compile("|".join(e["pattern"] for e in _cues()[name]))
 
 
 @dataclass
 class Fact:
-    """One usable fact. `text` is what the draft is written from (label removed, conflicting
-    values replaced by 【待核实】, an overlong fact condensed); `original` is what the user typed."""
+    """One usable fact. `text` is what the draft is written from (labels and numbering removed,
+    conflicting values replaced by 【待核实】; a piece of a split record with its month or place in
+    front); `original` is what the user typed (the piece as it stands in the record)."""
     id: int
     text: str
     original: str
@@ -50,6 +40,9 @@ class Fact:
     numbers: list[str] = field(default_factory=list)   # “632个”, “78.4%”
     names: list[str] = field(default_factory=list)     # “一码通用”, 《…办法》
     why: str = ""                                    # the cue that decided its kind
+    source: int = 0                                  # the request fact it comes from (1-based; 0: a key figure)
+    flag: str = ""                                   # FOREIGN_SCOPE when held back
+    place: str = ""                                  # the other county or city it names
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,7 +56,8 @@ class Fact:
 class FactSheet:
     facts: list[Fact] = field(default_factory=list)
     ignored: list[Fact] = field(default_factory=list)   # instruction-like lines, never written
-    conflicts: list[FactConflict] = field(default_factory=list)
+    held: list[Fact] = field(default_factory=list)      # another unit's facts until confirmed
+    conflicts: list[FactConflict] = field(default_factory=list)   # fact_indexes index `facts`
     notices: list[str] = field(default_factory=list)
 
     def by_id(self, fact_id: int) -> Fact:
@@ -72,8 +66,14 @@ class FactSheet:
     def texts(self, ids: list[int] | None = None) -> list[str]:
         return [f.text for f in self.facts if ids is None or f.id in ids]
 
+    def conflict_facts(self, conflict: FactConflict) -> list[Fact]:
+        return [self.facts[i] for i in conflict.fact_indexes]
+
     def to_dict(self) -> dict[str, Any]:
         return {"facts": [f.to_dict() for f in self.facts], "ignored": [f.to_dict() for f in self.ignored],
+                "held": [f.to_dict() for f in self.held],
+                "conflicts": [{"fact_ids": [f.id for f in self.conflict_facts(c)], "values": list(c.values),
+                               "unit": c.unit} for c in self.conflicts],
                 "notices": self.notices}
 
 
@@ -89,16 +89,16 @@ def fact_kind(text: str, year: int, safeguards: bool = False) -> tuple[str, str]
         return PLAN, "label"
     norm = normalize_for_compare(stripped)
     if safeguards:
-        m = _cue_re("safeguard").search(norm)
+        m = cue_re("safeguard").search(norm)
         if m:
             return SAFEGUARD, m.group(0)
     later = [int(y) for y in re.findall(r"(20\d\d)年", norm) if int(y) > year]
     if later and re.search(r"(20\d\d)年", norm).group(1) == str(later[0]):
         return PLAN, f"{later[0]}年"
-    m = _cue_re("plan").search(norm)
+    m = cue_re("plan").search(norm)
     if m:
         return PLAN, m.group(0)
-    m = _cue_re("problem").search(norm)
+    m = cue_re("problem").search(norm)
     if m:
         return PROBLEM, m.group(0)
     return ACHIEVEMENT, ""
@@ -116,13 +116,24 @@ def split_labelled(fact: str) -> tuple[str, list[str]]:
     return "", [fact.strip()]
 
 
-def _without_conflicting_values(text: str, conflicts: list[FactConflict]) -> str:
-    bad = {pair for c in conflicts for pair in c.pairs}
+def _without_conflicting_values(text: str, spans: list[tuple[int, int]]) -> str:
+    """S(text) with each conflicting value (its offsets in S(text)) replaced by VERIFY_MARK."""
+    if not spans:
+        return text
     norm = normalize_for_compare(text)
-    drop = [t for t in extract_numbers(norm) if t.pair in bad]
-    for t in sorted(drop, key=lambda t: t.start, reverse=True):
-        norm = norm[:t.start] + VERIFY_MARK + norm[t.end:]
-    return norm if drop else text
+    for start, end in sorted(set(spans), reverse=True):
+        norm = norm[:start] + VERIFY_MARK + norm[end:]
+    return norm
+
+
+@dataclass(frozen=True)
+class _Piece:
+    source: int        # the request fact (1-based), 0 for a key figure no fact holds
+    line: str          # that request fact as given
+    text: str          # label debris removed
+    original: str
+    kind: str
+    why: str
 
 
 def part_for(kind: str, parts: list[PartSpec]) -> str:
@@ -141,8 +152,11 @@ def part_for(kind: str, parts: list[PartSpec]) -> str:
 
 def analyse_facts(request: DraftRequest, parts: list[PartSpec]) -> FactSheet:
     """Type every fact of the request and give it a part. What a line addresses to the writer is
-    set aside with a notice quoting it, the rest of the line kept as the fact; values two facts
-    give differently for one metric are withheld (【待核实】)."""
+    set aside with a notice quoting it, the rest of the line kept as the fact; a record (台账)
+    becomes the facts it holds (rag.normalize.split_fact), and the key figures are always among the
+    facts; a fact telling another county's or city's figures is held until the clerk confirms it
+    (request.confirmed_facts); values two facts give for the same measure, place, period and kind
+    are withheld (【待核实】) with a notice naming both facts."""
     sheet = FactSheet()
     lines = [f for f in request.facts if f.strip()]
     usable: list[tuple[int, str]] = []
@@ -154,24 +168,65 @@ def analyse_facts(request: DraftRequest, parts: list[PartSpec]) -> FactSheet:
             sheet.notices.append(f"第{i}条事实中有像是给助手的指令，已忽略，不作为起草内容{rest}：“{split.instruction[:60]}”")
         if split.fact:
             usable.append((i, split.fact))
-    # a labelled line (“存在问题：一是…；二是…”) holds several facts
-    pieces: list[tuple[int, str, str, str]] = []
+    safeguards = any(p.key == "safeguards" for p in parts)
+    pieces: list[_Piece] = []
     for i, line in usable:
-        kind, why = fact_kind(line, request.year, safeguards=any(p.key == "safeguards" for p in parts))
-        pieces += [(i, p, kind, why) for p in split_labelled(line)[1]]
-    sheet.conflicts = find_conflicts([p[1] for p in pieces])
+        split = split_fact(line)
+        if is_record(line.strip()):
+            sheet.notices.append(f"第{i}条拆成了{len(split.pieces)}条事实，请在“查看识别结果”中核对。")
+        for aside in split.set_aside:
+            sheet.notices.append(f"第{i}条中的“{aside[:40]}”是标题、表头或说明，未作为事实。")
+        for piece in split.pieces:
+            kind, why = fact_kind(piece.text, request.year, safeguards)
+            pieces.append(_Piece(i, line, strip_fact_label(piece.text), piece.original, kind, why))
+    pieces += _key_figure_pieces(request, pieces, safeguards, sheet.notices)
+    kept, held = _hold_foreign(request, pieces)
+    sheet.conflicts = find_conflicts([p.text for p in kept], unit=request.unit, year=request.year,
+                                     kinds=[p.kind for p in kept])
     for c in sheet.conflicts:
-        sheet.notices.append(c.message() + f"草稿中两个数值都没有使用，已在该处写“{VERIFY_MARK}”，请核实后填写。")
-    for n, (i, text, kind, why) in enumerate(pieces, 1):
-        original = text
-        if len(text) > OVERLONG_FACT_CHARS:
-            text = condense_fact(text, must=request.key_figures)
-            sheet.notices.append(f"第{i}条事实有{len(original)}字，起草时只用了其中带数字和名称的句子（{len(text)}字），请核对。")
-        if sheet.conflicts:
-            text = _without_conflicting_values(text, sheet.conflicts)
-        norm = normalize_for_compare(text)
-        fact = Fact(id=n, text=text, original=original, kind=kind, part=part_for(kind, parts),
-                    numbers=[norm[t.start:t.end] for t in extract_numbers(norm)],
-                    names=quoted_names(text), why=why)
-        sheet.facts.append(fact)
+        sheet.notices.append(c.message([kept[i].source for i in c.fact_indexes])
+                             + f"草稿中{'两个' if len(c.values) == 2 else '这些'}数值都没有使用，"
+                             f"已在该处写“{VERIFY_MARK}”，请核实后填写。")
+    for n, p in enumerate(kept, 1):
+        spans = [(s, e) for c in sheet.conflicts for i, s, e in c.spans if i == n - 1]
+        sheet.facts.append(_fact(n, p, _without_conflicting_values(p.text, spans), parts))
+    for n, (p, place) in enumerate(held, len(kept) + 1):
+        sheet.held.append(replace(_fact(n, p, p.text, parts), flag=FOREIGN_SCOPE, place=place))
+        sheet.notices.append(f"第{p.source}条写的是{place}的情况，是否属于本单位？确认前不写入草稿：“{p.text[:40]}”")
     return sheet
+
+
+def _fact(n: int, p: _Piece, text: str, parts: list[PartSpec]) -> Fact:
+    norm = normalize_for_compare(text)
+    return Fact(id=n, text=text, original=p.original, kind=p.kind, part=part_for(p.kind, parts),
+                numbers=[norm[t.start:t.end] for t in extract_numbers(norm)], names=quoted_names(text),
+                why=p.why, source=p.source)
+
+
+def _key_figure_pieces(request: DraftRequest, pieces: list[_Piece], safeguards: bool,
+                       notices: list[str]) -> list[_Piece]:
+    """The request's key figures that no fact holds, each as a fact of its own: a key figure is
+    always among the facts, whatever a record's splitting did."""
+    have = [normalize_for_compare(p.text) for p in pieces]
+    extra = []
+    for figure in (k.strip() for k in request.key_figures):
+        if figure and not any(normalize_for_compare(figure) in h for h in have):
+            kind, why = fact_kind(figure, request.year, safeguards)
+            extra.append(_Piece(0, figure, strip_fact_label(figure), figure, kind, why))
+            notices.append(f"关键数字“{figure}”不在任何一条事实中，已作为一条事实写入。")
+    return extra
+
+
+def _hold_foreign(request: DraftRequest, pieces: list[_Piece]) -> tuple[list[_Piece], list[tuple[_Piece, str]]]:
+    """(kept, held with the place it names): a piece telling another county's or city's figures is
+    held back unless the clerk confirmed it (request.confirmed_facts: the piece or its whole fact)."""
+    confirmed = {normalize_for_compare(t).strip() for t in request.confirmed_facts}
+    kept, held = [], []
+    for p in pieces:
+        places = foreign_places(normalize_for_compare(p.text), request.unit)
+        said = {normalize_for_compare(t).strip() for t in (p.text, p.original, p.line)}
+        if places and not said & confirmed:
+            held.append((p, places[0].name))
+        else:
+            kept.append(p)
+    return kept, held

@@ -2,32 +2,36 @@
 checker (`evals check`), the Python API (parse_request) and the app.
 
 Traditional script becomes simplified; pasted numbering (1. 1、 ① （1） 一、 • -) and Excel
-header rows and serial columns go; tab-separated cells become one sentence; full-width digits
-and ASCII punctuation are normalised; empty and repeated facts are dropped; a pasted paragraph
-is split into facts at 。；. Nothing the user typed is lost silently: every change is named in
-a Chinese notice, and a fact too long to use as is (a pasted 台账) gets a warning.
+header rows and serial columns go; tab-separated cells become one sentence (rows under a header
+row, “名称：项目数值”); full-width digits and ASCII punctuation are normalised; empty and repeated
+facts are dropped; a pasted paragraph is split into facts at 。；. Nothing the user typed is lost
+silently: every change is named in a Chinese notice, and a fact too long to use as is (a pasted
+台账) gets a warning.
+
+Fact analysis (rag.factsheet) then reads each fact with split_fact and strip_fact_label: a record
+becomes one fact per sentence or run of clauses, each keeping its month or place, and labels and
+numbering are removed from the text that is drafted.
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evals.facts import OVERLONG_FACT_CHARS
-from rag.text import extract_numbers, quoted_names, is_year_token
+from evals.facts import OVERLONG_FACT_CHARS, cue_re
+from rag.text import extract_numbers, is_year_token
 from rag.errors import RequestError
 from rag.headings import parse_heading
 from rag.postprocess import normalize_characters
 from rag.prompting import (canonical_genre, fact_labels, genre_sections, section_name,
                            section_part_keys)
 from rag.schema import GENRES, DraftRequest
-from rag.textnorm import normalize_for_compare, to_simplified
+from rag.textnorm import HAN, normalize_for_compare, to_simplified
 
 REQUEST_TRADITIONAL_NOTICE = "请求为繁体字，已转换为简体起草。"
 FACTS_TRADITIONAL_NOTICE = "事实为繁体字，已转换为简体。"
-CONDENSED_FACT_CHARS = 200
 
 # Full-width letters, digits and the signs inside numbers (．％＋－／); full-width Chinese
 # punctuation (，。：；（）) stays.
@@ -69,14 +73,14 @@ class NormalizedFact:
 
 @dataclass(frozen=True)
 class OverlongFact:
-    """A fact longer than OVERLONG_FACT_CHARS: a pasted record whose key points are drafted."""
+    """A fact longer than OVERLONG_FACT_CHARS: a pasted record, drafted as the facts it holds."""
     line: int
     chars: int
     text: str
 
     @property
     def message(self) -> str:
-        return f"第{self.line}条事实有{self.chars:,}字，起草时会提炼要点。"
+        return f"第{self.line}条事实有{self.chars:,}字，是一份台账或成段材料，起草时按句拆成多条事实（各自保留所在的月份、地点）。"
 
 
 @dataclass
@@ -144,6 +148,10 @@ def _clean_line(raw: str) -> _Cleaned:
     if half != text:
         changes.append("全角数字、字母改为半角")
         text = half
+    if "\n" in text and "\t" in text:
+        text, tabled = _read_table(text)
+        if tabled:
+            changes.append("表格各行按表头写成“名称：项目数值”")
     first, nl, rest = text.partition("\n")
     if is_header_row(first) and not rest.strip():
         return _Cleaned("", tuple(changes), header=True, traditional=traditional)
@@ -205,19 +213,19 @@ def _split_sentences(text: str) -> list[str]:
 
 def split_pasted_facts(text: str) -> list[str]:
     """Pasted text → one fact per line, a line of several sentences split at 。；. A labelled
-    line (“存在问题：…。…”) stays one fact with its pieces joined by ；, so every piece keeps
-    the label; a line over OVERLONG_FACT_CHARS is a pasted record and stays whole."""
+    line (“存在问题：…。…”, “2月：…。…”, “白沙镇：…。…”) stays one fact with its pieces joined by ；,
+    so that fact analysis (split_fact) gives every piece its label; a line over
+    OVERLONG_FACT_CHARS is a pasted record and stays whole."""
     facts: list[str] = []
-    problems, nxt = fact_labels()
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         simple = to_simplified(line).strip()
-        label = problems.match(simple) or nxt.match(simple)
-        body = simple[label.end():] if label else simple
+        label = fact_label(simple)
+        body = simple[label.end:] if label else simple
         pieces = _split_sentences(body) if len(simple) <= OVERLONG_FACT_CHARS and "\t" not in line else []
         if len(pieces) < 2:
             facts.append(line)
         elif label:
-            facts.append(simple[:label.end()] + "；".join(pieces))
+            facts.append(simple[:label.end] + "；".join(pieces))
         else:
             facts.extend(pieces)
     return facts
@@ -325,6 +333,9 @@ def normalize_request(data: dict[str, Any] | DraftRequest, *,
         simple = [to_simplified(x).translate(_HALF_WIDTH).strip() for x in kf]
         traditional |= any(to_simplified(x) != x for x in kf)
         data["key_figures"] = [x for x in simple if x]
+    confirmed = data.get("confirmed_facts")
+    if isinstance(confirmed, list) and all(isinstance(x, str) for x in confirmed):
+        data["confirmed_facts"] = [t for t in (normalize_characters(to_simplified(x)).strip() for x in confirmed) if t]
     if FACTS_TRADITIONAL_NOTICE in normalized.notices:
         normalized.notices.remove(FACTS_TRADITIONAL_NOTICE)
         traditional = True
@@ -352,48 +363,206 @@ def load_request(path: str | Path) -> NormalizedRequest:
     return normalize_request(DraftRequest.read_json(path))
 
 
-# --- overlong facts ---------------------------------------------------------------------------------
+# --- labels and records: one fact per piece -------------------------------------------------------
+
+# A piece of a split record: under INPUT-03's 50-character run even with its context in front, so
+# a piece written as it is never reads as the pasted record.
+PIECE_CHARS = 45
+# A label before a fact's first “：” (“存在问题：”, “2月：”, “白沙镇：”, “检查方式：”).
+_LABEL = re.compile(r"^([^：:，,。；;！？!?\n“”《》（）()]{1,12})(?:：|:(?!\d))")   # not a time, 8:30
+_LEADING_CLAUSE = re.compile(r"^([^，,：:。；]{1,12})[，,]")
+_CLAUSE_ENDS = "，,"
+_BRACKETED = re.compile(r"[（(]([^（）()]*)[）)]")
 
 
+@dataclass(frozen=True)
+class FactLabel:
+    """What a fact's leading label is: `problems` / `next` (it decides the fact's kind and part and
+    is never written), `note` (a note on the data, not a fact), `period` (a month or year every
+    piece keeps as “2月，…”), `place` (a place or an institution every piece keeps: “白沙镇：…”) or
+    `topic` (“检查方式：”: it stays where it was typed, on the first piece only)."""
+    text: str
+    kind: str
+    end: int
 
-def _weight(piece: str) -> int:
-    """How much a piece carries: its quantities (years aside) and quoted names."""
-    numbers = [t for t in extract_numbers(piece) if not is_year_token(t, piece)]
-    return len(numbers) + len(quoted_names(piece))
+
+def fact_label(text: str) -> FactLabel | None:
+    """The label a fact starts with, if any (after its numbering)."""
+    problems, nxt = fact_labels()
+    for kind, rx in (("problems", problems), ("next", nxt)):
+        m = rx.match(text)
+        if m:
+            return FactLabel(text[:m.end()].rstrip("：:"), kind, m.end())
+    m = _LABEL.match(text)
+    if not m or not re.search(f"[{HAN}]", m.group(1)):
+        return None
+    label = m.group(1).strip()
+    if cue_re("period").fullmatch(label):
+        return FactLabel(label, "period", m.end())
+    if re.search(r"\d", label):
+        return None
+    kind = "note" if cue_re("note_label").match(label) else "place" if cue_re("place_label").search(label) else "topic"
+    return FactLabel(label, kind, m.end())
 
 
-def _key_pieces(text: str, ends: str, limit: int, must: tuple[str, ...] = ()) -> list[str]:
-    """Pieces of `text` (split at `ends` outside brackets): every piece holding a figure of
-    `must`, then the heaviest (most figures and names) that fit together in `limit`, in their
-    original order; the heaviest is kept whatever its length."""
-    pieces = [p.strip() for p in split_outside_brackets(text, ends) if p.strip()]
-    required = {i for i, p in enumerate(pieces) if any(m in p for m in must)}
-    order = sorted(range(len(pieces)), key=lambda i: (i not in required, -_weight(pieces[i]), i))
-    chosen: list[int] = []
-    for i in order:
-        if i not in required and chosen and (
-                _weight(pieces[i]) == 0 and _weight(pieces[chosen[0]]) > 0
-                or sum(len(pieces[j]) for j in chosen) + len(pieces[i]) > limit):
+def strip_fact_label(text: str) -> str:
+    """A fact without the label debris that must never reach a draft: its numbering (“1.”,
+    “（一）”), a series marker (“一是”) and a routing label (“存在问题：”, “今后：”, “2025年打算：”).
+    The label has done its work by then: it decided the fact's kind and part."""
+    while True:
+        body = strip_list_marker(text)[0]
+        m = cue_re("series_marker").match(body)
+        if m and body[m.end():].strip():
+            body = body[m.end():]
+        label = fact_label(body)
+        if label and label.kind in ("problems", "next") and body[label.end:].strip():
+            body = body[label.end:]
+        body = body.strip(" \u3000")
+        if body == text:
+            return text
+        text = body
+
+
+@dataclass(frozen=True)
+class FactPiece:
+    """One fact of a split fact: `text` is the piece with the context it keeps in front (“2月，…”,
+    “白沙镇：…”, a routing label), `original` the piece as it stands in what was typed."""
+    text: str
+    original: str
+    context: str = ""
+
+
+@dataclass
+class SplitFact:
+    pieces: list[FactPiece] = field(default_factory=list)
+    set_aside: list[str] = field(default_factory=list)   # a record's title line, notes on its data
+
+
+def is_record(fact: str) -> bool:
+    """A pasted record (台账, a paragraph, a run of table rows): longer than a fact, or several lines."""
+    lines = [ln for ln in fact.split("\n") if _has_content(ln)]
+    return len(fact) > OVERLONG_FACT_CHARS or len(lines) > 1
+
+
+def _leading_period(sentence: str) -> FactLabel | None:
+    """“2月，…”: the period a sentence opens with, which its later clauses keep."""
+    m = _LEADING_CLAUSE.match(sentence)
+    if m and cue_re("period").fullmatch(m.group(1)):
+        return FactLabel(m.group(1), "period", m.end())
+    return None
+
+
+def _with_context(piece: str, label: FactLabel | None) -> str:
+    if label is None or normalize_for_compare(piece).startswith(normalize_for_compare(label.text)):
+        return piece
+    return f"{label.text}，{piece}" if label.kind == "period" else f"{label.text}：{piece}"
+
+
+def _clause_pieces(sentence: str, limit: int) -> list[str]:
+    """A long sentence in runs of whole clauses of up to `limit` characters; a bracket too long to
+    ride along with its clause (“…时限（已整改的356处中一般隐患349处…；剩余8处中…）”) becomes pieces
+    of its own, split at its ；."""
+    clauses: list[str] = []
+    for clause in (c.strip(_CLAUSE_ENDS + " ") for c in split_outside_brackets(sentence, _CLAUSE_ENDS)):
+        inner = _BRACKETED.search(clause)
+        if len(clause) > limit and inner and any(ch.isdigit() for ch in inner.group(1)):
+            clauses.append((clause[:inner.start()] + clause[inner.end():]).strip(_CLAUSE_ENDS))
+            clauses += [p.strip() for p in re.split(r"[；;]", inner.group(1)) if p.strip()]
+        elif clause:
+            clauses.append(clause)
+    runs: list[list[str]] = []
+    for clause in clauses:
+        if runs and len("，".join(runs[-1] + [clause])) <= limit:
+            runs[-1].append(clause)
+        else:
+            runs.append([clause])
+    return ["，".join(run) for run in runs]
+
+
+def _table_line(cells: list[str], header: list[str]) -> str:
+    """A table row under its header as one fact: “白沙镇：行政村数14个，常住人口2.3万人”; a unit the
+    header gives in brackets (“常住人口（万人）”) follows the value."""
+    said = []
+    for head, value in zip(header[1:], cells[1:]):
+        if not value:
             continue
-        chosen.append(i)
-    return [pieces[i] for i in sorted(chosen)]
+        m = re.match(r"^(.*?)[（(]([^（）()]{1,6})[）)]$", head)
+        said.append(f"{m.group(1)}{value}{m.group(2)}" if m and re.fullmatch(r"[\d.]+", value) else f"{head}{value}")
+    return f"{cells[0]}：" + "，".join(said)
 
 
-def condense_fact(fact: str, limit: int = CONDENSED_FACT_CHARS, must: Sequence[str] = ()) -> str:
-    """The sentences of a long fact that carry the most figures and quoted names, in their
-    order, up to about `limit` characters; cut only between sentences, never inside one.
-    Sentences holding a figure the user marked as required (`must`, the request's key figures,
-    e.g. “428.6万元”) are kept whatever the limit. Without such sentences the first ones are
-    kept. A fact within the limit is returned unchanged; one sentence longer than the limit (a
-    record without full stops) keeps its whole clauses."""
-    if len(fact) <= limit:
-        return fact
-    figures = tuple(t.text for m in must for t in extract_numbers(m))
-    kept = _key_pieces(fact, "。；！？\n", limit, figures)
-    if len(kept) == 1 and len(kept[0]) > limit:
-        kept = ["".join(_key_pieces(kept[0], "，,、。；！？", limit, figures)).rstrip("，,、")]
-    text = "".join(s if s[-1] in "。；！？" else s + "。" for s in kept)
-    return text[:-1] + "。" if text.endswith("；") else text
+def _read_table(text: str) -> tuple[str, bool]:
+    """(text, whether it changed): tab-separated rows under a header row of words (no figures)
+    become one line each, “first cell：header value，…”; a serial column is dropped and the header
+    row is used up. Other lines stay as they are."""
+    out, header, changed = [], None, False
+    for raw in text.split("\n"):
+        cells = [c.strip() for c in raw.split("\t")]
+        body = cells[1:] if len(cells) > 2 and (_SERIAL_CELL.match(cells[0]) or _HEADER_CELL.match(cells[0])) else cells
+        if len(body) > 1 and not any(ch.isdigit() for c in body for ch in c):
+            header, changed = body, True
+        elif header and len(body) == len(header) > 1:
+            out.append(_table_line(body, header))
+            changed = True
+        else:
+            out.append(raw)
+    return "\n".join(out), changed
+
+
+def _record_lines(fact: str) -> tuple[list[str], list[str]]:
+    """(cleaned lines, set aside) of a record: table rows read under their header row, a title
+    line and header rows set aside, numbering and bullets removed."""
+    lines, aside = [], []
+    for raw in _read_table(to_simplified(fact))[0].split("\n"):
+        cleaned = _clean_line(raw)
+        if cleaned.header:
+            aside.append(raw.strip())
+        elif _has_content(cleaned.text):
+            lines.append(cleaned.text)
+    if len(lines) > 1 and _is_title(lines[0]):
+        aside.insert(0, lines.pop(0))
+    return lines, aside
+
+
+def _is_title(line: str) -> bool:
+    """A record's first line that names it: no clause of its own, no figure but a year."""
+    outside = _BRACKETED.sub("", line)
+    figures = [t for t in extract_numbers(line) if not is_year_token(t, line)]
+    return (not figures and not any(ch in outside for ch in "。；，,;")
+            and bool(cue_re("title_line").search(outside)))
+
+
+def split_fact(fact: str) -> SplitFact:
+    """A fact as the facts it holds. A record (is_record) gives one fact per sentence, a long
+    sentence one per run of clauses (PIECE_CHARS), each piece keeping its month, place or subject
+    label in front (“2月：…；…” → “2月，…”, “2月，…”; “白沙镇：…”); a subject label (“检查方式：”)
+    stays on the first piece, where it was typed. Its title line, header row and notes are set
+    aside. A labelled fact of several sentences (“存在问题：一是…；二是…”, “白沙镇：…。…”) gives one
+    fact per sentence the same way. Any other fact is one piece, as it is."""
+    text = fact.strip()
+    record = is_record(text)
+    lines, aside = _record_lines(text) if record else ([text], [])
+    out = SplitFact(set_aside=aside)
+    for line in lines:
+        label = fact_label(line)
+        if label and label.kind == "note" and record:
+            out.set_aside.append(line)
+            continue
+        body = line[label.end:].strip() if label else line
+        sentences = _split_sentences(body)
+        if not record and (label is None or len(sentences) < 2):
+            out.pieces.append(FactPiece(line, line))
+            continue
+        for n, sentence in enumerate(sentences):
+            sentence = strip_fact_label(sentence)
+            context = label if label and label.kind != "topic" else _leading_period(sentence)
+            if n == 0 and label and label.kind == "topic":
+                sentence = line[:label.end] + sentence
+            for piece in _clause_pieces(sentence, PIECE_CHARS) if record else [sentence]:
+                text = _with_context(piece, context)
+                if _has_content(piece) and all(p.text != text for p in out.pieces):   # a record repeats itself
+                    out.pieces.append(FactPiece(text, piece, context.text if context else ""))
+    return out
 
 
 # --- chat ----------------------------------------------------------------------------------------------

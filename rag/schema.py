@@ -138,6 +138,9 @@ class DraftRequest:
     id: str = ""
     topic: str = ""
     adversarial: str | None = None
+    # Facts the clerk confirmed as the unit's own although they name another county or city
+    # (their texts as analysed); without it such a fact is held back from the draft.
+    confirmed_facts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -157,13 +160,13 @@ class DraftRequest:
             raise RequestError(f"未知文种“{data['genre']}”，可选：{'、'.join(GENRES)}。")
         fields_ = validate_request_fields(data)
         return cls(**{**fields_.model_dump(), "facts": list(fields_.facts),
-                      "key_figures": list(fields_.key_figures)})
+                      "key_figures": list(fields_.key_figures), "confirmed_facts": list(fields_.confirmed_facts)})
 
     def fingerprint(self) -> str:
         """What a plan or a saved draft records of the request it was made for: a hash of the
         fields that decide facts, parts and budgets (genre, section, unit, year, facts, length)."""
         key = json.dumps([self.genre, self.section, self.unit, self.year, list(self.facts),
-                          list(self.length_chars)], ensure_ascii=False)
+                          list(self.length_chars), list(self.confirmed_facts)], ensure_ascii=False)
         return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
     @staticmethod

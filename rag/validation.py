@@ -34,7 +34,7 @@ BLOCK_KINDS = ("title", "salutation", "opening", "part", "item", "paragraph", "c
 # How a field is called in a message (the JSON name is always shown too).
 FIELD_NAMES = {
     "genre": "文种", "section": "章节", "unit": "单位", "year": "年份", "facts": "事实",
-    "length_chars": "字数范围", "key_figures": "关键数字", "notes": "补充要求", "topic": "主题",
+    "length_chars": "字数范围", "key_figures": "关键数字", "confirmed_facts": "确认属于本单位的事实", "notes": "补充要求", "topic": "主题",
     "id": "编号", "adversarial": "测试类型", "plan": "提纲", "parts": "部分", "items": "小标题",
     "heading": "小标题", "fact_ids": "事实编号", "budget": "字数", "key": "部分代号", "layout": "版式",
     "title": "标题", "number": "序号", "per_fact": "每条事实字数", "heading_source": "小标题来源",
@@ -129,6 +129,8 @@ class RequestFields(_Model):
     id: StrictStr = ""
     topic: StrictStr = ""
     adversarial: StrictStr | None = None
+    # facts the clerk confirmed as the unit's own though they name another place
+    confirmed_facts: list[StrictStr] = Field(default_factory=list)
 
     @field_validator("year", mode="before")
     @classmethod
@@ -139,11 +141,11 @@ class RequestFields(_Model):
             return int(value)
         return value
 
-    @field_validator("key_figures", "notes", "id", "topic", mode="before")
+    @field_validator("key_figures", "confirmed_facts", "notes", "id", "topic", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any, info) -> Any:
         if value is None:
-            return [] if info.field_name == "key_figures" else ""
+            return [] if info.field_name in ("key_figures", "confirmed_facts") else ""
         return value
 
     @field_validator("section", "unit")
@@ -173,6 +175,7 @@ class RequestFields(_Model):
 REQUEST_TYPE_MESSAGES = {
     "facts": "facts 必须是字符串列表，每条一个事实",
     "key_figures": "key_figures 必须是字符串列表",
+    "confirmed_facts": "confirmed_facts 必须是字符串列表（确认属于本单位的事实）",
     "length_chars": f"length_chars（字数范围）必须是两个整数 [最少字数, 最多字数]，每个在 {LENGTH_RANGE[0]}–{LENGTH_RANGE[1]} 之间",
 }
 

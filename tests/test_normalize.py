@@ -8,7 +8,7 @@ import pytest
 
 from evals.facts import OVERLONG_FACT_CHARS
 from rag.errors import RequestError
-from rag.normalize import (REQUEST_TRADITIONAL_NOTICE, DraftIntent, condense_fact, draft_intent,
+from rag.normalize import (PIECE_CHARS, REQUEST_TRADITIONAL_NOTICE, DraftIntent, draft_intent, split_fact,
                            load_request, normalize_facts, normalize_request, split_pasted_facts,
                            strip_list_marker)
 from rag.prompting import genre_sections, requested_parts, section_checklist
@@ -145,40 +145,32 @@ def test_an_overlong_fact_is_flagged_with_its_length():
     assert len(LEDGER) > OVERLONG_FACT_CHARS
     got = normalize_request(request(facts=["新建村卫生室6个", LEDGER]))
     assert [o.line for o in got.overlong] == [2]
-    assert f"第2条事实有{len(LEDGER):,}字，起草时会提炼要点。" in got.notices
+    assert any(n.startswith(f"第2条事实有{len(LEDGER):,}字，是一份台账或成段材料，起草时按句拆成多条事实") for n in got.notices)
 
 
-def test_condensing_keeps_whole_sentences_with_numbers_and_names():
-    short = condense_fact(LEDGER)
-    assert len(short) <= 200
-    sentences = re.findall(r"[^。]+。", short)
-    assert sentences and all(s in LEDGER for s in sentences)   # never a cut sentence
-    assert "发现问题17处" in short and "合格率96.6%" in short and "“清洁城乡”" in short
-    assert "狠抓落实" not in short
-    assert condense_fact("新建村卫生室6个") == "新建村卫生室6个"
+def test_a_record_becomes_one_fact_per_sentence_with_nothing_lost():
+    pieces = [p.text for p in split_fact(LEDGER).pieces]
+    sentences = {s for s in re.split("。", LEDGER) if s}
+    assert set(pieces) == sentences                 # every sentence, each once, none cut
+    assert "3月对城区42家宾馆开展专项检查，发现问题17处，已全部整改" in pieces
+    assert "各单位高度重视，认真部署，狠抓落实，确保各项工作有序推进" in pieces   # no figure, still a fact
 
 
-def test_condensing_never_splits_inside_brackets():
+def test_splitting_never_cuts_inside_brackets():
     record = ("各单位认真落实安全生产责任制，压实主体责任。" * 8
               + "全年排查隐患120处（其中一般隐患115处；较大隐患5处），已整改118处。"
               + "各单位认真落实安全生产责任制，压实主体责任。" * 4)
-    short = condense_fact(record)
-    assert short.startswith("全年排查隐患120处（其中一般隐患115处；较大隐患5处），已整改118处。")
+    pieces = [p.text for p in split_fact(record).pieces]
+    assert "全年排查隐患120处（其中一般隐患115处；较大隐患5处），已整改118处" in pieces
 
 
-def test_a_record_without_full_stops_keeps_whole_clauses():
-    record = "，".join(f"{m}月检查医疗机构{m + 10}家次" if m % 3 == 0 else "各单位认真落实安全生产责任制"
+def test_a_record_without_full_stops_is_cut_between_whole_clauses():
+    record = "，".join(f"{m}月检查医疗机构{m + 10}家次" if m % 3 == 0 else f"各单位落实安全生产责任制{m}项"
                       for m in range(1, 40))
-    short = condense_fact(record)
-    assert len(short) <= 200 and short.endswith("。")
-    clauses = short.rstrip("。").split("，")
-    assert all(c in record.split("，") for c in clauses) and "3月检查医疗机构13家次" in clauses
-
-
-def test_condensing_a_fact_without_numbers_keeps_its_first_sentences():
-    text = "认真部署各项工作，压实工作责任。" * 30
-    short = condense_fact(text)
-    assert 0 < len(short) <= 200 and short.endswith("。") and text.startswith(short)
+    pieces = [p.text for p in split_fact(record).pieces]
+    assert len(pieces) > 5 and all(len(p) <= PIECE_CHARS for p in pieces)
+    clauses = [c for p in pieces for c in p.split("，")]
+    assert clauses == record.split("，")
 
 
 # --- genre, section, year ---
@@ -287,11 +279,3 @@ def test_draft_requests_in_chat_are_recognised(message, intent):
                                      "重写第三部分", "写得再具体一点", "补充一些数字"])
 def test_revision_instructions_are_not_draft_requests(message):
     assert draft_intent(message) is None
-
-
-def test_condensing_a_long_fact_keeps_every_sentence_with_a_required_figure():
-    ledger = ("1月：检查21家次，发现隐患38处，组织演练3次。" * 40
-              + "全年合计：检查医疗卫生机构217家次；投入整改资金428.6万元；开展消防应急演练52次。")
-    short = condense_fact(ledger, must=["投入安全隐患整改资金428.6万元", "开展消防应急演练52次"])
-    assert "428.6万元" in short and "52次" in short
-    assert len(short) < len(ledger) // 2

@@ -12,13 +12,17 @@ from typing import Any
 
 import streamlit as st
 
-from evals.facts import find_conflicts, split_instruction
+from evals.facts import FactConflict
 from rag.errors import RequestError
+from rag.factsheet import FactSheet, analyse_facts
 from rag.schema import GENRES, WHOLE_REPORT, DraftRequest
 from rag.sessions import SessionStore
-from rag.normalize import normalize_facts
-from rag.prompting import genre_sections, section_checklist
+from rag.normalize import NormalizedFacts, normalize_facts
+from rag.prompting import genre_sections, requested_parts, section_checklist
 from rag.normalize import parse_request
+from rag.text import extract_numbers, is_year_token
+from rag.textnorm import normalize_for_compare
+from ui.plan import KIND_LABEL
 
 OTHER_SECTION = "其他（自行输入）"
 MAX_FACTS_CHARS = 20_000   # a request's facts are a few thousand characters at most
@@ -41,11 +45,12 @@ class FormState:
     facts_text: str = ""
     notes: str = ""
     excluded: list[str] = field(default_factory=list)   # 范文库 reports left out of this 文稿
+    confirmed: list[str] = field(default_factory=list)  # facts naming another place, confirmed as the unit's
 
     def to_dict(self) -> dict[str, Any]:
         return {"genre": self.genre, "section": self.section, "unit": self.unit,
                 "year": self.year, "length": list(self.length), "facts_text": self.facts_text,
-                "notes": self.notes, "excluded": list(self.excluded)}
+                "notes": self.notes, "excluded": list(self.excluded), "confirmed": list(self.confirmed)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "FormState":
@@ -60,8 +65,9 @@ class FormState:
         length = data.get("length")
         if isinstance(length, list) and len(length) == 2 and all(isinstance(x, int) for x in length):
             form.length = (max(LENGTH_BOUNDS[0], length[0]), min(LENGTH_BOUNDS[1], length[1]))
-        if isinstance(data.get("excluded"), list):
-            form.excluded = [k for k in data["excluded"] if isinstance(k, str)]
+        for name in ("excluded", "confirmed"):
+            if isinstance(data.get(name), list):
+                setattr(form, name, [k for k in data[name] if isinstance(k, str)])
         return form
 
     def request(self) -> DraftRequest:
@@ -81,7 +87,55 @@ class FormState:
         return parse_request({
             "genre": self.genre, "section": self.section.strip(), "unit": self.unit.strip(),
             "year": self.year, "facts": facts, "length_chars": list(self.length),
-            "notes": self.notes.strip()})
+            "notes": self.notes.strip(), "confirmed_facts": list(self.confirmed)})
+
+
+def analyse_form(form: FormState) -> tuple[NormalizedFacts, FactSheet]:
+    """The facts as the drafter will read them, while the clerk is still typing: cleaned lines,
+    then typed facts (records split, another place's facts held, conflicts found). A form not yet
+    complete (no unit) is analysed all the same; nothing is refused here."""
+    normalized = normalize_facts(form.facts_text)
+    section = form.section.strip() or WHOLE_REPORT
+    request = DraftRequest(genre=form.genre, section=section, unit=form.unit.strip(), year=form.year,
+                           facts=normalized.texts, length_chars=form.length,
+                           confirmed_facts=list(form.confirmed))
+    return normalized, analyse_facts(request, requested_parts(form.genre, section))
+
+
+def settle_conflict(facts_text: str, normalized: NormalizedFacts, sheet: FactSheet,
+                    conflict: FactConflict, keep_id: int) -> str:
+    """事实材料 with a conflict settled in favour of fact `keep_id`: every other fact of the
+    conflict loses its line (or its sentence) when the conflicting value is all the figures it
+    gives, and otherwise has that value replaced by the kept one. Nothing else changes."""
+    lines = facts_text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if keep_id - 1 not in conflict.fact_indexes:
+        return facts_text
+    keep, right = keep_id - 1, conflict.value_text(keep_id - 1)
+    dropped: set[int] = set()
+    for index, text in zip(conflict.fact_indexes, conflict.facts):
+        fact = sheet.facts[index]
+        if index == keep or not fact.source:
+            continue
+        typed = normalized.facts[fact.source - 1]
+        norm = normalize_for_compare(text)
+        wrong_text = conflict.value_text(index)
+        wrong = next(t for t in extract_numbers(norm) if norm[t.start:t.end] == wrong_text)
+        others = [t for t in extract_numbers(norm) if t is not wrong and not is_year_token(t, norm)]
+        alone = sum(f.source == fact.source for f in sheet.facts) == 1   # not a piece of a record
+        line = lines[typed.line - 1]
+        at = line.find(typed.original)
+        if not others and alone and sum(f.line == typed.line for f in normalized.facts) == 1:
+            dropped.add(typed.line - 1)
+        elif not others and alone and at >= 0:
+            end = at + len(typed.original)
+            end += line[end:end + 1] in "。；;"
+            lines[typed.line - 1] = (line[:at] + line[end:]).strip("。；;，, \u3000")
+        else:
+            base, region = (at, typed.original) if at >= 0 else (0, line)
+            hit = next((t for t in extract_numbers(region) if t.pair == wrong.pair), None)
+            if hit:
+                lines[typed.line - 1] = line[:base + hit.start] + right + line[base + hit.end:]
+    return "\n".join(line for n, line in enumerate(lines) if n not in dropped)
 
 
 class FormPanel:
@@ -105,9 +159,11 @@ class FormPanel:
         ss.form_length = form.length
         ss.form_facts, ss.form_notes = form.facts_text, form.notes
         ss.form_excluded = list(form.excluded)
+        ss.form_confirmed = list(form.confirmed)
         ss._saved_form = form.to_dict()
 
-    def state(self) -> FormState:
+    @staticmethod
+    def state() -> FormState:
         ss = st.session_state
         choice = ss.get("form_section_choice", WHOLE_REPORT)
         section = ss.get("form_section_custom", "") if choice == OTHER_SECTION else choice
@@ -115,7 +171,8 @@ class FormPanel:
                          unit=ss.get("form_unit", ""), year=int(ss.get("form_year", 2024)),
                          length=tuple(ss.get("form_length", (600, 1000))),
                          facts_text=ss.get("form_facts", ""), notes=ss.get("form_notes", ""),
-                         excluded=list(ss.get("form_excluded", [])))
+                         excluded=list(ss.get("form_excluded", [])),
+                         confirmed=list(ss.get("form_confirmed", [])))
 
     def save_if_changed(self) -> None:
         form = self.state().to_dict()
@@ -162,20 +219,17 @@ class FormPanel:
         if refused:
             st.error(f"粘贴的内容太大（{refused:,} 字），超过 {MAX_FACTS_CHARS:,} 字上限，未采用；"
                      "已保留原来的内容。请只粘贴本次需要的事实。")
-        normalized = normalize_facts(st.session_state.get("form_facts", ""))
-        facts = normalized.texts
-        st.caption(f"已识别 **{len(facts)}** 条事实" if facts else "尚未填写事实")
-        if facts:
+        normalized, sheet = analyse_form(self.state())
+        if normalized.facts:
+            held = f"，另有 {len(sheet.held)} 条待确认" if sheet.held else ""
+            st.caption(f"已识别 **{len(sheet.facts)}** 条事实{held}")
             with st.expander("查看识别结果"):
-                st.dataframe({"序号": list(range(1, len(facts) + 1)), "事实": facts,
-                              "原文": [f.original for f in normalized.facts],
-                              "处理": ["；".join(f.changes) for f in normalized.facts]},
-                             hide_index=True, width="stretch")
-                for notice in normalized.notices:
-                    st.caption(notice)
+                self._show_facts(normalized, sheet)
             for long_fact in normalized.overlong:
                 st.warning(long_fact.message)
-            self._fact_warnings(facts)
+            self._fact_warnings(normalized, sheet)
+        else:
+            st.caption("尚未填写事实")
         section = self.state().section
         if section.strip():
             with st.expander("这一部分需要哪些事实"):
@@ -186,15 +240,62 @@ class FormPanel:
         st.button("起草", type="primary", width="stretch", key="draft_sidebar", on_click=on_draft)
 
     @staticmethod
-    def _fact_warnings(facts: list[str]) -> None:
-        """What the drafter would set aside, said while the user can still fix the facts."""
-        for n, fact in enumerate(facts, 1):
-            split = split_instruction(fact)
-            if split.pieces:
-                rest = "（其余部分照常作为事实）" if split.fact else ""
-                st.warning(f"第{n}条像是给助手的指令，起草时不会采用{rest}：“{split.instruction[:40]}”")
-        for conflict in find_conflicts(facts):
-            st.warning(conflict.message() + "不改的话，草稿中这两个数值都不用，在该处写“【待核实】”。")
+    def _show_facts(normalized: NormalizedFacts, sheet: FactSheet) -> None:
+        """Every fact as the drafter reads it: typed, where it comes from (a record's pieces say
+        so), what cleaning changed, and what is held back or set aside."""
+        rows = sheet.facts + sheet.held
+        split = {f.source for f in rows if sum(g.source == f.source for g in rows) > 1}
+
+        def origin(f) -> str:
+            if not f.source:
+                return "关键数字"
+            return f"第{f.source}条" + ("拆出" if f.source in split else "")
+
+        def handled(f) -> str:
+            said = list(normalized.facts[f.source - 1].changes) if 0 < f.source <= len(normalized.facts) else []
+            if f.place:
+                said.append(f"写的是{f.place}的情况，待确认")
+            return "；".join(said)
+        st.dataframe({"序号": [f.id for f in rows], "事实": [f.text for f in rows],
+                      "类别": [KIND_LABEL.get(f.kind, f.kind) for f in rows],
+                      "来自": [origin(f) for f in rows], "原文": [f.original for f in rows],
+                      "处理": [handled(f) for f in rows]}, hide_index=True, width="stretch")
+        for notice in dict.fromkeys(normalized.notices + sheet.notices):
+            st.caption(notice)
+
+    @staticmethod
+    def _fact_warnings(normalized: NormalizedFacts, sheet: FactSheet) -> None:
+        """What the drafter would set aside, hold back or withhold, said while the clerk can still
+        fix the facts: each conflict with both facts and a one-click choice, each fact naming
+        another place with 确认属于本单位."""
+        for f in sheet.ignored:
+            rest = "（其余部分照常作为事实）" if f.text.strip() != f.original.strip() else ""
+            st.warning(f"第{f.id}条像是给助手的指令，起草时不会采用{rest}：“{f.text[:40]}”")
+        for k, c in enumerate(sheet.conflicts):
+            members = sheet.conflict_facts(c)
+            st.warning(c.message([f.source for f in members])
+                       + "不改的话，草稿中这些数值都不用，在该处写“【待核实】”。哪一条是对的？")
+            for f in members:
+                st.button(f"以第{f.source}条为准（{c.value_text(f.id - 1)}）", key=f"form_settle_{k}_{f.id}",
+                          on_click=FormPanel._settle, args=(c.values, c.unit, f.id))
+        for f in sheet.held:
+            st.warning(f"第{f.source}条写的是{f.place}的情况，是否属于本单位？确认前不写入草稿：“{f.text[:40]}”")
+            st.button("确认属于本单位", key=f"form_confirm_{f.id}", on_click=FormPanel._confirm, args=(f.text,))
+
+    @staticmethod
+    def _settle(values: tuple[str, ...], unit: str, keep_id: int) -> None:
+        """on_click of 以第N条为准: the facts box with the other facts of that conflict mended."""
+        ss = st.session_state
+        normalized, sheet = analyse_form(FormPanel.state())
+        conflict = next((c for c in sheet.conflicts if (c.values, c.unit) == (values, unit)), None)
+        if conflict is not None:
+            ss.form_facts = settle_conflict(ss.get("form_facts", ""), normalized, sheet, conflict, keep_id)
+
+    @staticmethod
+    def _confirm(text: str) -> None:
+        """on_click of 确认属于本单位: the fact goes into the draft from now on."""
+        ss = st.session_state
+        ss.form_confirmed = list(dict.fromkeys(list(ss.get("form_confirmed", [])) + [text]))
 
 
 def carry_over(form: dict[str, Any] | None) -> dict[str, Any]:
