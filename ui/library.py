@@ -120,6 +120,10 @@ class LibraryPanel:
     def _who(self, d: LibraryDoc) -> str:
         if d.builtin:
             return "内置范文"
+        if d.orphaned:
+            return "上传（原文件已不在，可删除）"
+        if not d.session_id:
+            return f"命令行导入 · {when_label(d.added_at)}"
         session = self.store.session(d.session_id) if d.session_id else None
         who = "本文稿" if d.session_id == self.sid else (f"文稿《{session.title}》" if session else "已删除的文稿")
         return f"{who}上传 · {when_label(d.added_at)}"
