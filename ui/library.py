@@ -163,6 +163,7 @@ class LibraryPanel:
                              progress=bar.message, progress_fraction=bar.fraction)
         bar.widget.empty()
         results = [("warning", message) for _name, message in report.errors]
+        results += [("info", message) for _path, message in report.notices]   # e.g. filler cut out
         if report.added or report.replaced:
             results.append(("success", f"已加入范文库：{report.added + report.replaced} 个文件，"
                                        f"共 {report.passages_written} 个段落。"))

@@ -506,25 +506,23 @@ def first_near_duplicates(texts: list[str]) -> list[int | None]:
     found: list[int | None] = [None] * len(texts)
     for r, own in enumerate(ranked):
         m = int(marks[r])
-        candidates: set[int] = set()
+        candidates: list[int] = []          # rows, some more than once
         if int(words[r]) in first_with_words:
-            candidates.add(first_with_words[int(words[r])])
+            candidates.append(first_with_words[int(words[r])])
         for n in own:                       # an earlier shorter text's prefix pair in this one
-            candidates.update(leading.get((m, n), ()))
+            candidates += leading.get((m, n), ())
         for n in prefixes[r]:               # this text's prefix pair in an earlier longer one
-            candidates.update(holding.get((m, n), ()))
+            candidates += holding.get((m, n), ())
         if candidates:
-            c = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
-            c.sort()
+            c = np.array(candidates, dtype=np.int64)
             short = np.minimum(length[c], length[r])
             overlap = np.bitwise_count(bits[c] & bits[r]).sum(axis=1)
             ok = (words[c] == words[r]) | (
                 (short >= REPEAT_LENGTH_RATIO * np.maximum(length[c], length[r]))
                 & (marks[c] == m)
                 & (overlap >= np.where(length[c] <= length[r], needed[c], needed[r])))
-            hits = np.flatnonzero(ok)
-            if hits.size:
-                found[rows[r]] = rows[int(c[hits[0]])]
+            if ok.any():
+                found[rows[r]] = rows[int(c[ok].min())]
         first_with_words.setdefault(int(words[r]), r)
         for n in own:
             holding[(m, n)].append(r)
