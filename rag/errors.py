@@ -1,4 +1,5 @@
 """Errors the user can act on. Their message is Chinese and is shown as is (CLI, UI)."""
+from rag.config import redact_credentials
 
 
 class UserFacingError(Exception):
@@ -15,7 +16,7 @@ class InputFileError(UserFacingError, ValueError):
 
 LLM_ERROR_KINDS = {
     "down": "the endpoint cannot be reached (refused, DNS, embedded server not starting)",
-    "timeout": "no answer (or no new text) within GONGWEN_LLM_TIMEOUT",
+    "timeout": "no answer (or no new text) within GONGWEN_LLM_TIMEOUT, or no end within GONGWEN_LLM_TOTAL_TIMEOUT",
     "cut": "the answer stopped mid-stream (connection dropped, no finish)",
     "empty": "the answer finished with no text",
     "auth": "HTTP 401/403: the key was refused",
@@ -36,16 +37,20 @@ TRANSIENT_LLM_ERRORS = frozenset({"timeout", "cut", "empty", "rate", "server"})
 class LLMError(UserFacingError):
     """The language model endpoint failed (down, slow, refused, or answered garbage).
 
-    `kind` (one of LLM_ERROR_KINDS) says which, for code; the message says it for people.
-    `attempts` is how many HTTP requests the call made (1 when it was not retried).
+    `kind` (one of LLM_ERROR_KINDS) says which, for code; the message says it for people, with
+    any credential it quotes (Authorization values, URL passwords) redacted.
+    `attempts` is how many HTTP requests the call made (1 when it was not retried); the tokens are
+    those the failed call used, as logged (None when unknown), so a caller can count its cost.
     """
 
     def __init__(self, message: str, *, kind: str = "other", attempts: int = 1):
         if kind not in LLM_ERROR_KINDS:
             raise ValueError(f"unknown LLMError kind {kind!r}")
-        super().__init__(message)
+        super().__init__(redact_credentials(message))
         self.kind = kind
         self.attempts = attempts
+        self.prompt_tokens: int | None = None
+        self.completion_tokens: int | None = None
 
     def __reduce__(self):  # keep kind and attempts across processes (multiprocessing, pickle)
         return _rebuild_llm_error, (str(self), self.kind, self.attempts)
@@ -68,7 +73,7 @@ def run_cli(parser, argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserFacingError as e:
-        print(f"错误：{e}", file=sys.stderr)
+        print(f"错误：{redact_credentials(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("已中断。", file=sys.stderr)

@@ -39,6 +39,7 @@ from rag.textio import DOCUMENT_SUFFIXES, load_document
 
 Progress = Callable[[str], None] | None
 Fraction = Callable[[float], None] | None
+Requirement = Callable[[str, str], None] | None   # (file name, text) → raises InputFileError
 
 SEED_CHUNKS = CORPUS_DIR / "chunks.jsonl"
 SEED_FINGERPRINT_KEY = "seed_fingerprint"
@@ -262,17 +263,33 @@ def _expand(paths: Iterable[Path], report: IngestReport) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
+def user_file_key(path_key: str) -> str:
+    """The prefix of a user file's passage ids: `user/<sha256 of its resolved path, 16 hex>`."""
+    return "user/" + hashlib.sha256(path_key.encode("utf-8")).hexdigest()[:16]
+
+
 def _user_chunk_ids(path_key: str, count: int) -> list[str]:
-    prefix = hashlib.sha256(path_key.encode("utf-8")).hexdigest()[:16]
-    return [f"user/{prefix}/{n:04d}" for n in range(count)]
+    return [f"{user_file_key(path_key)}/{n:04d}" for n in range(count)]
+
+
+def user_files(settings: Settings) -> dict[str, Path]:
+    """Passage-id prefix → the file it was read from, for every user file in the manifest
+    (uploads and files ingested from the command line; the file may since have gone)."""
+    manifest = _manifest(settings)
+    try:
+        return {user_file_key(e.path): Path(e.path) for e in manifest.all()}
+    finally:
+        manifest.close()
 
 
 def _ingest_file(path: Path, settings: Settings, collection, manifest: Manifest,
-                 report: IngestReport, progress: Progress) -> None:
+                 report: IngestReport, progress: Progress, require: Requirement) -> None:
     key = str(path.resolve())
     try:
         decoded = load_document(path)
         text = decoded.text
+        if require:
+            require(path.name, text)
         text_hash = content_hash(text)
         entry = manifest.get(key)
         if entry and entry.content_hash == text_hash:
@@ -283,7 +300,7 @@ def _ingest_file(path: Path, settings: Settings, collection, manifest: Manifest,
         doc = process_document(path.name, text)
         if not doc.chunks:
             raise InputFileError(f"{path.name} 里没有找到可用作范文的段落"
-                                 "（内容太短，或不像卫生健康部门的工作材料）。")
+                                 "（内容太短，或不像卫生健康部门的工作材料）。" + "".join(decoded.notices))
     except UserFacingError as e:
         report.errors.append((str(path), str(e)))
         if progress:
@@ -336,8 +353,12 @@ def _delete_path(path: Path, collection, manifest: Manifest, report: IngestRepor
 
 
 def ingest_paths(paths: Iterable[str | Path], settings: Settings, progress: Progress = None,
-                 delete: bool = False, progress_fraction: Fraction = None) -> IngestReport:
-    """Add (or with delete=True remove) the user's .txt/.md/.docx files or folders of them."""
+                 delete: bool = False, progress_fraction: Fraction = None,
+                 require: Requirement = None) -> IngestReport:
+    """Add (or with delete=True remove) the user's .txt/.md/.docx files or folders of them.
+
+    `require(name, text)`, if given, sees each file's text as read (once) and raises
+    InputFileError to refuse it (the page's upload rules)."""
     ensure_seed_index(settings, progress)
     collection = open_collection(settings)
     manifest = _manifest(settings)
@@ -354,7 +375,7 @@ def ingest_paths(paths: Iterable[str | Path], settings: Settings, progress: Prog
         else:
             files = _expand(paths, report)
             for n, path in enumerate(files, 1):
-                _ingest_file(path, settings, collection, manifest, report, progress)
+                _ingest_file(path, settings, collection, manifest, report, progress, require)
                 done.append(path.name)
                 if progress_fraction:
                     progress_fraction(n / len(files))
@@ -367,6 +388,30 @@ def ingest_paths(paths: Iterable[str | Path], settings: Settings, progress: Prog
         finished = f"中断前已处理完 {len(done)} 个文件（{'、'.join(done[:5])}{'等' if len(done) > 5 else ''}），" \
             if done else "还没有文件处理完，"
         raise StoreError(f"{e}\n{finished}再运行一次同样的导入即可补完其余文件（已完成的不会重复写入）。") from e
+    finally:
+        manifest.close()
+    return report
+
+
+def delete_passages(settings: Settings, chunk_ids: Sequence[str]) -> IngestReport:
+    """Remove user passages by id, whether or not their file still exists: the store records,
+    every manifest entry that lists one of them, and their articles in the copy index."""
+    ids = [i for i in chunk_ids if i.startswith("user/")]
+    if len(ids) != len(chunk_ids):
+        raise InputFileError("内置范文不能删除；如不想参考它，请在本文稿中“不参考”它。")
+    collection = open_collection(settings)
+    manifest = _manifest(settings)
+    report = IngestReport()
+    try:
+        wanted = set(ids)
+        entries = [e for e in manifest.all() if wanted & set(e.chunk_ids)]
+        delete_ids(collection, sorted(wanted.union(*(e.chunk_ids for e in entries))))
+        for entry in entries:
+            manifest.remove(entry.path)
+        report.deleted = max(1, len(entries)) if ids else 0
+        if ids:
+            bump_revision(collection)
+            _rebuild_copy_index(settings, manifest, None)
     finally:
         manifest.close()
     return report

@@ -13,7 +13,7 @@ from string import Template
 from typing import Any
 
 from rag.config import Settings
-from rag.errors import UserFacingError
+from rag.errors import LLMError, UserFacingError
 from rag.factsheet import FactSheet
 from rag.headings import parse_heading
 from rag.prompting import GenreGuide, UnitVoice, demo_exchange, fact_lines, fence, mask_exemplar, render
@@ -41,13 +41,14 @@ class Usage:
     completion_tokens: int = 0
     seconds: float = 0.0
     cached_calls: int = 0      # prompts already answered in this draft, not sent again
+    failed_calls: int = 0      # calls that ended in an LLMError (not in `calls`)
     # per call: purpose, tokens, seconds to the first token and in all (prefix reuse shows here)
     per_call: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"calls": self.calls, "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens, "seconds": round(self.seconds, 1),
-                "cached_calls": self.cached_calls, "per_call": self.per_call}
+                "cached_calls": self.cached_calls, "failed_calls": self.failed_calls, "per_call": self.per_call}
 
 
 # --- the job ----------------------------------------------------------------------------
@@ -151,8 +152,14 @@ class DraftJob:
             if stream and self.on_token:
                 self.on_token(piece)
 
-        result = self.llm.chat(messages, on_token=sink, temperature=temperature, max_tokens=max_tokens,
-                               purpose=purpose, on_notice=self.progress)
+        try:
+            result = self.llm.chat(messages, on_token=sink, temperature=temperature, max_tokens=max_tokens,
+                                   purpose=purpose, on_notice=self.progress)
+        except LLMError as e:      # a failed call is counted too, with the tokens it cost if known
+            self.usage.failed_calls += 1
+            self.usage.prompt_tokens += e.prompt_tokens or 0
+            self.usage.completion_tokens += e.completion_tokens or 0
+            raise
         self.usage.calls += 1
         self.usage.prompt_tokens += result.prompt_tokens
         self.usage.completion_tokens += result.completion_tokens

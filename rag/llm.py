@@ -25,6 +25,7 @@ import contextvars
 import email.utils
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +37,7 @@ import openai
 from pydantic import SecretStr
 
 from rag.calllog import CallRecord, log_call
-from rag.config import Settings, redact_url
+from rag.config import Settings, redact_credentials, redact_url, strip_url_credentials
 from rag.errors import TRANSIENT_LLM_ERRORS, LLMError
 from rag.local_model import parse_model_list
 from rag.tokens import count_message_tokens, count_tokens
@@ -98,11 +99,18 @@ def _host_of(base_url: str) -> str:
             else redact_url(base_url))
 
 
+URL_CREDENTIALS_NOTICE = ("接口地址（GONGWEN_LLM_BASE_URL）里的用户名密码或密钥参数已去掉，不会发送给接口；"
+                          "如接口需要密钥，请写在 GONGWEN_LLM_API_KEY 中。")
+
+
 class RemoteEndpoint:
-    """A configured OpenAI-compatible endpoint."""
+    """A configured OpenAI-compatible endpoint. Credentials inside its URL are taken out before
+    any client sees it (the HTTP client would send them as Basic authentication); `secrets` keeps
+    them for redaction and `notice` says so once."""
 
     def __init__(self, base_url: str, model: str):
-        self._base_url = base_url.rstrip("/")
+        self._base_url, self.secrets = strip_url_credentials(base_url.rstrip("/"))
+        self.notice = URL_CREDENTIALS_NOTICE if self.secrets else None
         self.model = model
         self.name = f"{model} @ {_host_of(self._base_url)}"
         self.label = f"已配置接口 {self.name}"
@@ -124,6 +132,9 @@ class RemoteEndpoint:
 
 class EmbeddedEndpoint:
     """The embedded model's local server; `base_url()` waits until it is ready."""
+
+    secrets: list[str] = []
+    notice = None
 
     def __init__(self, settings: Settings):
         from rag.local_model import MODEL_LABEL, shared_server
@@ -160,10 +171,14 @@ class _CallState:
     restarts: int = 0
     unrecognized_events: int = 0
     streamed: bool = False   # some of `pieces` went to on_token
+    deadline: float = math.inf   # time.monotonic() by which the whole call must be over
 
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
 
     def new_attempt(self) -> None:
         self.attempts += 1
@@ -186,15 +201,14 @@ class LLMClient:
         self._clients: dict[str, openai.OpenAI] = {}
         self._lock = threading.Lock()
         self._status_cache: tuple[float, LLMStatus] | None = None
+        self._notice_pending = endpoint.notice   # told with the first call
 
     def __repr__(self) -> str:
         return f"LLMClient({self.endpoint.name!r}, api_key='***')"
 
     # --- helpers -----------------------------------------------------------------------------
     def _redact(self, text: str) -> str:
-        text = redact_url(text)
-        secret = self._api_key.get_secret_value()
-        return text.replace(secret, "***") if len(secret) >= 4 else text
+        return redact_credentials(text, [self._api_key.get_secret_value(), *self.endpoint.secrets])
 
     def _client_for(self, base_url: str) -> openai.OpenAI:
         with self._lock:
@@ -234,7 +248,8 @@ class LLMClient:
         started = time.monotonic()
         context = _hooks.get()
         hooks = CallHooks(on_notice or context.on_notice, on_restart or context.on_restart)
-        state = _CallState(model=self.model)
+        self._tell_pending_notice(hooks)
+        state = _CallState(model=self.model, deadline=started + self.settings.llm_total_timeout)
         params = {
             "model": self.model, "messages": messages, "stream": True,
             "temperature": self.settings.llm_temperature if temperature is None else temperature,
@@ -244,7 +259,9 @@ class LLMClient:
             self._chat_with_retries(params, on_token, hooks, state)
         except LLMError as e:
             e.attempts = state.attempts
-            self._log(messages, purpose, state, started, error=str(e))
+            failed = self._log(messages, purpose, state, started, error=str(e))
+            if state.usage or state.pieces:    # the prompt was read: the call cost tokens
+                e.prompt_tokens, e.completion_tokens = failed.prompt_tokens, failed.completion_tokens
             raise
         except BaseException as e:  # e.g. the caller's on_token stopped the stream: log, re-raise
             self._log(messages, purpose, state, started,
@@ -255,6 +272,15 @@ class LLMClient:
                           completion_tokens=record.completion_tokens, latency_s=record.latency_s,
                           finish_reason=state.finish_reason, attempts=state.attempts,
                           restarts=state.restarts)
+
+    def _tell_pending_notice(self, hooks: CallHooks) -> None:
+        with self._lock:
+            notice, self._notice_pending = self._notice_pending, None
+        if notice:
+            if hooks.on_notice is not None:
+                hooks.on_notice(notice)
+            else:
+                log.warning(notice)
 
     def _log(self, messages: list[dict], purpose: str, state: _CallState, started: float,
              error: str | None) -> CallRecord:
@@ -284,7 +310,7 @@ class LLMClient:
             asked: float | None = None   # seconds the server asked us to wait (Retry-After)
             status: int | None = None
             try:
-                self._stream_once(client, params, on_token, state)
+                self._stream_once(self._bounded(client, state), params, on_token, state)
                 return
             except openai.BadRequestError as err:
                 if self._include_usage and "stream_options" in self._server_message(err):
@@ -296,7 +322,7 @@ class LLMClient:
                 failure, counted, asked = self._status_error(err, retries), True, _retry_after(err)
                 status = err.status_code
             except openai.APITimeoutError:
-                failure, counted = self._error(
+                failure, counted = self._deadline_error(state) if state.left() <= 0 else self._error(
                     f"模型接口 {_host_of(base_url)} 在 {self.settings.llm_timeout:g} 秒内没有开始回答"
                     f"（超时）。模型可能过慢或过忙：请稍后重试、减少材料，或调大超时设置"
                     f"（GONGWEN_LLM_TIMEOUT）。", "timeout"), False
@@ -306,7 +332,7 @@ class LLMClient:
                     f"{self.endpoint.unreachable_hint()}", "down") from None
             except LLMError as err:   # classified while reading the answer
                 failure, counted = err, False
-            if failure.kind not in TRANSIENT_LLM_ERRORS:
+            if failure.kind not in TRANSIENT_LLM_ERRORS or state.left() <= 0:
                 raise failure
             if retries >= self.max_retries:
                 if retries and not counted:
@@ -320,6 +346,10 @@ class LLMClient:
                     failure.kind)
             retries += 1
             wait = asked if asked is not None else self._backoff(retries)
+            if wait >= state.left():
+                raise LLMError(f"{failure}（再等 {wait:.0f} 秒重试就超过了每次调用的总时限 "
+                               f"{self.settings.llm_total_timeout:g} 秒，GONGWEN_LLM_TOTAL_TIMEOUT）",
+                               kind=failure.kind)
             self._announce_retry(failure.kind, status, wait, asked is not None, retries, hooks, state)
             time.sleep(wait)
 
@@ -340,6 +370,20 @@ class LLMClient:
             hooks.on_notice(notice)
         else:
             log.warning(notice)
+
+    def _bounded(self, client: openai.OpenAI, state: _CallState) -> openai.OpenAI:
+        """The client, with its timeouts cut to what is left of the call's total time."""
+        left = state.left()
+        if left >= self.settings.llm_timeout:
+            return client
+        left = max(left, 0.01)
+        return client.with_options(timeout=openai.Timeout(left, connect=min(10.0, left)))
+
+    def _deadline_error(self, state: _CallState) -> LLMError:
+        return self._error(
+            f"模型在每次调用的总时限 {self.settings.llm_total_timeout:g} 秒内没有写完回答（已收到 "
+            f"{len(state.text)} 个字），已停止等待。模型可能过慢或过忙：请稍后重试、减少材料，或调大总时限"
+            f"（GONGWEN_LLM_TOTAL_TIMEOUT）。", "timeout")
 
     def _backoff(self, retry: int) -> float:
         return min(self.retry_delay * 2 ** (retry - 1), MAX_BACKOFF_S)
@@ -390,6 +434,8 @@ class LLMClient:
                 self._take_chunk(chunk.to_dict() if hasattr(chunk, "to_dict") else chunk,
                                  on_token, state)
         except openai.APITimeoutError:
+            if state.left() <= 0:
+                raise self._deadline_error(state) from None
             raise self._error(
                 f"模型在生成过程中超过 {self.settings.llm_timeout:g} 秒没有输出新内容（超时，已收到 "
                 f"{len(state.text)} 个字）。模型可能过忙，请稍后重试或调大超时设置（GONGWEN_LLM_TIMEOUT）。",
@@ -410,6 +456,8 @@ class LLMClient:
         return self.endpoint.unreachable_hint() if isinstance(self.endpoint, EmbeddedEndpoint) else ""
 
     def _take_chunk(self, data: object, on_token: OnToken | None, state: _CallState) -> None:
+        if state.left() <= 0:       # a stream that trickles on: the total time bounds it
+            raise self._deadline_error(state)
         if not isinstance(data, dict) or not ("choices" in data or "usage" in data):
             state.unrecognized_events += 1
             return

@@ -5,6 +5,11 @@ with a Chinese `InputFileError`; no `UnicodeDecodeError` escapes. Order of trust
 UTF-8, UTF-16), UTF-16 without BOM told by where its NUL bytes fall, UTF-8, then the legacy
 two-byte encodings GB18030 and Big5, between which the decoding with the larger share of common
 characters wins (each decodes the other's bytes into rare or unrelated characters).
+
+A user's report (`load_document`) is also freed of filler: a run of one short unit repeated many
+times (“（” × 100,000 after a real report, a file of “卫生、” × 30,000) is cut out with a notice, and
+a file that is nothing but such runs is refused. A .docx is measured before it is parsed: its
+members' declared sizes and count, so a zip bomb is refused without being inflated.
 """
 from __future__ import annotations
 
@@ -12,9 +17,23 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from rag.errors import InputFileError
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a report is tens of KB; anything this big is not one
+# A .docx is a zip: a 657 KB file held a 158 MB document.xml, and python-docx inflates every part.
+# A long report's XML is a few MB; media parts are stored already compressed, so a genuine file
+# of at most MAX_FILE_BYTES stays far below these.
+MAX_DOCX_XML_BYTES = 20 * 1024 * 1024
+MAX_DOCX_TOTAL_BYTES = 100 * 1024 * 1024
+MAX_DOCX_MEMBERS = 2000
+# Filler: one unit of up to REPEAT_UNIT_MAX characters said again and again over a run of at least
+# REPEAT_RUN_CHARS characters and REPEAT_RUN_TIMES times. No report says anything that way; a rule
+# of “—” or “=” under a heading is well under REPEAT_RUN_CHARS.
+REPEAT_UNIT_MAX = 16
+REPEAT_RUN_CHARS = 200
+REPEAT_RUN_TIMES = 10
 
 _BOMS = (  # longest first: the UTF-32LE BOM begins with the UTF-16LE one
     (b"\xff\xfe\x00\x00", "utf-32-le", "UTF-32"), (b"\x00\x00\xfe\xff", "utf-32-be", "UTF-32"),
@@ -174,6 +193,61 @@ def _check_readable_file(p: Path) -> None:
         raise InputFileError(f"{p.name} 太大（{size / 1024 / 1024:.1f} MB），超过 {MAX_FILE_BYTES // 1024 // 1024} MB 上限。")
 
 
+@dataclass(frozen=True)
+class RepeatedRun:
+    start: int
+    end: int
+    unit: str     # the shortest unit the run repeats
+
+    @property
+    def times(self) -> int:
+        return (self.end - self.start) // len(self.unit)
+
+
+def repeated_runs(text: str) -> list[RepeatedRun]:
+    """Runs of filler (see REPEAT_UNIT_MAX): for each period p, the stretches where every
+    character equals the one p places on, found with array comparisons (linear per period).
+    Runs of blanks are left to the cleaner."""
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    spans: list[tuple[int, int, int]] = []
+    for p in range(1, min(REPEAT_UNIT_MAX, len(codes) - 1) + 1):
+        same = np.concatenate(([False], codes[:-p] == codes[p:], [False])).astype(np.int8)
+        edges = np.diff(same)
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        long_enough = ends - starts + p >= max(REPEAT_RUN_CHARS, REPEAT_RUN_TIMES * p)
+        spans += [(int(a), int(b) + p, p) for a, b in zip(starts[long_enough], ends[long_enough])]
+    runs: list[RepeatedRun] = []
+    for a, b, p in sorted(spans):
+        if runs and a < runs[-1].end:       # the same run seen with a multiple of its period
+            last = runs[-1]
+            unit = last.unit if len(last.unit) <= p else text[last.start:last.start + p]
+            runs[-1] = RepeatedRun(last.start, max(last.end, b), unit)
+        else:
+            runs.append(RepeatedRun(a, b, text[a:a + p]))
+    return [r for r in runs if text[r.start:r.end].strip()]
+
+
+def cut_repeated_runs(text: str, name: str = "文件") -> DecodedText:
+    """The text without its filler runs, with a notice saying what was cut; InputFileError when
+    nothing else is left."""
+    runs = repeated_runs(text)
+    if not runs:
+        return DecodedText(text, "")
+    kept, at = [], 0
+    for r in runs:
+        kept.append(text[at:r.start])
+        at = r.end
+    kept.append(text[at:])
+    biggest = max(runs, key=lambda r: r.end - r.start)
+    example = f"“{biggest.unit.strip() or biggest.unit}”连续出现 {biggest.times:,} 次"
+    cut = sum(r.end - r.start for r in runs)
+    rest = "".join(kept)
+    if not rest.strip():
+        raise InputFileError(f"{name} 全是同一段文字的反复重复（{example}），不是工作材料，已跳过。")
+    return DecodedText(rest, "", [f"{name} 中有 {len(runs)} 处同一段文字的大量重复（如{example}），"
+                                  f"已删去这 {cut:,} 个字符，其余内容照常使用。"])
+
+
 def read_text(path: str | Path) -> DecodedText:
     p = Path(path)
     _check_readable_file(p)
@@ -187,6 +261,34 @@ def read_text_file(path: str | Path) -> str:
 DOCUMENT_SUFFIXES = (".txt", ".md", ".docx")
 
 
+def _not_docx(p: Path) -> InputFileError:
+    return InputFileError(f"{p.name} 不是有效的 Word 文档（.docx），可能已损坏或其实是旧版 .doc。"
+                          "请用 Word/WPS 另存为 .docx 后重试。")
+
+
+def _check_docx_members(p: Path) -> None:
+    """Refuse a .docx whose parts would inflate beyond the limits, from the sizes its zip
+    directory declares (zipfile stops reading a member at its declared size, so a member that
+    lies about it fails its checksum instead of growing)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as z:
+            members = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise _not_docx(p) from None
+    xml = sum(m.file_size for m in members if m.filename.lower().endswith((".xml", ".rels")))
+    total = sum(m.file_size for m in members)
+    mb = 1024 * 1024
+    if len(members) > MAX_DOCX_MEMBERS:
+        raise InputFileError(f"{p.name} 里有 {len(members):,} 个内部文件，超过 {MAX_DOCX_MEMBERS:,} 个的上限，"
+                             "不像正常的 Word 文档，已跳过。")
+    if xml > MAX_DOCX_XML_BYTES or total > MAX_DOCX_TOTAL_BYTES:
+        raise InputFileError(f"{p.name} 解压后有 {total / mb:,.0f} MB（其中文字部分 {xml / mb:,.0f} MB），超过上限"
+                             f"（文字部分 {MAX_DOCX_XML_BYTES // mb} MB、全部 {MAX_DOCX_TOTAL_BYTES // mb} MB），"
+                             "可能是损坏或恶意构造的文件，已跳过。")
+
+
 def _read_docx(p: Path) -> str:
     import zipfile
 
@@ -194,11 +296,11 @@ def _read_docx(p: Path) -> str:
     from docx.opc.exceptions import OpcError
     from docx.table import Table
 
+    _check_docx_members(p)
     try:
         document = docx.Document(str(p))
     except (OpcError, zipfile.BadZipFile, KeyError, ValueError):
-        raise InputFileError(f"{p.name} 不是有效的 Word 文档（.docx），可能已损坏或其实是旧版 .doc。"
-                             "请用 Word/WPS 另存为 .docx 后重试。") from None
+        raise _not_docx(p) from None
     lines: list[str] = []
     for block in document.iter_inner_content():
         if isinstance(block, Table):
@@ -215,15 +317,19 @@ def _read_docx(p: Path) -> str:
 
 
 def load_document(path: str | Path) -> DecodedText:
-    """A user's report: .txt/.md decoded like read_text, .docx paragraphs and tables."""
+    """A user's report: .txt/.md decoded like read_text, .docx paragraphs and tables; filler
+    runs cut out (cut_repeated_runs)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix not in DOCUMENT_SUFFIXES:
         raise InputFileError(f"不支持的文件类型：{p.name}（只支持 {'、'.join(DOCUMENT_SUFFIXES)}）。")
     if suffix != ".docx":
-        return read_text(p)
-    _check_readable_file(p)
-    return DecodedText(_read_docx(p), "docx")
+        decoded = read_text(p)
+    else:
+        _check_readable_file(p)
+        decoded = DecodedText(_read_docx(p), "docx")
+    cut = cut_repeated_runs(decoded.text, p.name)
+    return DecodedText(cut.text, decoded.encoding, decoded.notices + cut.notices)
 
 
 def read_document(path: str | Path) -> str:

@@ -657,3 +657,11 @@ def test_the_plan_is_shown_before_drafting_and_followed(app_env):
     placed = sorted(i for p in v.detail["plan"]["parts"] for it in p["items"] for i in it["fact_ids"])
     assert placed == list(range(1, len(FACTS) + 1))
     assert any("每句话的来源" in e.label for e in at.expander)   # the record is shown with the version
+
+
+def test_an_upload_with_a_junk_tail_is_added_and_the_page_says_what_was_cut(app_env):
+    at = open_page()
+    _upload(at, [("北岭县2023年总结.txt", (REPORT.replace("青山县", "北岭县") + "（" * 100_000).encode("utf-8"),
+                  "text/plain")])
+    assert any("已加入范文库" in s.value for s in at.success), [w.value for w in at.warning]
+    assert any("“（”连续出现 100,000 次" in i.value and "已删去" in i.value for i in at.info)

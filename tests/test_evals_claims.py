@@ -3,14 +3,18 @@ written for these tests (控烟, 口腔健康, 康复医疗; units that are in n
 failing examples per rule, and the per-sentence functions the drafting guards call."""
 from __future__ import annotations
 
+import random
+import re
 import tomllib
 from dataclasses import replace
 
 import pytest
 
 from evals.check import evaluate
-from evals.rules.claims import (CLAIM_WORDS_FILE, REPEAT_OVERLAP, _pairs, _triggers, claim_words, done_cues,
-                                find_claims, hollow_phrases, near_duplicate, unsupported_claims)
+from evals.context import CheckContext
+from evals.rules.claims import (CLAIM_WORDS_FILE, REPEAT_MIN_CHARS, REPEAT_OVERLAP, _pairs, _triggers,
+                                claim_words, done_cues, find_claims, first_near_duplicates, hollow_phrases,
+                                near_duplicate, unsupported_claims)
 from rag.schema import DraftRequest
 from tests.test_evals_rules import mutate
 
@@ -299,6 +303,65 @@ def test_repeat_threshold_both_sides():
     assert near_duplicate(base, "，" + base + "！")           # punctuation does not count
     assert not near_duplicate(base, base.replace("每周", "每周3次"))   # a number the other lacks
 
+
+
+def _pairwise_first_repeats(texts: list[str]) -> list[int | None]:
+    """REPEAT-01 as its docstring defines it, every earlier sentence tested (the oracle)."""
+    def key(t: str) -> str:
+        return re.sub(r"[^\u4e00-\u9fff0-9A-Za-z]", "", t)
+
+    def marks(t: str) -> tuple[set[str], set[str]]:
+        return set(re.findall(r"\d+(?:\.\d+)?", t)), set(re.findall(r"[“‘]([^“”‘’\n]{2,30})[”’]", t))
+
+    out: list[int | None] = []
+    for j, b in enumerate(texts):
+        hit = None
+        for i, a in enumerate(texts[:j] if len(key(b)) >= REPEAT_MIN_CHARS else []):
+            short, long_ = sorted((key(a), key(b)), key=len)
+            if key(a) == key(b) or (len(short) >= REPEAT_MIN_CHARS and len(short) >= 0.6 * len(long_)
+                                    and marks(a) == marks(b)
+                                    and len(_pairs(short) & _pairs(long_)) >= REPEAT_OVERLAP * len(_pairs(short))):
+                hit = i
+                break
+        out.append(hit)
+    return out
+
+
+def test_repeat_candidates_give_the_verdicts_of_comparing_every_pair():
+    rng = random.Random(20)
+    for alphabet in ("一二三是", "社区巡诊随访服务到家", "志愿者每周深入车站商场劝阻吸烟并发放宣传材料"):
+        for _ in range(60):
+            bases = ["".join(rng.choice(alphabet) for _ in range(rng.randint(6, 28))) for _ in range(4)]
+            texts = []
+            for _ in range(rng.randint(2, 30)):
+                t = list(rng.choice(bases))
+                for _ in range(rng.randint(0, 3)):
+                    k = rng.randrange(len(t))
+                    op = rng.random()
+                    if op < 0.3:
+                        t[k] = rng.choice(alphabet + "7“”")
+                    elif op < 0.7:
+                        t.insert(k, rng.choice(alphabet + "5，"))
+                    else:
+                        del t[k]
+                texts.append("".join(t) + "。")
+            assert first_near_duplicates(texts) == _pairwise_first_repeats(texts), texts
+
+
+def test_repeat01_work_grows_with_the_draft_not_its_square(monkeypatch):
+    """A long draft of random marks, digits and a few characters is not checked pair by pair:
+    counted are the pair sets built and the candidate sentences compared."""
+    import evals.rules.claims as claims
+    rng = random.Random(4)
+    junk = "".join(rng.choice("（）、一二三是，。；：“”0123456789") for _ in range(40_000))
+    sentences = claims.sentences_in(junk, 0, len(junk))
+    work = []
+    real_pairs, real_count = claims._pairs, claims.np.bitwise_count
+    monkeypatch.setattr(claims, "_pairs", lambda key: work.append(1) or real_pairs(key))
+    monkeypatch.setattr(claims.np, "bitwise_count", lambda a: work.append(len(a)) or real_count(a))
+    draft = SUMMARY.replace("现将全年工作总结如下：", "现将全年工作总结如下：" + junk.replace("\n", ""))
+    list(claims.no_repeats(CheckContext(draft, SUMMARY_REQ)))
+    assert len(sentences) > 3000 and sum(work) < 3 * len(sentences)
 
 # --- STR-04: 一是 without 二是 --------------------------------------------------------------------
 

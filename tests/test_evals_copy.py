@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 
-from evals.copy_index import (INDEX_FILE, CopyIndex, committed_corpus_docs, load_copy_index,
+from evals.copy_index import (GRAM, INDEX_FILE, MAX_HITS_PER_GRAM, CopyIndex, committed_corpus_docs, load_copy_index,
                               rebuild_copy_index)
 from rag.errors import InputFileError
 from rag.textnorm import normalize_for_copy
@@ -80,3 +80,23 @@ def test_calibration_unrelated_articles_share_under_20_chars():
     assert all(n >= 21 for n in longest.values())
     assert max(longest.values()) >= 82          # 000 篇1 / 篇7 结对共建 paragraph (or longer)
     assert len(longest) < len(docs) * (len(docs) - 1) // 2 // 5
+
+
+def test_a_gram_in_thousands_of_places_keeps_a_few_and_runs_are_still_found():
+    junk = "卫生、" * 5000
+    index = CopyIndex.build([("junk", junk), ("a", ARTICLE)])
+    assert max(len(hits) for hits in index.grams.values()) <= MAX_HITS_PER_GRAM
+    m = index.longest_match("卫生、" * 300 + "。" + ARTICLE[:30])
+    assert (m.source, m.length) == ("junk", 600)
+    m = index.longest_match("另起。" + ARTICLE + "卫生、" * 5)
+    assert (m.source, m.length) == ("a", len(normalize_for_copy(ARTICLE)))
+
+
+def test_a_run_through_boilerplate_shared_by_many_reports_is_found_maybe_shorter_never_longer():
+    boilerplate = "在县委县政府的坚强领导下我局认真贯彻落实上级决策部署扎实推进各项工作"
+    tails = [f"全年新建村卫生室{n}个并为其中{n + 3}个配备了远程心电诊断设备" for n in range(MAX_HITS_PER_GRAM + 4)]
+    index = CopyIndex.build([(f"r{n}", boilerplate + tail) for n, tail in enumerate(tails)])
+    draft = "我局" + boilerplate + tails[-1] + "。"
+    m = index.longest_match(draft)
+    assert GRAM <= m.length <= len(normalize_for_copy(boilerplate + tails[-1]))
+    assert m.text in index.texts[index.sources.index(m.source)] and m.text in normalize_for_copy(draft)

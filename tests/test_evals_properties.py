@@ -141,3 +141,34 @@ def test_report_like_noise_never_crashes(draft, request):
 def test_edge_drafts(draft):
     req = DraftRequest(genre="工作总结", section="全文", unit="青山县卫生健康局", year=2024, facts=[])
     assert_well_formed(draft, req, corpus_index())
+
+
+# The numeral and bracket patterns without the guards that made them linear on long runs: the
+# guarded ones must find the same numerals, and bracket pairs on exactly the same lines.
+RUN_GUARD = "(?<![一二三四五六七八九十两])"
+OLD_CN_QUANTITY = re.compile(r"(?<!第)([一二三四五六七八九十两]+)(项|个|家|所|名|人|次|台|场|期)")
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(alphabet="第一二两十三个项方面制度次会议全确立，", max_size=40))
+def test_numeral_quantities_and_sets_are_found_as_before(text):
+    from evals.rules.facts import CN_FIXED_RE, CN_QUANTITY_RE
+    assert RUN_GUARD in CN_FIXED_RE.pattern
+    unguarded = re.compile(CN_FIXED_RE.pattern.replace(RUN_GUARD, ""))
+    assert [m.span() for m in CN_FIXED_RE.finditer(text)] == [m.span() for m in unguarded.finditer(text)]
+    assert [m.span() for m in CN_QUANTITY_RE.finditer(text)] == [m.span() for m in OLD_CN_QUANTITY.finditer(text)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(alphabet="【】[]{}待补充\n", max_size=40))
+def test_bracket_placeholders_are_found_on_the_same_lines_as_before(text):
+    from evals.rules.clean import PLACEHOLDER_RE
+    guards = {r"【[^【】\n]*】": r"【[^】\n]*】", r"\[[^\[\]\n]*\]": r"\[[^\]\n]*\]", r"\{[^{}\n]*\}": r"\{[^}\n]*\}"}
+    old = PLACEHOLDER_RE.pattern
+    for new, before in guards.items():
+        assert new in old
+        old = old.replace(new, before)
+
+    def lines_with(pattern: re.Pattern[str]) -> set[int]:
+        return {text.count("\n", 0, m.start()) for m in pattern.finditer(text) if m.group(0)[0] in "【[{"}
+    assert lines_with(PLACEHOLDER_RE) == lines_with(re.compile(old))

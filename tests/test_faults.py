@@ -181,14 +181,39 @@ def test_cli_credentials_in_the_base_url_reach_neither_stderr_nor_the_call_log(t
     copy_data_dir(cli_data_dir, data_dir)
     url = f"http://drafter:{password}@127.0.0.1:{free_port()}/v1?access_token={token}"
     proc = run_cli(tmp_path, data_dir, url)
-    assert_clear_failure(proc, "无法连接到模型接口 http://***@127.0.0.1:")
+    # taken out of the URL before the client is built, and said so once
+    assert_clear_failure(proc, "无法连接到模型接口 http://127.0.0.1:", "GONGWEN_LLM_API_KEY")
+    assert proc.stderr.count("已去掉") == 1
     with sqlite3.connect(data_dir / "llm_calls.sqlite") as conn:
         (last_error,) = conn.execute("SELECT error FROM calls ORDER BY id DESC LIMIT 1").fetchone()
         dump = "\n".join(conn.iterdump())
-    assert "无法连接到模型接口 http://***@127.0.0.1:" in last_error
+    assert "无法连接到模型接口 http://127.0.0.1:" in last_error
     for secret in (password, token, KEY):
         assert secret not in proc.stderr + proc.stdout and secret not in dump
 
+
+
+def test_cli_a_failed_call_is_counted_in_usage(tmp_path, cli_data_dir):
+    writer = Writer()
+    with ScriptedOpenAIServer([writer, cut_stream(8, "坚持统筹推进，细化工作措施。全县完成")], repeat_last=True) as stub:
+        proc = run_cli(tmp_path, cli_data_dir, stub.base_url)
+        calls = len(stub.chat_requests)
+    assert proc.returncode == 3, proc.stderr
+    usage = json.loads(proc.stdout)["usage"]
+    assert usage["failed_calls"] == 1 and usage["calls"] == 1 and calls == 1 + 4
+    assert usage["completion_tokens"] > sum(c["completion_tokens"] for c in usage["per_call"])
+
+
+def test_cli_a_stream_that_trickles_on_ends_at_the_total_deadline_as_a_partial_draft(tmp_path, cli_data_dir):
+    writer = Writer()
+    trickle = reply("坚持统筹推进，细化工作措施。" * 30, chunk_chars=1, chunk_delay=0.3)
+    with ScriptedOpenAIServer([writer, trickle], repeat_last=True) as stub:
+        proc = run_cli(tmp_path, cli_data_dir, stub.base_url, GONGWEN_LLM_TOTAL_TIMEOUT="3")
+        calls = len(stub.chat_requests)
+    assert_clear_failure(proc, "总时限 3 秒", "GONGWEN_LLM_TOTAL_TIMEOUT")
+    result = json.loads(proc.stdout)
+    assert proc.returncode == 3 and result["partial"] and calls == 2
+    assert result["usage"]["failed_calls"] == 1
 
 # --- the app ------------------------------------------------------------------------------------------
 

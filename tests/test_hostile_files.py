@@ -88,6 +88,38 @@ def test_every_cleaner_rule_finishes_on_long_adversarial_lines():
     assert counts["patterns"] >= 35 and counts["runs"] > 5000 and counts["documents"] == 8
 
 
+
+# Every check of a draft at the size limit, on drafts made to be slow: random marks and digits,
+# eight characters without digits, a run of one numeral, a run of “【”, and “卫生、” repeated
+# against a copy index holding a junk file of it. They took minutes (REPEAT-01 compared every
+# pair of sentences, COPY-01 scanned 30,000 places of one gram per position, FACT-03b and
+# CLEAN-01 scanned a run once per character); as above, the timeout only detects such growth.
+CHECK_CHILD = textwrap.dedent(r'''
+    import json, random
+    from evals.check import MAX_DRAFT_CHARS, evaluate
+    from evals.copy_index import CopyIndex, committed_corpus_docs
+    from rag.schema import DraftRequest
+
+    request = DraftRequest(genre="工作总结", section="全文", unit="桐溪县卫生健康局", year=2024,
+                           facts=["全年开展义诊活动12场"], length_chars=(1500, 2200))
+    index = CopyIndex.build(committed_corpus_docs() + [("junk.txt", "卫生、" * 30000)])
+    rng = random.Random(20)
+    n = MAX_DRAFT_CHARS - 1000
+    drafts = {"marks": "".join(rng.choice("（）、一二三是，。；：“”0123456789") for _ in range(n)),
+              "few": "".join(rng.choice("一二三是五六七八，。") for _ in range(n)),
+              "junk": ("卫生、" * n)[:n], "numerals": "一" * n, "brackets": "【" * n}
+    print(json.dumps({name: sorted(evaluate(d, request, index).rule_ids()) for name, d in drafts.items()}))
+''')
+
+
+def test_every_check_finishes_on_hostile_drafts_at_the_size_limit():
+    done = subprocess.run([sys.executable, "-c", CHECK_CHILD], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout)
+    assert set(found) == {"marks", "few", "junk", "numerals", "brackets"}
+    assert "COPY-01" in found["junk"] and "REPEAT-01" in found["few"]
+
 # The original expressions of the rules that were rewritten for linear time. On short lines they
 # finish, and the rewrite must decide every line exactly as they did (the corpus depends on it).
 ORIGINAL_N05 = re.compile(r"^\s*\S+(?:\s*>\s*\S+){2,}\s*$")

@@ -5,6 +5,7 @@ Every path goes through real sockets: streaming, usage, retries, and each failur
 """
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 import pickle
@@ -226,10 +227,54 @@ def test_credentials_in_the_base_url_are_never_shown_or_logged(settings):
     assert "无法连接" in str(err) and status.state == "unreachable"
     shown = "\n".join([str(err), status.detail, status.label, repr(client), repr(client.endpoint),
                        repr(client.settings), str(client.settings)])
-    assert "***@127.0.0.1" in str(err)
-    assert password not in shown and query_key not in shown
+    assert password not in shown and query_key not in shown and "gongwen:" not in shown
     dump = "\n".join(sqlite3.connect(client.settings.path("llm_calls.sqlite")).iterdump())
     assert password not in dump and query_key not in dump
+
+
+def test_url_credentials_are_taken_out_before_the_client_is_built_and_the_user_is_told_once(settings):
+    password, query_key = "Pw-9a0c33e1", "QK-1b7d55f2"
+    notices: list[str] = []
+    with ScriptedOpenAIServer([reply("好的。")], repeat_last=True) as stub:
+        host = stub.base_url.split("://", 1)[1]
+        url = f"http://alice:{password}@{host}?api_key={query_key}"
+        client = make_client(settings, url)
+        client.chat(MESSAGES, on_notice=notices.append)
+        client.chat(MESSAGES, on_notice=notices.append)
+        sent = stub.requests
+    assert [r["headers"].get("authorization") for r in sent] == [f"Bearer {KEY}"] * 2
+    assert all(r["path"] == "/v1/chat/completions" for r in sent)
+    assert len(notices) == 1 and "GONGWEN_LLM_API_KEY" in notices[0] and "已去掉" in notices[0]
+    assert password not in notices[0] and query_key not in notices[0]
+
+
+def test_authorization_values_a_server_echoes_are_redacted_everywhere(settings):
+    basic = base64.b64encode(b"alice:Pw-0c4e8a12").decode()
+    echo = f"bad credentials: Authorization: Bearer {KEY}; earlier Basic {basic}; token Bearer sk-other-77aa19"
+    with ScriptedOpenAIServer([reply(f"回答里回显了 {echo}"), error(401, {"error": {"message": echo}}),
+                               error(400, echo), error(500, {"detail": echo})], repeat_last=True) as stub:
+        client = make_client(settings, stub.base_url)
+        answer = client.chat(MESSAGES)
+        errors = [str(chat_error(client)) for _ in range(3)]
+    dump = "\n".join(sqlite3.connect(client.settings.path("llm_calls.sqlite")).iterdump())
+    assert all("Bearer ***" in e and "Basic ***" in e for e in errors) and "Basic ***" in dump
+    for text in [*errors, dump]:
+        for secret in (KEY, basic, "sk-other-77aa19"):
+            assert secret not in text, (secret, text[:300])
+    assert basic in answer.text   # the answer itself is returned as written; what is shown or kept is not
+
+
+def test_a_stream_that_trickles_on_ends_at_the_total_deadline(settings):
+    slow = reply("基层卫生服务能力稳步提升" * 20, chunk_chars=1, chunk_delay=0.2)
+    with ScriptedOpenAIServer([slow], repeat_last=True) as stub:
+        client = make_client(settings, stub.base_url, llm_timeout=5.0, llm_total_timeout=1.5)
+        err = chat_error(client)
+        requests = len(stub.chat_requests)
+    assert err.kind == "timeout" and "GONGWEN_LLM_TOTAL_TIMEOUT" in str(err) and "1.5 秒" in str(err)
+    assert requests == 1     # no time is left for a retry
+    logged = last_call(client.settings)
+    assert logged.outcome == "error" and 0 < len(logged.response) < len(slow["reply"])
+    assert err.prompt_tokens and err.completion_tokens    # what the failed call cost, for `usage`
 
 
 # --- failures --------------------------------------------------------------------------------

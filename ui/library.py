@@ -120,6 +120,10 @@ class LibraryPanel:
     def _who(self, d: LibraryDoc) -> str:
         if d.builtin:
             return "内置范文"
+        if d.orphaned:
+            return "上传（原文件已不在，可删除）"
+        if not d.session_id:
+            return f"命令行导入 · {when_label(d.added_at)}"
         session = self.store.session(d.session_id) if d.session_id else None
         who = "本文稿" if d.session_id == self.sid else (f"文稿《{session.title}》" if session else "已删除的文稿")
         return f"{who}上传 · {when_label(d.added_at)}"
@@ -159,6 +163,7 @@ class LibraryPanel:
                              progress=bar.message, progress_fraction=bar.fraction)
         bar.widget.empty()
         results = [("warning", message) for _name, message in report.errors]
+        results += [("info", message) for _path, message in report.notices]   # e.g. filler cut out
         if report.added or report.replaced:
             results.append(("success", f"已加入范文库：{report.added + report.replaced} 个文件，"
                                        f"共 {report.passages_written} 个段落。"))

@@ -29,11 +29,15 @@ YEAR-02's cues (`done_cues`): completion (已完成、取得了…成效、verb 
 """
 from __future__ import annotations
 
+import math
 import re
 import tomllib
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+
+import numpy as np
 
 from rag.config import PROJECT_ROOT
 from rag.schema import WHOLE_REPORT, DraftRequest
@@ -464,16 +468,67 @@ def _numbers_and_names(s: str) -> tuple[frozenset[str], frozenset[str]]:
 def near_duplicate(a: str, b: str) -> bool:
     """REPEAT-01's test: the same words, or ≥ REPEAT_OVERLAP of the shorter one's character pairs
     with comparable length and the same numbers and quoted names."""
-    ka, kb = _key(a), _key(b)
-    if ka == kb:
-        return True
-    short, long_ = sorted((ka, kb), key=len)
-    if len(short) < REPEAT_MIN_CHARS or len(short) < REPEAT_LENGTH_RATIO * len(long_):
-        return False
-    if _numbers_and_names(a) != _numbers_and_names(b):
-        return False
-    ps, pl = _pairs(short), _pairs(long_)
-    return len(ps & pl) >= REPEAT_OVERLAP * len(ps)
+    return _key(a) == _key(b) or first_near_duplicates([a, b])[1] == 0
+
+
+def first_near_duplicates(texts: list[str]) -> list[int | None]:
+    """For each text, the index of the first earlier text it near-duplicates (`near_duplicate`),
+    None if there is none or the text is under REPEAT_MIN_CHARS (such a text matches only one
+    with the same words, which REPEAT-01 lets recur). Near-linear in the number of texts.
+
+    Prefix filtering: pairs are ranked rarest first across all the texts; a text holding ≥ n of
+    a shorter text's m pairs holds one of that text's first m − n + 1 ranked pairs. So only an
+    earlier text that shares such a prefix pair with this one, in either direction (either may
+    be the shorter), with the same numbers and quoted names, or that has the very same words,
+    is a candidate; the candidates are then tested together on pair bitsets.
+    """
+    keys = [_key(t) for t in texts]
+    rows = [j for j, k in enumerate(keys) if len(k) >= REPEAT_MIN_CHARS]
+    pairs = [_pairs(keys[j]) for j in rows]
+    frequency = Counter(p for ps in pairs for p in ps)
+    rank = {p: n for n, p in enumerate(sorted(frequency, key=lambda p: (frequency[p], p)))}
+    word_ids: dict[str, int] = {}
+    mark_ids: dict[tuple, int] = {}
+    words = np.array([word_ids.setdefault(keys[j], len(word_ids)) for j in rows], dtype=np.int64)
+    marks = np.array([mark_ids.setdefault(_numbers_and_names(texts[j]), len(mark_ids)) for j in rows],
+                     dtype=np.int64)
+    length = np.array([len(keys[j]) for j in rows], dtype=np.int64)
+    needed = np.array([math.ceil(REPEAT_OVERLAP * len(ps)) for ps in pairs], dtype=np.int64)
+    ranked = [sorted(rank[p] for p in ps) for ps in pairs]
+    prefixes = [rs[:len(rs) - int(n) + 1] for rs, n in zip(ranked, needed)]
+    at_row = np.repeat(np.arange(len(rows)), [len(rs) for rs in ranked])
+    at_bit = np.fromiter((n for rs in ranked for n in rs), dtype=np.int64, count=len(at_row))
+    bits = np.zeros((len(rows), max(1, -(-len(rank) // 64))), dtype=np.uint64)
+    np.bitwise_or.at(bits, (at_row, at_bit // 64), np.left_shift(np.uint64(1), (at_bit % 64).astype(np.uint64)))
+    first_with_words: dict[int, int] = {}
+    holding: dict[tuple[int, int], list[int]] = defaultdict(list)   # (marks, pair) → rows with it
+    leading: dict[tuple[int, int], list[int]] = defaultdict(list)   # (marks, pair) → rows it leads
+    found: list[int | None] = [None] * len(texts)
+    for r, own in enumerate(ranked):
+        m = int(marks[r])
+        candidates: list[int] = []          # rows, some more than once
+        if int(words[r]) in first_with_words:
+            candidates.append(first_with_words[int(words[r])])
+        for n in own:                       # an earlier shorter text's prefix pair in this one
+            candidates += leading.get((m, n), ())
+        for n in prefixes[r]:               # this text's prefix pair in an earlier longer one
+            candidates += holding.get((m, n), ())
+        if candidates:
+            c = np.array(candidates, dtype=np.int64)
+            short = np.minimum(length[c], length[r])
+            overlap = np.bitwise_count(bits[c] & bits[r]).sum(axis=1)
+            ok = (words[c] == words[r]) | (
+                (short >= REPEAT_LENGTH_RATIO * np.maximum(length[c], length[r]))
+                & (marks[c] == m)
+                & (overlap >= np.where(length[c] <= length[r], needed[c], needed[r])))
+            if ok.any():
+                found[rows[r]] = rows[int(c[ok].min())]
+        first_with_words.setdefault(int(words[r]), r)
+        for n in own:
+            holding[(m, n)].append(r)
+        for n in prefixes[r]:
+            leading[(m, n)].append(r)
+    return found
 
 
 def _title_like(line: str) -> bool:
@@ -489,15 +544,11 @@ def no_repeats(ctx: CheckContext) -> Iterator[Finding]:
     sentences = [s for a, b in paragraphs for s in sentences_in(text, a, b)
                  if not REMINDER_RE.fullmatch(s.text.strip())]
     reported: set[int] = set()
-    for j, s in enumerate(sentences):
-        if len(s.key) < REPEAT_MIN_CHARS:
-            continue
-        for earlier in sentences[:j]:
-            if near_duplicate(earlier.text, s.text):
-                reported.add(s.start)
-                yield Finding(s.start, s.end, s.text.strip()[:60],
-                              detail=f"与前文“{earlier.text.strip()[:30]}”重复")
-                break
+    for s, first in zip(sentences, first_near_duplicates([s.text for s in sentences])):
+        if first is not None:
+            reported.add(s.start)
+            yield Finding(s.start, s.end, s.text.strip()[:60],
+                          detail=f"与前文“{sentences[first].text.strip()[:30]}”重复")
     # The same clause said a third time is a repeat even inside different sentences (“……，增强了居民
     #对家庭医生的信任和支持。” under three sub-headings); twice is common in human reports.
     seen: dict[str, int] = {}

@@ -15,7 +15,8 @@ PLACEHOLDER_RE = re.compile(
     r"20[Xx×＊*]{2}|[Xx]{2,}|(?<![A-Za-z])[Xx](?=[市县区镇乡村局届年月日])|＊|\*|_{2,}|＿{2,}|□|■"
     # 〇〇 inside a year written in Chinese numerals (二〇〇八年) is not a placeholder.
     r"|○○|(?<![一二三四五六七八九〇零])〇〇(?![一二三四五六七八九〇零年])|某某"
-    r"|某(?:县|市|区|镇|乡|单位|同志|医院)|【[^】\n]*】|\[[^\]\n]*\]|\{[^}\n]*\}|待补充|待填写|TBD|TODO|\?\?|？？")
+    # A bracket pair holds no opening bracket, so a line of “【【【…” is scanned once, not once per “【”.
+    r"|某(?:县|市|区|镇|乡|单位|同志|医院)|【[^【】\n]*】|\[[^\[\]\n]*\]|\{[^{}\n]*\}|待补充|待填写|TBD|TODO|\?\?|？？")
 
 SCRAPE_NOISE_RE = re.compile(
     r"小编|网友|投稿|浏览量|阅读量|更新时间|发布时间|相关文章|推荐访问|最新推荐|精选图文|推荐度|点击下载|文档为doc|范文"

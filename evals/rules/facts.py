@@ -18,14 +18,17 @@ SENTENCE_BREAKS = "。；！？!?;\n"
 FACT04_LOOKBACK = 14
 
 COUNT_CLAIM_RE = re.compile(r"(以下|抓好|做好|突出|聚焦|重点抓好|重点做好)([一二三四五六七八九十两]{1,2})(个方面|项|方面|件|大)")
-CN_QUANTITY_RE = re.compile(r"(?<!第)([一二三四五六七八九十两]+)(项|个|家|所|名|人|次|台|场|期)")
+# A numeral run is tried from its first character only (its second after 第, as before), here and
+# in CN_FIXED_RE: tried from every character, a long run of numerals was scanned once per character.
+CN_QUANTITY_RE = re.compile(r"(?:(?<![第一二三四五六七八九十两])|(?<=第[一二三四五六七八九十两]))"
+                            r"([一二三四五六七八九十两]+)(项|个|家|所|名|人|次|台|场|期)")
 # FACT-03b fixed expressions: these numerals are names or set phrases, not quantities.
 CN_FIXED_RE = re.compile(
     r"两个(确立|维护|毫不动摇|结合|务必)|三个(代表|务必|区分)|四个(意识|自信|全面|面向|最严)|"
     r"五个(必由之路)|三级(医院|医疗)|二级(甲等|以上|医院)|两癌|十四五|十五五|二十届|"
-    r"[一二三四五六七八九十两]+个方面|一人一(档|策)|[一二三四五六七八九十]次(会议|全会)"
+    r"(?<![一二三四五六七八九十两])[一二三四五六七八九十两]+个方面|一人一(档|策)|[一二三四五六七八九十]次(会议|全会)"
     # "五项制度", "三项措施": names of sets of measures, not measured quantities.
-    r"|[一二三四五六七八九十两]+项(制度|措施|任务|工作|举措|原则|要求|机制|行动)")
+    r"|(?<![一二三四五六七八九十两])[一二三四五六七八九十两]+项(制度|措施|任务|工作|举措|原则|要求|机制|行动)")
 _QUAL_AFTER = ("以上", "以下", "余")
 _QUAL_BEFORE = ("不少于", "不低于", "约", "近")
 QUAL_AFTER_WINDOW = 2   # 以上/以下/余 right after the number and unit
