@@ -90,21 +90,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_draft(args: argparse.Namespace) -> int:
-    from rag.draft import DraftResult, draft_report
-    from rag.normalize import load_request
+    from rag.draft import DraftResult
     from rag.plan import ReportPlan
-    loaded = load_request(args.request)
-    for notice in loaded.notices:
-        _progress(f"提示：{notice}")
-    request = loaded.request
+    from rag.schema import DraftRequest
+    from rag.service import draft_from_request
+    data = DraftRequest.read_json(args.request)
     plan = None
     if args.plan:
-        data = _load_json_file(args.plan, "提纲")
-        plan = ReportPlan.from_dict(data.get("plan", data))
+        plan_data = _load_json_file(args.plan, "提纲")
+        plan = ReportPlan.from_dict(plan_data.get("plan", plan_data))
     resume = DraftResult.from_json(_load_json_file(args.resume, "未完成草稿")) if args.resume else None
     stream = None if args.json else (lambda t: print(t, end="", flush=True))
-    result = draft_report(request, get_settings(), on_token=stream, progress=_progress, plan=plan, resume=resume)
-    result.notices[:0] = loaded.notices     # what normalising the request changed comes first
+    result = draft_from_request(data, get_settings(), on_token=stream, progress=_progress, plan=plan,
+                                resume=resume)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=1))
     else:
@@ -135,10 +133,12 @@ def _role(value: str) -> str:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m rag", description="公文起草助手：语料、检索与起草")
-    sub = p.add_subparsers(dest="command", required=True)
+DESCRIPTION = "公文起草助手：语料、检索与起草"
 
+
+def add_commands(sub) -> None:
+    """The commands of `python -m rag`, added to `sub` (an argparse subparsers object): this
+    parser's and the `gongwen` command's."""
     b = sub.add_parser("build-corpus", help="从 corpus/raw 重新生成清洗后的语料（JSONL）")
     b.add_argument("--raw", default=str(PROJECT_ROOT / "corpus" / "raw"))
     b.add_argument("--out", default=str(PROJECT_ROOT / "corpus"))
@@ -173,6 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("model", help="准备内置模型（拼接并校验），可选启动服务")
     m.add_argument("--serve", action="store_true")
     m.set_defaults(func=cmd_model)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m rag", description=DESCRIPTION)
+    add_commands(p.add_subparsers(dest="command", required=True))
     return p
 
 
