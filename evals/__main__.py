@@ -20,7 +20,7 @@ from rag.textio import read_text
 USAGE_ERROR = 2
 
 
-class _ChineseArgumentParser(argparse.ArgumentParser):
+class ChineseArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         print(f"参数错误：{message}", file=sys.stderr)
@@ -49,23 +49,19 @@ def format_evaluation(evaluation) -> str:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from rag.config import get_settings
     from rag.normalize import load_request
-    from evals.check import evaluate
+    from rag.service import check_draft
     if not args.request:
         raise RequestError("缺少请求文件：请用 --request 指定一个 JSON 文件（字段同 cases.jsonl）。")
     loaded = load_request(args.request)
     for notice in loaded.notices:
         print(f"提示：{notice}", file=sys.stderr)
-    request = loaded.request
     decoded = read_text(args.draft)
     for notice in decoded.notices:   # a lossy decode (truncated UTF-16, unpaired surrogates) is said
         print(f"提示：{notice}", file=sys.stderr)
-    draft = decoded.text
-    evaluation = evaluate(draft, request, _copy_index(args))
-    if args.judge:
-        from rag.config import get_settings
-        from evals.judge import judge_draft, merge_judgement
-        evaluation = merge_judgement(evaluation, judge_draft(draft, request, get_settings()))
+    evaluation = check_draft(decoded.text, loaded.request, get_settings(), copy=not args.no_copy,
+                             judge=args.judge)
     if args.json:
         print(json.dumps(evaluation.to_json(), ensure_ascii=False, indent=1))
     else:
@@ -80,9 +76,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _ChineseArgumentParser(prog="python -m evals", description="公文草稿检查（eval-rules.md 的各条规则）")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_ChineseArgumentParser)
+DESCRIPTION = "公文草稿检查（eval-rules.md 的各条规则）"
+
+
+def add_check_command(sub) -> None:
+    """`check`, added to `sub` (an argparse subparsers object): also `gongwen check`."""
     c = sub.add_parser("check", help="检查一篇草稿")
     c.add_argument("draft", help="草稿文件（.txt/.md，UTF-8 或 GBK）")
     c.add_argument("--request", help="请求 JSON 文件（字段同 cases.jsonl）")
@@ -90,10 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--judge", action="store_true", help="另请大模型复核 FACT-06、LANG-04（默认关闭）")
     c.add_argument("--no-copy", action="store_true", help="不做 COPY-01 抄袭检查")
     c.set_defaults(func=cmd_check)
+
+
+def add_commands(sub) -> None:
+    """The commands of `python -m evals`, added to `sub`: this parser's and `gongwen evals`."""
+    add_check_command(sub)
     r = sub.add_parser("run", help="在标注样本上评估检查器")
     r.add_argument("--cases", help="样本目录（含 cases.jsonl 和 drafts/），默认 evals/cases")
     r.add_argument("--no-copy", action="store_true", help="不做 COPY-01 抄袭检查")
     r.set_defaults(func=cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = ChineseArgumentParser(prog="python -m evals", description=DESCRIPTION)
+    add_commands(p.add_subparsers(dest="command", required=True, parser_class=ChineseArgumentParser))
     return p
 
 

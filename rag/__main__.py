@@ -91,34 +91,21 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_draft(args: argparse.Namespace) -> int:
-    from rag.draft import DraftResult, draft_report
-    from rag.errors import RequestError
-    from rag.normalize import load_request
+    from rag.draft import DraftResult
     from rag.plan import ReportPlan
-    from rag.validation import belongs_to_request
-    loaded = load_request(args.request)
-    for notice in loaded.notices:
-        _progress(f"提示：{notice}")
-    request = loaded.request
-    plan = resume = None
-    again = f"请用 rag plan --request {args.request} --json 重新生成提纲。"
+    from rag.schema import DraftRequest
+    from rag.service import draft_from_request
+    data = DraftRequest.read_json(args.request)
+    plan = None
     if args.plan:
-        data = _load_json_file(args.plan, "提纲")
-        plan = ReportPlan.from_dict(data.get("plan", data) if isinstance(data, dict) else data)
-        belongs_to_request("提纲", plan.genre, plan.section, [plan.request_fingerprint],
-                           request.genre, request.section, request.fingerprint(), again)
-    if args.resume:
-        data = _load_json_file(args.resume, "未完成草稿")
-        resume = DraftResult.from_json(data)
-        if resume.plan is None:
-            raise RequestError("未完成草稿里没有提纲，无法接着写。请重新起草。")
-        belongs_to_request("未完成草稿", resume.plan.genre, resume.plan.section,
-                           [data.get("request_fingerprint", ""), resume.request_fingerprint],
-                           request.genre, request.section, request.fingerprint(),
-                           f"请不带 --resume 重新起草：rag draft --request {args.request}。")
+        plan_data = _load_json_file(args.plan, "提纲")
+        plan = ReportPlan.from_dict(plan_data.get("plan", plan_data) if isinstance(plan_data, dict) else plan_data)
+    resume = DraftResult.from_json(_load_json_file(args.resume, "未完成草稿")) if args.resume else None
+    hints = {"plan": f"请用 rag plan --request {args.request} --json 重新生成提纲。",
+             "resume": f"请不带 --resume 重新起草：rag draft --request {args.request}。"}
     stream = None if args.json else (lambda t: print(t, end="", flush=True))
-    result = draft_report(request, get_settings(), on_token=stream, progress=_progress, plan=plan, resume=resume)
-    result.notices[:0] = loaded.notices     # what normalising the request changed comes first
+    result = draft_from_request(data, get_settings(), on_token=stream, progress=_progress, plan=plan,
+                                resume=resume, hints=hints)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=1))
     else:
@@ -149,10 +136,12 @@ def _role(value: str) -> str:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m rag", description="公文起草助手：语料、检索与起草")
-    sub = p.add_subparsers(dest="command", required=True)
+DESCRIPTION = "公文起草助手：语料、检索与起草"
 
+
+def add_commands(sub) -> None:
+    """The commands of `python -m rag`, added to `sub` (an argparse subparsers object): this
+    parser's and the `gongwen` command's."""
     b = sub.add_parser("build-corpus", help="从 corpus/raw 重新生成清洗后的语料（JSONL）")
     b.add_argument("--raw", default=str(PROJECT_ROOT / "corpus" / "raw"))
     b.add_argument("--out", default=str(PROJECT_ROOT / "corpus"))
@@ -187,6 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("model", help="准备内置模型（拼接并校验），可选启动服务")
     m.add_argument("--serve", action="store_true")
     m.set_defaults(func=cmd_model)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m rag", description=DESCRIPTION)
+    add_commands(p.add_subparsers(dest="command", required=True))
     return p
 
 

@@ -213,7 +213,7 @@ def search_passages(query: str, settings: Settings, genre: str | None = None,
         kept.append(Exemplar(text=passage.text, genre=m.get("genre", ""), role=m.get("role", ""),
                              title=m.get("title", ""), section=m.get("section", ""),
                              source=m.get("source", ""), score=round(fused[chunk_id], 6),
-                             chunk_id=chunk_id))
+                             chunk_id=chunk_id, article_id=m.get("article_id", "")))
         if len(kept) == k:
             break
     return kept

@@ -115,6 +115,7 @@ class Exemplar:
     source: str
     score: float
     chunk_id: str = ""
+    article_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
