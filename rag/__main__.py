@@ -115,6 +115,24 @@ def cmd_draft(args: argparse.Namespace) -> int:
     return 0 if result.draft else 1
 
 
+def cmd_fill(args: argparse.Namespace) -> int:
+    """补充材料 from the command line: one paragraph of a drafted result rewritten with the
+    user's material; prints the new result (with its request) as JSON."""
+    from rag.draft import DraftResult, fill_paragraph
+    from rag.normalize import load_request
+    saved = _load_json_file(args.draft, "草稿")
+    result = DraftResult.from_json(saved)
+    request = load_request(args.request).request
+    text = args.text if args.text is not None else sys.stdin.read()
+    filled = fill_paragraph(request, result.draft, args.at, text, get_settings(), blocks=result.blocks or None,
+                            plan=result.plan, on_token=None if args.json else (lambda t: print(t, end="", flush=True)))
+    if args.json:
+        print(json.dumps(filled.to_json(), ensure_ascii=False, indent=1))
+    else:
+        print("\n\n" + filled.draft + "\n\n" + filled.summary())
+    return 0
+
+
 def cmd_model(args: argparse.Namespace) -> int:
     from rag.local_model import ensure_model_file, serve_forever
     path = ensure_model_file(get_settings(), progress=_progress)
@@ -173,6 +191,13 @@ def add_commands(sub) -> None:
     pl.add_argument("--json", action="store_true")
     pl.set_defaults(func=cmd_plan)
 
+    f = sub.add_parser("fill", help="补充材料：把几句话写进草稿的一段（如回答“【待补充】”）")
+    f.add_argument("--request", required=True, help="请求文件（JSON）")
+    f.add_argument("--draft", required=True, help="rag draft --json 输出的草稿文件")
+    f.add_argument("--at", default="", help="哪一段：小标题编号（如“（二）”）、小标题文字或部分名称；不写则为第一处【待补充】")
+    f.add_argument("--text", help="补充的内容；不写则从标准输入读")
+    f.add_argument("--json", action="store_true", help="输出 JSON（含新的请求）")
+    f.set_defaults(func=cmd_fill)
     m = sub.add_parser("model", help="准备内置模型（拼接并校验），可选启动服务")
     m.add_argument("--serve", action="store_true")
     m.set_defaults(func=cmd_model)

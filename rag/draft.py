@@ -10,7 +10,7 @@ continues without redoing them.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evals.check import Evaluation
@@ -25,10 +25,10 @@ from rag.plan import Embed, ReportPlan, make_plan, validate_plan
 from rag.prompting import (PartSpec, fence, genre_guide,
                            numbered, render, requested_parts, unit_voice)
 from rag.job import (MIN_ITEM_CHARS, DraftJob, Progress, Retriever, TokenSink, Usage)
-from rag.repair import block_facts, check, check_and_repair, delete_findings, finish_blocks, rewrite_block
+from rag.repair import block_facts, check, check_blocks, check_and_repair, delete_findings, finish_blocks, rewrite_block
 from rag.targets import revision_target
 from rag.schema import DraftRequest, Exemplar
-from rag.text import nonspace_len
+from rag.text import SUPPLY_MARK, nonspace_len
 from rag.tokens import count_tokens
 from rag.validation import validate_result_fields
 
@@ -50,6 +50,7 @@ class DraftResult:
     rounds: list[dict[str, Any]] = field(default_factory=list)   # score of every version tried
     partial: bool = False
     error: str = ""
+    request: DraftRequest | None = None    # set when the version's request changed (补充材料)
 
     def to_json(self) -> dict[str, Any]:
         return {"draft": self.draft, "partial": self.partial, "error": self.error,
@@ -63,7 +64,8 @@ class DraftResult:
                 "blocks": [b.to_dict() for b in self.blocks],
                 "elaboration": elaboration_summary(self.blocks),
                 "usage": self.usage.to_json(), "rounds": self.rounds,
-                "request_fingerprint": self.request_fingerprint}
+                "request_fingerprint": self.request_fingerprint,
+                **({"request": self.request.to_dict()} if self.request else {})}
 
     @property
     def request_fingerprint(self) -> str:
@@ -328,6 +330,75 @@ def revise_draft(request: DraftRequest, draft: str, instruction: str, settings: 
     ev = check_and_repair(current, job, runner, rounds, load_copy_index(settings), model_rounds=0)
     job.usage.seconds = time.monotonic() - started
     return _result(job, current, runner, ev, rounds, plan=plan)
+
+
+def find_block(blocks: list[Block], at: str) -> Block | None:
+    """The body block a user points at: by its marker (“（二）”), its sub-heading's words, or its
+    part's title (“存在问题”); "" means the first block asking for material (【待补充】)."""
+    at = (at or "").strip()
+    bodies = [b for b in blocks if b.kind in ("item", "paragraph", "opening")]
+    if not at:
+        return next((b for b in bodies if SUPPLY_MARK in b.body()), None)
+    hit = next((b for b in bodies if b.marker and b.marker == at), None)
+    if hit is None:
+        hit = next((b for b in bodies if b.heading and (at in b.heading or b.heading in at)), None)
+    if hit is None:
+        part = next((b for b in blocks if b.kind == "part" and at in b.marker + b.heading), None)
+        if part is not None:
+            hit = next((b for b in bodies if b.key.split("/")[0] == part.key), None)
+    return hit
+
+
+def fill_paragraph(request: DraftRequest, draft: str, at: str, material: str, settings: Settings, *,
+                   llm=None, on_token: TokenSink | None = None, blocks: list[Block] | None = None,
+                   plan: ReportPlan | None = None) -> DraftResult:
+    """补充材料: the user answers a 【待补充】 place (or any paragraph) in a few words. The answer
+    becomes a fact of that paragraph — in the request of the new version (`result.request`), its
+    own sentence origin "user" — and only that paragraph is rewritten with it, under the same
+    contract as a draft. Every other block stays as it is."""
+    material = material.strip()
+    if not material:
+        raise RequestError("请先写要补充的内容（几句话即可，如具体做法、数字或典型事例）。")
+    started = time.monotonic()
+    current = _version_blocks(draft, blocks)
+    target = find_block(current, at)
+    if target is None:
+        raise RequestError(f"没有找到要补充的段落“{at}”，请写小标题的编号（如“（二）”）或部分名称。")
+    request = replace(request, facts=list(request.facts) + [material])
+    job = _job_for_version(request, settings, llm, on_token, current, None)
+    fact = next((f for f in job.sheet.facts if f.original.strip() == material), None)
+    if fact is None:
+        raise RequestError("补充的内容像是给助手的指令，不能作为事实写入草稿，请只写本单位的实际情况。")
+    job.homes[fact.text] = target.heading
+    runner = GuardRunner()
+    facts = block_facts(target, job)
+    target.sentences = [s for s in target.sentences if not (s.origin == "phrase" and SUPPLY_MARK in s.text)]
+    prompt = render("task_fill", genre=request.genre, material=fence(material),
+                    facts=fence(numbered([f.text for f in facts])) if facts else "（无）", text=fence(target.render()))
+    job.progress(f"正在把补充的材料写进{target.marker}{target.heading or '这一段'}…")
+    reply = job.chat(prompt, purpose="fill", stream=True,
+                     max_tokens=job.answer_tokens(nonspace_len(target.body()) + 2 * nonspace_len(material) + 120))
+    rewrite_block(target, reply, job, current, runner, "user-material", extra_facts=[fact])
+    for s in target.sentences:          # the user's own material, written in as it is, is theirs
+        if s.origin == "fact" and s.fact_ids == [fact.id]:
+            s.origin = "user"
+    rounds: list[dict] = []
+    ev = check_and_repair(current, job, runner, rounds, load_copy_index(settings), model_rounds=0)
+    job.usage.seconds = time.monotonic() - started
+    result = _result(job, current, runner, ev, rounds, plan=plan)
+    result.request = request
+    return result
+
+
+def edit_draft(request: DraftRequest, draft: str, settings: Settings, *, blocks: list[Block] | None = None,
+               plan: ReportPlan | None = None) -> DraftResult:
+    """A hand edit: the new text read against the version it started from, so the words the user
+    typed are origin "user" — no rule calls their numbers or names invented, and no repair or
+    revision removes them unasked — then checked. Nothing is rewritten."""
+    current = parse_blocks(draft, blocks)
+    ev = check_blocks(current, request, load_copy_index(settings))
+    return DraftResult(draft=render_blocks(current), evaluation=ev, plan=plan, blocks=current,
+                       sentences=[s for b in current for s in _block_sentences(b)], request=request)
 
 
 def revision_blocks(blocks: list[Block], instruction: str) -> list[Block]:

@@ -36,11 +36,15 @@ DOCUMENT_RULES = {"LEN-01", "STR-01", "FACT-01", "FACT-02", "INPUT-03"}
 EDITABLE = ("model", "elaboration")
 
 
-def check(blocks: list[Block], job: DraftJob, copy_index) -> Evaluation:
+def check_blocks(blocks: list[Block], request, copy_index) -> Evaluation:
     """The checker's verdict on blocks, with where each span came from: the user's own words count
     as facts of this version, unconfirmed elaboration is listed as a reminder."""
     provenance = [Span(s.text, s.origin, s.confirmed) for b in blocks for s in b.sentences]
-    return evaluate(render_blocks(blocks), job.request, copy_index, provenance)
+    return evaluate(render_blocks(blocks), request, copy_index, provenance)
+
+
+def check(blocks: list[Block], job: DraftJob, copy_index) -> Evaluation:
+    return check_blocks(blocks, job.request, copy_index)
 
 
 def _rank(ev: Evaluation) -> tuple:
