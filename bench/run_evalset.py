@@ -21,8 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
-from rag.text import SUPPLY_MARK, extract_numbers, is_year_token, nonspace_len, sentences_of
-from evals.rules.claims import hollow_phrases, unsupported_claims
+from evals.rules.claims import hollow_phrases, near_duplicate, unsupported_claims
+from rag.headings import ENUM_ITEM_RE
+from rag.text import (REMINDER_RE, SUPPLY_MARK, clauses_of, extract_numbers, han_count, is_year_token, nonspace_len,
+                      sentence_key, sentences_of)
 from rag.config import PROJECT_ROOT, get_settings
 from rag.draft import DraftResult, draft_report
 from rag.errors import UserFacingError
@@ -63,13 +65,78 @@ def known_share(draft: str, recorded: list[str]) -> float:
     return 1 - left / total if total else 1.0
 
 
+def joined_sentences(result: DraftResult) -> list[tuple[str, list[str]]]:
+    """(sentence, origins of its spans) for every body sentence: spans of one sentence joined."""
+    out: list[tuple[str, list[str]]] = []
+    for b in result.blocks:
+        text, origins = "", []
+        for span in b.sentences:
+            text, origins = text + span.text, origins + [span.origin]
+            if text[-1:] in "。！？；":
+                out.append((text, origins))
+                text, origins = "", []
+        if text:
+            out.append((text, origins))
+    return out
+
+
+def repeats(sentences: list[str]) -> tuple[int, int]:
+    """(sentences said twice by REPEAT-01's test, clauses of 8+ Han characters said twice)."""
+    twice = sum(any(near_duplicate(s, t) for t in sentences[:i]) for i, s in enumerate(sentences)
+                if not REMINDER_RE.fullmatch(s.strip()))
+    clauses = [sentence_key(c) for s in sentences for c in clauses_of(s)
+               if han_count(c) >= 8 and not REMINDER_RE.search(c)]
+    return twice, sum(c in clauses[:i] for i, c in enumerate(clauses))
+
+
+def pasted_run(draft: str, facts: list[str]) -> int:
+    """The longest run of characters a fact of over 300 characters (a pasted ledger) gives the
+    draft word for word."""
+    best = 0
+    d = sentence_key(draft)
+    for f in (sentence_key(x) for x in facts if len(x) > 300):
+        for i in range(len(f)):
+            lo, hi = best + 1, len(f) - i
+            while lo <= hi:
+                mid = (lo + hi) // 2
+                if f[i:i + mid] in d:
+                    best, lo = mid, mid + 1
+                else:
+                    hi = mid - 1
+    return best
+
+
+_PART_LABEL = re.compile(r"(?:如下|以下工作|以下几个方面工作|以下保障措施|问题)：[^。；\n]{0,12}[：:]")
+
+
+def label_debris(draft: str) -> list[str]:
+    """A fact label left after a part's lead-in (“…以下工作：今后：…”) and a lone 一是 in a paragraph."""
+    found = [m.group(0) for m in _PART_LABEL.finditer(draft)]
+    for line in draft.split("\n"):
+        marks = ENUM_ITEM_RE.findall(line)
+        if len(marks) == 1:
+            found.append(line[:20])
+    return found
+
+
 def measure(result: DraftResult, request: DraftRequest) -> dict:
     present, total, invented = fact_coverage(result.draft, request.facts)
     facts = list(request.facts) + list(request.key_figures) + [request.unit]
     sentences = [s for line in result.draft.split("\n") for s in sentences_of(line) if s.strip()]
     claims = [c.text for s in sentences for c in unsupported_claims(s, tuple(facts))]
     ev = result.evaluation
-    return {"verdict": "-" if ev is None else ("pass" if ev.passed else "FAIL"),
+    joined = joined_sentences(result)
+    twice, clause_twice = repeats([t for t, _o in joined])
+    elaboration = [s for s in result.sentences if s.origin == "elaboration"]
+    unmarked = [t for t, o in joined if "model" in o and not any(
+        s.origin == "model" and s.fact_ids for b in result.blocks for s in b.sentences if s.text in t)]
+    withheld = result.draft.count("【待核实】")
+    return {"elaboration_sentences": len(elaboration),
+            "elaboration_chars": sum(nonspace_len(s.text) for s in elaboration),
+            "unmarked_model": unmarked, "repeated_sentences": twice, "repeated_clauses": clause_twice,
+            "withheld": withheld, "pasted_run": pasted_run(result.draft, list(request.facts)),
+            "sub_headings": sum(b.kind == "item" for b in result.blocks),
+            "label_debris": label_debris(result.draft), "in_range": None,"verdict": "-" if ev is None else ("pass" if ev.passed else "FAIL"),
             "failing": sorted({v.rule for v in ev.violations if v.severity in ("blocker", "major")}) if ev else [],
             "chars": nonspace_len(result.draft), "present": present, "total": total, "invented": invented,
             "claims": claims, "hollow": [c.text for c in hollow_phrases(result.draft)],
@@ -109,11 +176,15 @@ def main() -> int:
             m = measure(result, request)
             lo, hi = request.length_chars
             in_range = lo <= m["chars"] <= hi
+            m["in_range"] = in_range
             print(f"{case['id']:5} {request.genre:6} {request.section:10} {m['verdict']:5} "
                   f"{m['chars']:>4}/{lo}-{hi} {m['present']:>3}/{m['total']:<3} {secs:5.0f} {m['calls']:5} "
                   f"{m['known_share']:5.0%}  {','.join(m['invented']) or '-'} / {'；'.join(m['claims']) or '-'} / "
                   f"{'；'.join(m['hollow']) or '-'} / {','.join(m['failing']) or '-'} / "
-                  f"{' '.join(f'{k}:{v}' for k, v in m['edits'].items()) or '-'}", flush=True)
+                  f"{' '.join(f'{k}:{v}' for k, v in m['edits'].items()) or '-'} / elaboration "
+                  f"{m['elaboration_sentences']}:{m['elaboration_chars']} / repeats {m['repeated_sentences']}+"
+                  f"{m['repeated_clauses']} / withheld {m['withheld']} / pasted {m['pasted_run']} / "
+                  f"debris {'；'.join(m['label_debris']) or '-'}", flush=True)
             totals["cases"] += 1
             totals["drafts"] += bool(result.draft)
             totals["pass"] += m["verdict"] == "pass"
@@ -123,6 +194,15 @@ def main() -> int:
             totals["facts_present"] += m["present"]
             totals["facts_total"] += m["total"]
             totals["length_ok"] += in_range or (m["chars"] < lo and m["supply_marks"] > 0)
+            totals["in_range"] += in_range
+            totals["elaboration_sentences"] += m["elaboration_sentences"]
+            totals["elaboration_chars"] += m["elaboration_chars"]
+            totals["unmarked_model"] += len(m["unmarked_model"])
+            totals["repeats"] += m["repeated_sentences"] + m["repeated_clauses"]
+            totals["label_debris"] += len(m["label_debris"])
+            if request.section == "全文":
+                totals["whole"] += 1
+                totals["whole_max_seconds"] = max(totals["whole_max_seconds"], round(secs))
             totals["seconds"] += secs
             totals["known_all"] += m["known_share"] == 1.0
             out.write(json.dumps({"id": case["id"], "seconds": round(secs, 1), "measures": m, **result.to_json()},
@@ -134,7 +214,11 @@ def main() -> int:
           f"hollow phrases {totals['hollow']}; fact numbers {totals['facts_present']}/{totals['facts_total']}; "
           f"length in range or 【待补充】 {totals['length_ok']}/{totals['drafts']}; "
           f"all sentences of known origin {totals['known_all']}/{totals['drafts']}; "
-          f"{totals['seconds'] / drafts:.0f} s per draft", flush=True)
+          f"{totals['seconds'] / drafts:.0f} s per draft\n"
+          f"in range {totals['in_range']}/{totals['drafts']}; elaboration {totals['elaboration_sentences']} spans, "
+          f"{totals['elaboration_chars']} chars; model sentences without a fact not marked {totals['unmarked_model']}; "
+          f"repeated sentences+clauses {totals['repeats']}; label debris {totals['label_debris']}; "
+          f"slowest whole report {totals['whole_max_seconds']} s ({totals['whole']} whole reports)", flush=True)
     return 0
 
 

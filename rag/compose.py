@@ -45,6 +45,10 @@ HEADINGS_TEMPERATURE = 0.1
 ENUMERATED_PARTS = ("problems", "next", "safeguards")
 # Parts that may be written with no facts at all: measures to come, which claim nothing done.
 MEASURE_PARTS = ("next", "safeguards")
+# A short paragraph asks once for more material; a draft makes at most GROW_CALLS_MAX such calls
+# (each costs the embedded model 10–25 s: a whole report must stay within minutes).
+GROW_CALLS_MAX = 3
+GROW_MIN_CHARS = 80
 # How many measures a part with no facts gets, and the characters the opening's overview may take.
 MEASURES_WITHOUT_FACTS = 3
 OVERVIEW_CHARS = 60
@@ -149,6 +153,7 @@ class Composer:
         self.edits = self.runner.edits
         self.blocks: list[Block] = []
         self.short_items: list[str] = []
+        self.grows = 0
 
     # -- framing ---------------------------------------------------------------------------------
 
@@ -388,8 +393,11 @@ class Composer:
                     part: PlanPart) -> None:
         """Block-scope guards of a written paragraph: more material when it is short, every fact
         present, no connective at its start, a 【待补充】 prompt when it is still short."""
-        if self.elaborate and nonspace_len(block.body()) < SHORT_SHARE * budget:
-            block.sentences += self.grow(block, ctx, budget - nonspace_len(block.body()))
+        short = budget - nonspace_len(block.body())
+        if (self.elaborate and nonspace_len(block.body()) < SHORT_SHARE * budget and short >= GROW_MIN_CHARS
+                and self.grows < GROW_CALLS_MAX):
+            self.grows += 1
+            block.sentences += self.grow(block, ctx, short)
         cover_facts(block, facts, where, self.runner)
         self._open_without_connective(block, where)
         if nonspace_len(block.body()) < SHORT_SHARE * budget:

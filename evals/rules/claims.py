@@ -65,7 +65,7 @@ REPEAT_MIN_CHARS = 10      # shorter sentences (“特此报告”) may recur
 LEAD_MIN_CHARS = 4
 CLAUSE_REPEAT_TIMES = 3
 
-KIND_LABELS = {"event": "活动或会议", "outcome": "可核查的结果", "honour": "荣誉或评价", "scope": "范围或排名", "organisation": "机构",
+KIND_LABELS = {"event": "活动或会议", "outcome": "可核查的结果", "date": "时限", "honour": "荣誉或评价", "scope": "范围或排名", "organisation": "机构",
                "name": "名称", "title": "文件名", "done": "完成的口吻"}
 
 _KEEP = re.compile(f"[^{HAN}0-9A-Za-z]+")
