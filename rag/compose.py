@@ -103,7 +103,8 @@ def enumerate_items(items: list[list[Sentence]]) -> list[Sentence]:
     joined with “；”, longer ones stand as sentences of their own."""
     items = [it for it in items if it]
     if len(items) == 1:
-        return items[0]
+        last = items[0][-1]
+        return items[0][:-1] + [Sentence(last.text.rstrip("。；！？，") + "。", last.origin, last.fact_ids, last.confirmed)]
     single = all(sum(s.text[-1:] in "。！？；" for s in it) <= 1 for it in items)
     out: list[Sentence] = []
     for n, item in enumerate(items, 1):
@@ -125,6 +126,16 @@ def fact_list(facts: list[Fact]) -> str:
     """A writing call's own facts, words and all: the small model cannot look a fact up by its
     number in the list of all facts, and wrote the other paragraphs' facts when given numbers only."""
     return fact_lines((f.id, f.text) for f in facts)
+
+
+def sentence_groups(spans: list[Sentence]) -> list[list[Sentence]]:
+    """Spans grouped into the sentences they make up (a sentence ends on 。！？；)."""
+    groups: list[list[Sentence]] = [[]]
+    for s in spans:
+        groups[-1].append(s)
+        if s.text[-1:] in "。！？；":
+            groups.append([])
+    return [g for g in groups if g]
 
 
 def reply_items(text: str) -> list[str]:
@@ -240,6 +251,9 @@ class Composer:
         return block
 
     def _part_ctx(self, part: PlanPart, facts: list[Fact], title: str, anchor: str = "") -> ReplyContext:
+        """A paragraph part speaks of the whole report: causes and measures may name any of its
+        work (the anchor), figures only its own facts'."""
+        anchor = anchor or "".join(f.text for f in self.sheet.facts)
         return ReplyContext(facts=facts, all_facts=self.sheet.facts, year=self.job.request.year,
                             unit=self.job.request.unit, heading="", future=self._future(part),
                             written=self._written(), where=title, elaborate=self.elaborate, anchor=anchor)
@@ -263,16 +277,26 @@ class Composer:
         for chunk in reply_items(reply):
             spans = self.runner.read_reply(chunk, ctx, self._reasker(ctx, facts))
             ctx.written += [s.text for s in spans]
-            carried = [i for s in spans if s.origin in ("model", "fact") for i in s.fact_ids]
-            home = next((i for i in carried if i not in by_fact), None)
-            if home is not None:
-                by_fact[home] = spans
-            elif spans and part.key in MEASURE_PARTS and not carried:
-                extra.append(spans)
-            elif spans:
-                for s in spans:
+            # sentence by sentence: a sentence goes with the fact it carries, elaboration with the
+            # fact it follows (or, before any, the one it leads into)
+            home: int | None = None
+            pending: list[Sentence] = []
+            for sentence in sentence_groups(spans):
+                carried = [i for s in sentence if s.origin in ("model", "fact") for i in s.fact_ids]
+                if carried:
+                    home = next((i for i in carried if i not in by_fact), carried[0])
+                    by_fact.setdefault(home, []).extend(pending + sentence)
+                    pending = []
+                elif home is not None:
+                    by_fact[home] += sentence
+                else:
+                    pending += sentence
+            if pending and part.key in MEASURE_PARTS:
+                extra.append(pending)
+            elif pending:
+                for s in pending:
                     self.runner.log("unanchored", s.text, "", title, action="drop",
-                                    reason="存在问题只写事实中的问题" if part.key == "problems" else "与已写的条目重复")
+                                    reason="存在问题只写事实中的问题" if part.key == "problems" else "不是在写本部分的事实")
         items: list[list[Sentence]] = []
         for f in facts:
             own = by_fact.get(f.id, [])

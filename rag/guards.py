@@ -44,13 +44,11 @@ RESTATED_SHARE = 0.45
 # A model sentence with fewer Han characters is list debris (“市第二人民医院。”, “覆盖病组：632个。”)
 # left when a Markdown list is read as prose; report sentences are longer.
 FRAGMENT_HAN = 10
-# Pairs of its paragraph's own words a sentence without a fact must share to be about that work;
-# a short one (“加强与相关部门的合作。”) may share one.
-ELABORATION_SHARED_PAIRS = 2
-SHORT_ELABORATION_HAN = 20
 # An elaboration span (no fact in it) copying this many characters of an exemplar is another
 # unit's 做法 (“抓项目夯基础”); a fact's clause may share up to EXEMPLAR_ECHO_MIN_CHARS.
 ELABORATION_ECHO_MIN_CHARS = 8
+# Pairs of another sub-heading's fact words that make a sentence without a fact that one's.
+ELSEWHERE_PAIRS = 3
 # A clause this short without a fact (“同时，”“为此，”) is a link: it goes with the clause it leads into.
 LINK_CLAUSE_HAN = 5
 # A clause this long said twice in one draft is a repeat (“参加县‘八一’军民联欢活动” under two headings).
@@ -181,10 +179,10 @@ def _fact_pairs(facts: list[Fact]) -> set[tuple[str, str]]:
     return set().union(*(number_pairs(f.text) for f in facts)) if facts else set()
 
 
-def _shares_own_words(text: str, ctx: ReplyContext, pairs: int = 1) -> bool:
-    """The text shares `pairs` character pairs, beyond the words every report uses, with the
-    paragraph's heading, facts or anchor: it stays on the paragraph's own work."""
-    return len(pair_key(text) & ctx.own_pairs_with_heading) >= pairs
+def _shares_own_words(text: str, ctx: ReplyContext) -> bool:
+    """The text shares a character pair, beyond the words every report uses, with the paragraph's
+    heading, facts or anchor: it stays on the paragraph's own work."""
+    return bool(pair_key(text) & ctx.own_pairs_with_heading)
 
 
 # --- sentence tests -----------------------------------------------------------------------------------
@@ -297,14 +295,10 @@ def _moved_value(sentence: str, ctx: ReplyContext) -> bool:
 
 
 def _off_topic(sentence: str, ctx: ReplyContext) -> bool:
-    """A sentence that says none of the paragraph's facts and shares too little of its work: the
-    small model fills a paragraph with another report's sentences (“努力为军队办实事” under an 应急
-    heading, “加强医疗质量监管…” under 健康素养, sharing one word). Elaboration must stay on the
-    paragraph's own facts: ELABORATION_SHARED_PAIRS of their words, or — a short sentence — one."""
-    if facts_in(sentence, ctx.facts):
-        return False
-    need = 1 if han_count(sentence) <= SHORT_ELABORATION_HAN else ELABORATION_SHARED_PAIRS
-    return not _shares_own_words(sentence, ctx, need)
+    """A sentence that says none of the paragraph's facts and shares no word of its work (beyond
+    the words every report uses): the small model fills a paragraph with another report's
+    sentences (“努力为军队办实事” under an 应急 heading). Elaboration stays on its paragraph's facts."""
+    return not facts_in(sentence, ctx.facts) and not _shares_own_words(sentence, ctx)
 
 
 def _restates_fact(sentence: str, ctx: ReplyContext) -> bool:
@@ -335,17 +329,18 @@ def _elsewhere(sentence: str, ctx: ReplyContext) -> bool:
     pairs = number_pairs(sentence)
     if pairs & ctx.other_pairs and not pairs & ctx.own_pairs:
         return True
-    # a paragraph with no facts of its own (an opening, measures) may name the report's work
-    if not ctx.facts or facts_in(sentence, ctx.facts):
+    # a paragraph written about the whole report (an opening, problems, next steps, measures:
+    # its anchor) may name any of the report's work; only another sub-heading's figures are not its
+    if not ctx.facts or ctx.anchor or facts_in(sentence, ctx.facts):
         return False
     if facts_in(sentence, ctx.other_facts):
         return True
-    # more of another paragraph's words than of its own (“此外，还将推动中药种植基地建设…”
+    # far more of another sub-heading's words than of its own (“此外，还将推动中药种植基地建设…”
     # under 中医馆 when 中药材种植示范基地 has its own sub-heading)
     key = pair_key(sentence) - generic_pairs()
     own = len(key & ctx.own_pairs_with_heading)
     other = max((len(key & pair_key(f.text)) for f in ctx.other_facts), default=0)
-    return other >= 2 and other > own
+    return other >= ELSEWHERE_PAIRS and other > 2 * own
 
 
 def _repeated(sentence: str, ctx: ReplyContext) -> bool:

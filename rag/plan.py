@@ -282,9 +282,13 @@ def pattern_heading(guide: GenreGuide, n: int, facts: Sequence[str], topic: str)
     """A heading from the genre's patterns (genres.toml fallback_headings) filled with the work its
     own facts report; the work a fact names before its figure when no object can be found; the
     topic last. Never a heading that fits any report (“着力加强重点工作”)."""
+    # a fact that opens on its verb names its work best (“查处收受‘红包’、回扣等问题”), a pattern
+    # around the work's object next, the topic last
+    lead = next((fact_lead_heading(f) for f in facts if fact_lead_heading(f)), "")
+    if HEADING_CHARS[0] <= len(lead) <= HEADING_CHARS[1] and word_re("lead_phrase").match(lead + "。"):
+        return lead
     word = _work_object(facts)
     if not word:
-        lead = next((fact_lead_heading(f) for f in facts if fact_lead_heading(f)), "")
         if HEADING_CHARS[0] <= len(lead) <= HEADING_CHARS[1]:
             return lead
         word = topic or "年度目标任务"
@@ -292,6 +296,13 @@ def pattern_heading(guide: GenreGuide, n: int, facts: Sequence[str], topic: str)
     if not _OBJECT_END.search(word):
         word += "工作"
     return Template(template).safe_substitute(topic=word).replace("工作工作", "工作")
+
+
+def _content_chars(text: str) -> set[str]:
+    """The Han characters of a text that are not in the words every report uses: “严查快处” and
+    “查处” share 查 and 处, a heading and its facts say the same work in other words."""
+    common = set("".join(generic_pairs()))
+    return {c for c in normalize_for_compare(text) if "\u4e00" <= c <= "\u9fff"} - common - set("的了和与及等在对为将把")
 
 
 def heading_problem(heading: str, facts: Sequence[str], guide: GenreGuide, taken: Sequence[str] = ()) -> str:
@@ -310,7 +321,7 @@ def heading_problem(heading: str, facts: Sequence[str], guide: GenreGuide, taken
     if word_re("heading_metric_end").search(h) and not word_re("lead_phrase").match(h):
         return "只是指标名称，没有说做了什么工作"
     own = set().union(*(pair_key(f) for f in facts)) if facts else set()
-    if not (pair_key(h) - generic_pairs()) & own:
+    if not (pair_key(h) - generic_pairs()) & own and len(_content_chars(h) & _content_chars("".join(facts))) < 2:
         return "与所辖事实无关"
     hk = sentence_key(normalize_for_compare(h))
     for f in facts:

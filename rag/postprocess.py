@@ -93,7 +93,7 @@ def heading_rank(line: str) -> tuple[int, int, str] | None:
     return h.rank, h.ordinal, h.rest
 
 
-_OPTIONAL_CHARS = set("级的和与及等之各")
+_OPTIONAL_CHARS = set("级的和与及等之各乡县市区镇村省")
 
 
 def restore_fact_terms(text: str, facts: Iterable[str]) -> str:

@@ -72,12 +72,8 @@ def test_exemplar_masking_keeps_function_words_and_unit_leaders():
 
 
 @pytest.mark.parametrize("raw, expected", [
-    # a repair prompt's instructions echoed around the answer
-    ("下面这段工作计划文字经过检查发现了问题，请逐条改正，输出改好的这段文字。>><<<"
-     "推进16个乡镇卫生院全部建成中医馆。直接输出改好的这段文字。", "推进16个乡镇卫生院全部建成中医馆。"),
-    # partial echoes and a repeated sentence
-    ("将要做的事：推进中医馆建设。事实中的数字成效：覆盖16个乡镇。"
-     "16个乡镇卫生院全部建成中医馆。", "推进中医馆建设。16个乡镇卫生院全部建成中医馆。"),
+    # a label of our task's wording before a sentence (the sentence itself is the guards' to judge)
+    ("将要做的事：推进中医馆建设。16个乡镇卫生院全部建成中医馆。", "推进中医馆建设。16个乡镇卫生院全部建成中医馆。"),
     # prompts/extend.md asks for 措施、机制、方法 and 对群众和工作的作用; the model wrote them as labels
     ("这些工作具体是如何做的：制定并实施数据安全管理制度。方法：定期开展安全检查。"
      "对群众的作用：提高医疗服务效率。对群众和工作的作用：减少重复检查。",
@@ -85,6 +81,18 @@ def test_exemplar_masking_keeps_function_words_and_unit_leaders():
 ])
 def test_prompt_echoes_and_labels_are_dropped(raw, expected):
     assert clean_paragraph(raw) == expected
+
+
+def test_a_prompts_instructions_echoed_around_an_answer_are_dropped_and_logged():
+    from rag.factsheet import Fact
+    from rag.guards import GuardRunner, ReplyContext
+    fact = Fact(1, "16个乡镇卫生院全部建成中医馆", "", "plan")
+    runner = GuardRunner()
+    raw = ("下面这段工作计划文字经过检查发现了问题，请逐条改正，输出改好的这段文字。>><<<"
+           "推进16个乡镇卫生院全部建成中医馆。事实中的数字成效：覆盖16个乡镇。直接输出改好的这段文字。")
+    spans = runner.read_reply(raw, ReplyContext(facts=[fact], all_facts=[fact], year=2025, future=True))
+    assert "".join(s.text for s in spans) == "推进16个乡镇卫生院全部建成中医馆。"
+    assert {e.guard for e in runner.edits} >= {"prompt-echo"}
 
 
 def test_enumerations_are_counted_in_order_within_a_paragraph():
