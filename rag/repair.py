@@ -21,7 +21,8 @@ from rag.factsheet import VERIFY_MARK, Fact
 from rag.guards import GuardRunner, ReplyContext, Sentence, covers, drop_spans, fact_sentence
 from rag.job import DraftJob
 from rag.prompting import fence, numbered, render
-from rag.text import extract_numbers, is_year_token, nonspace_len, pair_key
+from rag.postprocess import clean_paragraph
+from rag.text import REMINDER_RE, extract_numbers, is_year_token, nonspace_len, pair_key, sentence_key
 from rag.textnorm import normalize_for_compare
 from rag.units import fix_unit_words, unit_kind
 
@@ -230,10 +231,16 @@ def rewrite_block(block: Block, reply: str, job: DraftJob, blocks: list[Block], 
     if extra_facts:
         ctx.facts = ctx.facts + [f for f in extra_facts if f not in ctx.facts]
     before = block.body()
+    # our reminders (【待补充】) are not the model's to keep or drop: they stay until the user fills them
+    reminders = [s for s in block.sentences if s.origin == "phrase" and REMINDER_RE.fullmatch(s.text.strip())]
+    answer = clean_paragraph(REMINDER_RE.sub("", reply), heading=block.heading, facts=ctx.fact_texts)
+    if not extra_facts and sentence_key(answer) == sentence_key(REMINDER_RE.sub("", before)):
+        return    # the model changed nothing: neither does the runner
     kept_user = [s for s in block.sentences if s.origin == "user"]
-    spans = runner.read_reply(reply, ctx)
+    spans = runner.read_reply(answer, ctx)
     block.sentences = kept_user + spans
     cover_facts(block, ctx.facts, ctx.where, runner)
+    block.sentences += reminders if extra_facts is None else []
     runner.log(guard, before, block.body(), ctx.where)
 
 

@@ -9,7 +9,7 @@ from rag.errors import LLMError
 from rag.schema import DraftRequest
 
 REQ = DraftRequest(genre="工作计划", section="全文", unit="江口市卫生健康委员会", year=2025,
-                   facts=["孕产妇系统管理率保持在90%以上"], length_chars=(10, 100))
+                   facts=["孕产妇系统管理率保持在90%以上"], length_chars=(50, 100))
 DRAFT = "一、主要任务\n\n（一）孕产妇系统管理率达到90%，我觉得挺好。\n（二）加强管理。\n"
 
 

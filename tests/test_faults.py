@@ -200,7 +200,9 @@ def test_cli_a_failed_call_is_counted_in_usage(tmp_path, cli_data_dir):
         calls = len(stub.chat_requests)
     assert proc.returncode == 3, proc.stderr
     usage = json.loads(proc.stdout)["usage"]
-    assert usage["failed_calls"] == 1 and usage["calls"] == 1 and calls == 1 + 4
+    # the opening's overview sentence fails first (it is help: the draft goes on without it), then
+    # the first paragraph's call ends the draft as partial; each failed call was tried 4 times
+    assert usage["failed_calls"] == 2 and usage["calls"] == 1 and calls == 1 + 4 + 4
     assert usage["completion_tokens"] > sum(c["completion_tokens"] for c in usage["per_call"])
 
 
@@ -212,8 +214,8 @@ def test_cli_a_stream_that_trickles_on_ends_at_the_total_deadline_as_a_partial_d
         calls = len(stub.chat_requests)
     assert_clear_failure(proc, "总时限 3 秒", "GONGWEN_LLM_TOTAL_TIMEOUT")
     result = json.loads(proc.stdout)
-    assert proc.returncode == 3 and result["partial"] and calls == 2
-    assert result["usage"]["failed_calls"] == 1
+    assert proc.returncode == 3 and result["partial"] and calls == 3     # headings, overview, first paragraph
+    assert result["usage"]["failed_calls"] == 2
 
 # --- the app ------------------------------------------------------------------------------------------
 
