@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 
 from rag.compose import Block
-from rag.guards import Sentence
+from rag.guards import Sentence, drop_spans
 from rag.headings import canonical_marker, parse_heading
-from rag.text import clauses_of, nonspace_len, sentences_of
+from rag.text import nonspace_len, sentences_of
 
 TITLE_MAX_CHARS = 40
 _SENTENCE_END = re.compile(r"[。！？；]")
@@ -107,5 +107,27 @@ def elaboration(blocks: list[Block], *, confirmed: bool | None = None) -> list[S
     return spans if confirmed is None else [s for s in spans if s.confirmed == confirmed]
 
 
-def clause_count(text: str) -> int:
-    return len(clauses_of(text))
+def elaboration_texts(blocks: list[Block]) -> tuple[str, ...]:
+    """The stretches of elaboration still to confirm, as an export highlights them."""
+    return tuple(s.text for s in elaboration(blocks, confirmed=False))
+
+
+def confirm_elaboration(blocks: list[Block], texts: list[str] | None = None) -> int:
+    """Mark elaboration as confirmed by the user (all of it, or the stretches given); how many."""
+    n = 0
+    for s in elaboration(blocks, confirmed=False):
+        if texts is None or s.text in texts:
+            s.confirmed, n = True, n + 1
+    return n
+
+
+def drop_elaboration(blocks: list[Block], texts: list[str] | None = None) -> int:
+    """Remove unconfirmed elaboration (all of it, or the stretches given), each sentence still
+    ending on its own mark; how many went."""
+    n = 0
+    for b in blocks:
+        before = len(b.sentences)
+        b.sentences = drop_spans(b.sentences, lambda s: s.origin == "elaboration" and not s.confirmed
+                                 and (texts is None or s.text in texts))
+        n += before - len(b.sentences)
+    return n

@@ -314,22 +314,46 @@ def _add_font_fallbacks(document, names: set[str]) -> None:
 
 
 VERIFY_SPLIT = re.compile(f"({REMINDER_RE.pattern})")
+# Elaboration to confirm (扩写（请核实）) stands out in another colour than the reminders.
+ELABORATION_COLOR = WD_COLOR_INDEX.BRIGHT_GREEN
 
 
-def _add_body_text(p, text: str, east_asia: str | None = None) -> None:
-    """Body text as runs; a reminder (【待核实】, 【待补充：…】) is highlighted so it cannot be missed before filing."""
-    for piece in VERIFY_SPLIT.split(text):
-        if not piece:
-            continue
+def _pieces(text: str, marked: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(piece, kind) of a body text: "reminder" for 【待核实】/【待补充：…】, "elaboration" for the
+    marked stretches, "" for the rest."""
+    spans = [(m.start(), m.end(), "reminder") for m in REMINDER_RE.finditer(text)]
+    for t in marked:
+        at = text.find(t) if t else -1
+        if at != -1 and not any(a < at + len(t) and at < b for a, b, _k in spans):
+            spans.append((at, at + len(t), "elaboration"))
+    out, pos = [], 0
+    for a, b, kind in sorted(spans):
+        if a > pos:
+            out.append((text[pos:a], ""))
+        out.append((text[a:b], kind))
+        pos = b
+    if pos < len(text):
+        out.append((text[pos:], ""))
+    return out
+
+
+def _add_body_text(p, text: str, east_asia: str | None = None, marked: tuple[str, ...] = ()) -> None:
+    """Body text as runs; a reminder (【待核实】, 【待补充：…】) is highlighted so it cannot be missed
+    before filing, and so is elaboration still to confirm (in its own colour)."""
+    for piece, kind in _pieces(text, marked):
         run = p.add_run(piece)
         if east_asia:
             _set_run_font(run, east_asia, BODY_PT)
-        if REMINDER_RE.fullmatch(piece):
+        if kind == "reminder":
             run.font.highlight_color = WD_COLOR_INDEX.YELLOW
+        elif kind == "elaboration":
+            run.font.highlight_color = ELABORATION_COLOR
 
 
-def export_docx(draft: str, title: str | None = None, font_set: FontSet = "gb") -> bytes:
-    """A draft → .docx bytes laid out per GB/T 9704-2012."""
+def export_docx(draft: str, title: str | None = None, font_set: FontSet = "gb",
+                elaboration: tuple[str, ...] = ()) -> bytes:
+    """A draft → .docx bytes laid out per GB/T 9704-2012. `elaboration` are the stretches still to
+    confirm, highlighted (rag.document.export_text gives the draft without them instead)."""
     fonts = FONT_SETS[font_set]
     document = Document()
     section = document.sections[0]
@@ -351,7 +375,7 @@ def export_docx(draft: str, title: str | None = None, font_set: FontSet = "gb") 
         elif block.kind in ("h1", "h2"):
             p = document.add_paragraph(block.heading, style=STYLE_NAMES[block.kind])
             if block.text:  # run-in heading: the rest of the paragraph is body text
-                _add_body_text(p, block.text, fonts["body"])
+                _add_body_text(p, block.text, fonts["body"], elaboration)
         elif block.kind in ("h3", "h4"):
             document.add_paragraph(block.text, style=STYLE_NAMES[block.kind])
         elif block.kind == "salutation":
@@ -363,7 +387,7 @@ def export_docx(draft: str, title: str | None = None, font_set: FontSet = "gb") 
             _no_indent(p.paragraph_format, p._p)
             p.paragraph_format.right_indent = Pt(4 * BODY_PT)
         else:
-            _add_body_text(document.add_paragraph(), block.text)
+            _add_body_text(document.add_paragraph(), block.text, marked=elaboration)
 
     _add_page_number_footers(document, section, fonts["page"])
     _add_font_fallbacks(document, set(fonts.values()))
@@ -373,9 +397,13 @@ def export_docx(draft: str, title: str | None = None, font_set: FontSet = "gb") 
 
 
 # --- Markdown and plain text -------------------------------------------------------------
-def export_markdown(draft: str, title: str | None = None) -> str:
+def export_markdown(draft: str, title: str | None = None, elaboration: tuple[str, ...] = ()) -> str:
+    """Markdown; elaboration still to confirm is wrapped in <mark> (rendered highlighted)."""
     out: list[str] = []
     for block in parse_draft(draft, title):
+        if elaboration:
+            block.text = "".join(f"<mark>{p}</mark>" if k == "elaboration" else p
+                                 for p, k in _pieces(block.text, elaboration))
         if block.kind == "title":
             out.append(f"# {block.text}")
         elif block.kind in ("h1", "h2") and block.text:  # run-in heading stays in its paragraph

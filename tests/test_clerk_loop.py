@@ -126,3 +126,38 @@ def test_cli_fill_prints_the_new_version_with_its_request(settings, tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert "1860万元" in out["draft"] and MATERIAL in out["request"]["facts"]
+
+
+def elaborated_draft(settings: Settings) -> DraftResult:
+    def item(facts: list[str], prompt: str) -> str:
+        return "".join(f"{f}，有效改善了群众就医条件。" for f in facts)
+    with ScriptedOpenAIServer([Model(item=item)], repeat_last=True) as stub:
+        return draft_report(parse_request(RURAL), settings_for(settings, stub), retriever=lambda *a: [], embed=None)
+
+
+def test_elaboration_can_be_confirmed_dropped_and_is_highlighted_in_word(settings):
+    import io
+
+    import docx
+    from docx.enum.text import WD_COLOR_INDEX
+
+    from rag.document import confirm_elaboration, drop_elaboration, elaboration_texts
+    from rag.export import export_docx, export_markdown
+    from rag.compose import render_blocks
+
+    result = elaborated_draft(settings)
+    marked = elaboration_texts(result.blocks)
+    assert marked and all("改善了群众就医条件" in t for t in marked)
+    doc = docx.Document(io.BytesIO(export_docx(result.draft, elaboration=marked)))
+    green = [r.text for p in doc.paragraphs for r in p.runs if r.font.highlight_color == WD_COLOR_INDEX.BRIGHT_GREEN]
+    assert green and all(g in marked for g in green)
+    assert "<mark>" in export_markdown(result.draft, elaboration=marked)
+
+    assert confirm_elaboration(result.blocks, [marked[0]]) == 1
+    dropped = drop_elaboration(result.blocks)          # every unconfirmed one goes, the confirmed stays
+    assert dropped == len(marked) - 1
+    text = render_blocks(result.blocks)
+    assert text.count("改善了群众就医条件") == 1
+    for fact in RURAL["facts"]:
+        assert fact.split("，")[0] in text
+    assert "，。" not in text and not re.search(r"，\s*$", text, re.M)
