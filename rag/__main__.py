@@ -105,7 +105,7 @@ def cmd_draft(args: argparse.Namespace) -> int:
              "resume": f"请不带 --resume 重新起草：rag draft --request {args.request}。"}
     stream = None if args.json else (lambda t: print(t, end="", flush=True))
     result = draft_from_request(data, get_settings(), on_token=stream, progress=_progress, plan=plan,
-                                resume=resume, hints=hints)
+                                resume=resume, hints=hints, facts_only=args.facts_only)
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=1))
     else:
@@ -184,6 +184,7 @@ def add_commands(sub) -> None:
     d.add_argument("--json", action="store_true")
     d.add_argument("--plan", help="按这个提纲起草（rag plan --json 的输出，可先修改）")
     d.add_argument("--resume", help="继续起草：上次 --json 输出的未完成草稿")
+    d.add_argument("--facts-only", action="store_true", help="只写事实，不写扩写（事实之外的做法、原因和成效）")
     d.set_defaults(func=cmd_draft)
 
     pl = sub.add_parser("plan", help="只拟提纲：事实分类、分组、小标题和字数安排")

@@ -17,7 +17,7 @@ Progress = Callable[[str], None]
 
 def draft_from_request(data: Any, settings: Settings, *, on_token: Callable[[str], None] | None = None,
                        progress: Progress | None = None, plan=None, resume=None,
-                       hints: dict[str, str] | None = None):
+                       hints: dict[str, str] | None = None, facts_only: bool = False):
     """Normalise and validate the request (RequestError in Chinese on bad input), tell `progress`
     what normalising changed, refuse a plan or a partial draft made for another request, then
     draft it. The result's notices start with those changes, so `result.to_json()` is what
@@ -42,7 +42,7 @@ def draft_from_request(data: Any, settings: Settings, *, on_token: Callable[[str
         for notice in loaded.notices:
             progress(f"提示：{notice}")
     result = draft_report(loaded.request, settings, on_token=on_token, progress=progress, plan=plan,
-                          resume=resume)
+                          resume=resume, facts_only=facts_only)
     result.notices[:0] = loaded.notices     # what normalising the request changed comes first
     return result
 

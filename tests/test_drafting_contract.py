@@ -310,7 +310,9 @@ def test_a_fault_mid_draft_keeps_the_finished_parts_and_resume_finishes_it(setti
 def test_cli_prints_the_contract_fields_and_a_partial_exit_code(tmp_path):
     request = tmp_path / "r.json"
     request.write_text(json.dumps(ELDERLY, ensure_ascii=False), encoding="utf-8")
-    with ScriptedOpenAIServer([Model()], repeat_last=True) as stub:
+    # every paragraph gets a clause of elaboration about its own work (老年人 is in its facts)
+    model = Model(item=lambda facts, p: "。".join(facts) + "，为老年人就近提供健康服务。")
+    with ScriptedOpenAIServer([model], repeat_last=True) as stub:
         env = {"GONGWEN_LLM_BASE_URL": stub.base_url, "GONGWEN_DATA_DIR": str(tmp_path / "data"),
                "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
         plan = subprocess.run([sys.executable, "-m", "rag", "plan", "--request", str(request), "--json"],
@@ -321,11 +323,20 @@ def test_cli_prints_the_contract_fields_and_a_partial_exit_code(tmp_path):
         out = subprocess.run([sys.executable, "-m", "rag", "draft", "--request", str(request), "--json",
                               "--plan", str(plan_file)],
                              cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600)
+        plain = subprocess.run([sys.executable, "-m", "rag", "draft", "--request", str(request), "--json",
+                                "--facts-only"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
+                               timeout=600)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert {"edits", "sentences", "plan", "usage", "partial"} <= set(data)
+    assert {"edits", "sentences", "plan", "usage", "partial", "elaboration"} <= set(data)
     assert set(data["usage"]) >= {"calls", "prompt_tokens", "completion_tokens", "seconds"}
-    assert all(s["origin"] in ("fact", "phrase", "model", "plan") for s in data["sentences"])
+    assert all(s["origin"] in ("fact", "phrase", "model", "elaboration", "plan") for s in data["sentences"])
+    elaborated = [s for s in data["sentences"] if s["origin"] == "elaboration"]
+    assert elaborated and all(s["fact_ids"] for s in elaborated if "老年人就近" in s["text"])
+    assert data["elaboration"]["sentences"] == len(elaborated)
+    assert {e["action"] for e in data["edits"]} >= {"mark"}
+    assert plain.returncode == 0, plain.stderr
+    assert not [s for s in json.loads(plain.stdout)["sentences"] if s["origin"] == "elaboration"]
 
 
 def test_praise_no_fact_gives_and_sentences_about_other_headings_are_not_kept(settings):
