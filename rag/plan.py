@@ -266,7 +266,8 @@ def _work_object(facts: Sequence[str]) -> str:
     if len(shared) >= 3:
         return shared
     for fact in facts:
-        clause = re.split(r"[，；。：:（(]", normalize_for_compare(fact), maxsplit=1)[0]
+        bare = re.sub(r"[（(][^）)]*[）)]", "", normalize_for_compare(fact))    # “6个县（市、区）”
+        clause = re.split(r"[，；。：:]", bare, maxsplit=1)[0]
         run = max(re.findall(f"[{HAN}]+", NUMBER_RE.sub("，", clause)) or [""], key=len)
         # “幼儿园开展托班卫生检查”: the work is what follows the run's verb
         tail = _INNER_VERB.split(run)[-1]
@@ -275,6 +276,26 @@ def _work_object(facts: Sequence[str]) -> str:
         obj = word_re("heading_tail").sub("", obj)
         if 3 <= len(obj) <= HEADING_CHARS[1] - 6 and not word_re("heading_metric_end").search(obj):
             return obj
+    return ""
+
+
+def _metric_of(facts: Sequence[str]) -> str:
+    """The metric a fact's first figure is on (“县域内就诊率达到91.3%” → “县域内就诊率”), scope
+    words aside, when it can stand in a heading; "" otherwise."""
+    for fact in facts:
+        clause = re.split(r"[，；。：:]", re.sub(r"[（(][^）)]*[）)]", "", normalize_for_compare(fact)), maxsplit=1)[0]
+        m = re.search(r"\d", clause)
+        if not m:
+            continue
+        lead = clause[:m.start()]
+        while True:
+            shorter = word_re("heading_tail").sub("", lead)
+            if shorter == lead:
+                break
+            lead = shorter
+        lead = re.sub(r"^(?:全县|全市|全区|全省|全镇|全旗|全州|全院|辖区|我县|我市|我区)", "", lead)
+        if word_re("heading_metric_end").search(lead) and 3 <= len(lead) <= HEADING_CHARS[1] - 4:
+            return lead
     return ""
 
 
@@ -291,6 +312,9 @@ def pattern_heading(guide: GenreGuide, n: int, facts: Sequence[str], topic: str)
     if not word:
         if HEADING_CHARS[0] <= len(lead) <= HEADING_CHARS[1]:
             return lead
+        metric = _metric_of(facts)
+        if metric:
+            return Template(guide.metric_heading).safe_substitute(metric=metric)
         word = topic or "年度目标任务"
     template = guide.fallback_headings[n % len(guide.fallback_headings)]
     if not _OBJECT_END.search(word):

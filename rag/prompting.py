@@ -63,6 +63,7 @@ class GenreGuide:
     voice: str
     heading_style: str
     fallback_headings: tuple[str, ...]
+    metric_heading: str = "着力提高${metric}"
     parts: tuple[PartSpec, ...] = field(default_factory=tuple)
 
 
@@ -85,7 +86,8 @@ def genre_guide(genre: str) -> GenreGuide:
     g = _genre_data()[genre]
     parts = tuple(PartSpec(**{**p, "needed": tuple(p.get("needed", ()))}) for p in g["parts"])
     return GenreGuide(genre=genre, voice=g["voice"], heading_style=g["heading_style"],
-                      fallback_headings=tuple(g["fallback_headings"]), parts=parts)
+                      fallback_headings=tuple(g["fallback_headings"]), parts=parts,
+                      metric_heading=g.get("metric_heading", "着力提高${metric}"))
 
 
 ECHO_MIN_CHARS = 6

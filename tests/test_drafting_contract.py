@@ -664,3 +664,17 @@ def test_an_adverb_of_degree_before_a_completed_verb_is_an_effect_claim():
     facts = [Fact(1, "新建固定献血屋2个，分别位于高铁站和市民广场", "", ACHIEVEMENT)]
     sentence = "新建固定献血屋2个，分别位于高铁站和市民广场，有效解决了群众的献血需求。"
     assert drop_effect_clauses(sentence, facts) == "新建固定献血屋2个，分别位于高铁站和市民广场。"
+
+
+@pytest.mark.parametrize("fact, heading", [
+    # a fact that opens on its verb names its work
+    ("查处违规收费问题6起，退还群众费用2.3万元", "查处违规收费问题"),
+    # a figure on a metric: the metric is the aim, with a verb of effort (no result claimed)
+    ("全县孕产妇系统管理率达到93.1%，比上年提高1.5个百分点", "着力提高孕产妇系统管理率"),
+    # a parenthetical does not cut the work's object short
+    ("全市5个县（市、区）全部建成胸痛救治单元，覆盖乡镇卫生院41家", "扎实推进胸痛救治单元工作"),
+])
+def test_a_pattern_heading_names_its_facts_work_never_only_the_topic(fact, heading):
+    from rag.plan import pattern_heading
+    from rag.prompting import genre_guide
+    assert pattern_heading(genre_guide("工作总结"), 0, [fact], "妇幼") == heading
