@@ -117,6 +117,24 @@ def enumerate_items(items: list[list[Sentence]]) -> list[Sentence]:
     return out
 
 
+_LEAD_YEAR = re.compile(r"((?:19|20)\d\d)年")
+
+
+def said_once(items: list[list[Sentence]], lead: str) -> list[list[Sentence]]:
+    """Items that open on the year their lead sentence already says (“2025年，我局将…：2025年计划
+    招录…”) lose it: the year is said once."""
+    years = set(_LEAD_YEAR.findall(lead))
+    out = []
+    for item in items:
+        if item:
+            first = item[0]
+            m = re.match(r"((?:19|20)\d\d)年(?:，|,)?", first.text)
+            if m and m.group(1) in years and len(first.text) > m.end():
+                item = [Sentence(first.text[m.end():], first.origin, first.fact_ids, first.confirmed)] + item[1:]
+        out.append(item)
+    return out
+
+
 def enumerate_facts(facts: list[Fact]) -> list[Sentence]:
     """The facts themselves, enumerated."""
     return enumerate_items([[Sentence(fact_sentence(f), "fact", [f.id])] for f in facts])
@@ -237,7 +255,7 @@ class Composer:
         lead = Template(lead).safe_substitute(self.values())
         block = Block(f"{part.key}/p", "paragraph", sentences=[Sentence(lead, "phrase")] if lead else [])
         if facts and part.key in ENUMERATED_PARTS:
-            block.sentences += enumerate_items(self.part_items(part, facts, title))
+            block.sentences += enumerate_items(said_once(self.part_items(part, facts, title), lead))
         elif facts:   # 基本情况 and the like read as prose
             block.sentences += [Sentence(fact_sentence(f), "fact", [f.id]) for f in facts]
         else:

@@ -678,3 +678,13 @@ def test_a_pattern_heading_names_its_facts_work_never_only_the_topic(fact, headi
     from rag.plan import pattern_heading
     from rag.prompting import genre_guide
     assert pattern_heading(genre_guide("工作总结"), 0, [fact], "妇幼") == heading
+
+
+def test_the_year_a_lead_sentence_says_is_not_said_again_in_every_item():
+    from rag.compose import said_once
+    from rag.guards import Sentence
+    items = [[Sentence("2026年计划招录定向医学生12名。", "fact", [1])],
+             [Sentence("2026年，争取新建村卫生室8所。", "fact", [2])],
+             [Sentence("2027年完成县医院改扩建。", "fact", [3])]]
+    out = said_once(items, "2026年，我局将重点抓好以下工作：")
+    assert [i[0].text for i in out] == ["计划招录定向医学生12名。", "争取新建村卫生室8所。", "2027年完成县医院改扩建。"]
