@@ -34,6 +34,8 @@ MIN_ITEM_CHARS = 200
 # Answer room a writing call must keep for the worked example to be sent (a long fact list on a
 # small context keeps the room for the answer instead).
 DEMO_ROOM_CHARS = 2 * MIN_ITEM_CHARS
+
+
 @dataclass
 class Usage:
     calls: int = 0

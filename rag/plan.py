@@ -240,6 +240,15 @@ _INNER_VERB = re.compile("开展|实施|组织|落实|推进|完成|举办|启�
 LEAD_TAIL_HAN = 5
 
 
+def _without_tail(lead: str) -> str:
+    """Words before a figure, less the words that only led to it (达到、保持在、等、的 …)."""
+    while True:
+        shorter = word_re("heading_tail").sub("", lead)
+        if shorter == lead:
+            return lead
+        lead = shorter
+
+
 def fact_lead_heading(text: str) -> str:
     """The words of a fact's first clause before its first figure, less a trailing word that only
     led to the figure; "" when the work is named after the figure instead."""
@@ -250,12 +259,7 @@ def fact_lead_heading(text: str) -> str:
     rest = re.sub(r"[\d０-９.．%％]+", "", clause[m.start():].split("、")[0])
     if han_count(rest) > LEAD_TAIL_HAN:
         return ""
-    lead = clause[:m.start()]
-    while True:
-        shorter = word_re("heading_tail").sub("", lead)
-        if shorter == lead:
-            break
-        lead = shorter
+    lead = _without_tail(clause[:m.start()])
     return "" if word_re("heading_metric_end").search(lead) else lead
 
 
@@ -288,11 +292,7 @@ def _metric_of(facts: Sequence[str]) -> str:
         if not m:
             continue
         lead = clause[:m.start()]
-        while True:
-            shorter = word_re("heading_tail").sub("", lead)
-            if shorter == lead:
-                break
-            lead = shorter
+        lead = _without_tail(lead)
         lead = re.sub(r"^(?:全县|全市|全区|全省|全镇|全旗|全州|全院|辖区|我县|我市|我区)", "", lead)
         if word_re("heading_metric_end").search(lead) and 3 <= len(lead) <= HEADING_CHARS[1] - 4:
             return lead

@@ -81,3 +81,19 @@ def test_text_primitives_are_the_bottom_module():
     graph = import_graph()
     assert graph["rag.textnorm"] == set()
     assert graph["rag.text"] <= {"rag.textnorm"}
+
+
+def test_every_guard_is_registered_with_scope_basis_action_and_a_name_for_the_user():
+    from rag.guards import ACTIONS, BASES, REGISTRY, SCOPES, SENTENCE_GUARDS, GuardRunner, guard_label
+    assert len({g.id for g in REGISTRY}) == len(REGISTRY)
+    for g in REGISTRY:
+        assert g.scope in SCOPES and g.basis in BASES and g.action in ACTIONS
+        assert g.label and g.reason and guard_label(g.id) == g.label
+    assert SENTENCE_GUARDS and all(g.scope == "sentence" and g.test for g in SENTENCE_GUARDS)
+    assert guard_label("checker:FACT-03") == "检查：FACT-03"
+    runner = GuardRunner()
+    runner.log("missing-fact", "", "补上的事实。", "（一）")
+    assert runner.edits[0].action == "insert"
+    import pytest
+    with pytest.raises(KeyError):
+        runner.log("no-such-guard", "", "")     # an edit no registered guard made is refused
