@@ -688,3 +688,22 @@ def test_the_year_a_lead_sentence_says_is_not_said_again_in_every_item():
              [Sentence("2027年完成县医院改扩建。", "fact", [3])]]
     out = said_once(items, "2026年，我局将重点抓好以下工作：")
     assert [i[0].text for i in out] == ["计划招录定向医学生12名。", "争取新建村卫生室8所。", "2027年完成县医院改扩建。"]
+
+
+def test_a_model_that_echoes_its_prompt_leaves_none_of_it_in_the_draft(settings):
+    # every call is answered with the prompt itself: our labels, fences, the worked example's made-up
+    # unit and the exemplars' labels must not survive anywhere, headings included
+    def echo(body: dict) -> str:
+        return "\n".join(m["content"] for m in body["messages"])
+
+    with ScriptedOpenAIServer([echo], repeat_last=True) as stub:
+        s = settings.model_copy(update={"llm_base_url": stub.base_url, "llm_timeout": 5.0})
+        from rag.schema import Exemplar
+        passage = Exemplar(text="以疾病预防控制为着力点，全面加强基层公共卫生服务能力建设。", genre="工作总结",
+                           role="主要工作及成效", title="t", section="", source="s", score=1.0, chunk_id="c1")
+        result = draft_report(parse_request(ELDERLY), s, embed=None, retriever=lambda q, g, r, k: [passage])
+    for leftover in ("【文种】", "【本次任务】", "<<<", ">>>", "片段一", "临川县", "【要求】", "以疾病预防控制为着力点"):
+        assert leftover not in result.draft, leftover
+    assert any(e.guard in ("prompt-text", "prompt-echo", "tidy-reply") for e in result.edits)
+    for fact in ELDERLY["facts"]:
+        assert numbers(fact) <= numbers(result.draft)
