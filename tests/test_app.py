@@ -583,6 +583,25 @@ def test_revision_aimed_at_one_part_leaves_the_others_unchanged(paced_env):
     assert at.selectbox(key=f"chat_cmp_b_{v2.id}").value == v2.id
 
 
+def test_a_revision_cut_off_mid_way_keeps_no_unchecked_text(paced_env, monkeypatch):
+    at, store, sid, v1 = _drafted_session(paced_env)
+
+    def revision_cut(body: dict):
+        if "修改意见" in _task(body["messages"][-1]["content"]):
+            return {"cut_stream": 10, "text": "我局统筹推进免疫规划，接种服务更加便捷可及。", "chunk_chars": 2}
+        return scripted_model(body)
+
+    with ScriptedOpenAIServer([revision_cut], repeat_last=True) as cutting:
+        monkeypatch.setenv("GONGWEN_LLM_BASE_URL", cutting.base_url)
+        again = open_page(sid)
+        again.chat_input[0].set_value("第二部分再精炼一些").run()
+        settle(again)
+    failed = store.drafts(sid)[-1]
+    assert (failed.version, failed.kind, failed.status) == (2, "revise", "failed")
+    assert failed.text == "" and re.search(r"[\u4e00-\u9fff]", failed.error)   # not the half-streamed answer
+    assert store.current_draft_id(sid) == v1.id
+
+
 def test_revision_that_changes_nothing_makes_no_version(paced_env):
     at, store, sid, _v1 = _drafted_session(paced_env)
     at.chat_input[0].set_value("措辞应该不用改，请再通读一遍").run()

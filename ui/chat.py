@@ -200,8 +200,10 @@ class ChatPanel:
                 st.error(f"生成中断：{reason}")
             else:
                 st.warning(reason)
-            if v.text:
-                st.caption("以下是中断前已写好的部分，已保存。")
+            if v.text and v.status == "interrupted":   # the server stopped: what had streamed, unchecked
+                st.caption("以下是程序停止前模型已输出的文字，尚未逐句检查；点“继续起草”会重新写这一版。")
+            elif v.text:
+                st.caption("以下是中断前已写好的部分（已逐句检查），已保存。")
         ev = v.evaluation
         violations = ev.get("violations", []) if ev else []
         alone, attached = evalui.split_notices(v.notices, violations)

@@ -121,6 +121,10 @@ def start(store: SessionStore, version: DraftVersion, work: Work) -> Job:
     """Run `work(on_token, progress)` for a version row already in the store (status streaming).
     Tokens are saved every half second; the end state is written whatever happens."""
     job = Job(version.session_id, version.id, version.version, kind=version.kind)
+    # What the version showed before this run (a resumed partial draft's checked text): a run that
+    # ends without a checked result of its own leaves it there. The tokens streamed meanwhile are
+    # the model's raw answer, unchecked, and never become a version's text.
+    before = version.text
 
     def on_token(piece: str) -> None:
         if job.stop.is_set():
@@ -146,21 +150,22 @@ def start(store: SessionStore, version: DraftVersion, work: Work) -> Job:
             outcome = work(on_token, progress)
         except DraftStopped:   # stopped before any checked text existed
             if job.kind == "draft":   # kept, so 继续起草 can write it
-                store.fail_draft(did, "", STOPPED_EMPTY, status="stopped")
-                store.add_message(sid, "assistant", f"第{job.version}版{STOPPED_EMPTY}", did)
+                message = STOPPED_MESSAGE if before.strip() else STOPPED_EMPTY
+                store.fail_draft(did, before, message, status="stopped")
+                store.add_message(sid, "assistant", f"第{job.version}版{message}", did)
             else:                     # a revision or repair half done is no version at all
                 store.delete_draft(did)
                 store.add_message(sid, "assistant", f"已停止{'修改' if job.kind == 'revise' else '修复'}，"
                                                     "未生成新版本，当前版本不变。")
             return
         except UserFacingError as e:
-            store.fail_draft(did, job.text, str(e))
+            store.fail_draft(did, before, str(e))
             store.add_message(sid, "assistant", f"生成中断：{e}", did)
             return
         except Exception:
             log.exception("drafting failed (session %s, version %s)", sid, job.version)
             reason = "程序内部错误，详情已记录在日志（data/logs/app.log）中。"
-            store.fail_draft(did, job.text, reason)
+            store.fail_draft(did, before, reason)
             store.add_message(sid, "assistant", f"生成中断：{reason}", did)
             return
         if not outcome.keep:
