@@ -237,39 +237,41 @@ class SessionStore:
         with self._db() as db:
             self._ensure_session(db, session_id, time.time())
 
-    def save_form(self, session_id: str, form: dict[str, Any]) -> None:
+    # One JSON document per session in a table of its own: (table, column). Names from this
+    # module only, never from input, so they may be formatted into the SQL.
+    _FORM, _PLAN = ("requests", "form"), ("plans", "data")
+
+    def _save_document(self, where: tuple[str, str], session_id: str, data: dict[str, Any]) -> None:
+        table, column = where
         now = time.time()
         with self._db() as db:
             self._ensure_session(db, session_id, now)
-            db.execute("INSERT INTO requests (session_id, form, updated_at) VALUES (?, ?, ?) "
-                       "ON CONFLICT(session_id) DO UPDATE SET form = excluded.form, "
+            db.execute(f"INSERT INTO {table} (session_id, {column}, updated_at) VALUES (?, ?, ?) "
+                       f"ON CONFLICT(session_id) DO UPDATE SET {column} = excluded.{column}, "
                        "updated_at = excluded.updated_at",
-                       (session_id, json.dumps(form, ensure_ascii=False), now))
+                       (session_id, json.dumps(data, ensure_ascii=False), now))
             self._touch(db, session_id, now)
 
-    def load_form(self, session_id: str) -> dict[str, Any] | None:
+    def _load_document(self, where: tuple[str, str], session_id: str) -> dict[str, Any] | None:
+        table, column = where
         with self._db(write=False) as db:
-            row = db.execute("SELECT form FROM requests WHERE session_id = ?",
-                             (session_id,)).fetchone()
-        return json.loads(row["form"]) if row else None
+            row = db.execute(f"SELECT {column} FROM {table} WHERE session_id = ?", (session_id,)).fetchone()
+        return json.loads(row[column]) if row else None
+
+    def save_form(self, session_id: str, form: dict[str, Any]) -> None:
+        self._save_document(self._FORM, session_id, form)
+
+    def load_form(self, session_id: str) -> dict[str, Any] | None:
+        return self._load_document(self._FORM, session_id)
 
     # -- the plan (先看提纲 / 编辑提纲): part of the document, edits included -----------------
     def save_plan(self, session_id: str, data: dict[str, Any]) -> None:
         """`data`: {"plan": ReportPlan.to_dict(), "facts": FactSheet.to_dict(), "request": the
         DraftRequest.to_dict() it was made for}; written on every edit of the plan."""
-        now = time.time()
-        with self._db() as db:
-            self._ensure_session(db, session_id, now)
-            db.execute("INSERT INTO plans (session_id, data, updated_at) VALUES (?, ?, ?) "
-                       "ON CONFLICT(session_id) DO UPDATE SET data = excluded.data, "
-                       "updated_at = excluded.updated_at",
-                       (session_id, json.dumps(data, ensure_ascii=False), now))
-            self._touch(db, session_id, now)
+        self._save_document(self._PLAN, session_id, data)
 
     def load_plan(self, session_id: str) -> dict[str, Any] | None:
-        with self._db(write=False) as db:
-            row = db.execute("SELECT data FROM plans WHERE session_id = ?", (session_id,)).fetchone()
-        return json.loads(row["data"]) if row else None
+        return self._load_document(self._PLAN, session_id)
 
     def drop_plan(self, session_id: str) -> None:
         with self._db() as db:

@@ -666,6 +666,18 @@ def _plan_keys(store: SessionStore, sid: str) -> tuple[dict, dict, str]:
     return saved, part, f"{sid}_{saved['stamp']}_{part['key']}"
 
 
+def _planned_session(data_dir: Path) -> tuple[AppTest, SessionStore, str, dict, dict, str]:
+    """A new 文稿 with the request filled in and 先看提纲 pressed: (page, store, session id, saved
+    plan, its first part with sub-headings, the prefix of that part's edit boxes' keys)."""
+    store = _store(data_dir)
+    at = open_page()
+    fill_request(at)
+    at.button(key="chat_plan_main").click().run()
+    _no_traceback(at)
+    sid = at.query_params["s"]
+    return (at, store, sid, *_plan_keys(store, sid))
+
+
 def _move_one_fact(at: AppTest, part: dict, prefix: str) -> tuple[list[int], list[int]]:
     """Move the last fact of a sub-heading with two or more facts to another sub-heading; the
     fact numbers each of the two then has."""
@@ -680,16 +692,10 @@ def _move_one_fact(at: AppTest, part: dict, prefix: str) -> tuple[list[int], lis
 
 
 def test_the_plan_is_saved_with_the_document_and_followed_by_a_draft(app_env):
-    store = _store(app_env)
-    at = open_page()
-    fill_request(at)
-    at.button(key="chat_plan_main").click().run()
-    _no_traceback(at)
-    sid = at.query_params["s"]
+    at, store, sid, saved, part, prefix = _planned_session(app_env)
     assert store.drafts(sid) == []                       # nothing written yet
     tables = [d.value for d in at.dataframe]
     assert any("事实" in t.columns and len(t) == len(FACTS) for t in tables), tables
-    saved, part, prefix = _plan_keys(store, sid)
     assert len(part["items"]) >= 2
     shown = page_text(at)
     assert all(f"约{it['budget']}字" in shown for it in part["items"])   # each sub-heading's budget
@@ -720,12 +726,7 @@ def test_the_plan_is_saved_with_the_document_and_followed_by_a_draft(app_env):
 
 
 def test_a_plan_that_no_longer_fits_the_facts_is_set_aside_with_a_note(app_env):
-    store = _store(app_env)
-    at = open_page()
-    fill_request(at)
-    at.button(key="chat_plan_main").click().run()
-    sid = at.query_params["s"]
-    _saved, _part, prefix = _plan_keys(store, sid)
+    at, store, sid, _saved, _part, prefix = _planned_session(app_env)
     at.text_input(key=f"plan_h_{prefix}_0").input("健全接种服务网络").run()
     at.text_area(key="form_facts").input(FACTS_PASTE + "开展预防接种规范化培训6期\n").run()
     assert any("这份提纲已不适用" in w.value for w in at.warning)
@@ -736,12 +737,7 @@ def test_a_plan_that_no_longer_fits_the_facts_is_set_aside_with_a_note(app_env):
 
 
 def test_a_plan_placing_a_fact_twice_is_refused_before_drafting(app_env):
-    store = _store(app_env)
-    at = open_page()
-    fill_request(at)
-    at.button(key="chat_plan_main").click().run()
-    sid = at.query_params["s"]
-    _saved, part, prefix = _plan_keys(store, sid)
+    at, store, sid, _saved, part, prefix = _planned_session(app_env)
     twice = part["items"][0]["fact_ids"] + part["items"][1]["fact_ids"][:1]
     at.text_input(key=f"plan_f_{prefix}_0").input("、".join(map(str, twice))).run()
     assert any("被安排了两次" in e.value for e in at.error)
@@ -805,12 +801,16 @@ def test_an_unfinished_version_cannot_be_made_current(tmp_path):
     assert store.current_draft_id(sid) is None
 
 
+def _set_length(at: AppTest, least: int, most: int) -> None:
+    at.number_input(key="form_length_min").set_value(least).run()
+    at.number_input(key="form_length_max").set_value(most).run()
+
+
 def test_a_draft_far_under_its_range_says_so_and_loses_score(paced_env):
     store = _store(paced_env)
     at = open_page()
     fill_request(at)
-    at.number_input(key="form_length_min").set_value(1500).run()
-    at.number_input(key="form_length_max").set_value(2200).run()
+    _set_length(at, 1500, 2200)
     assert store.load_form(at.query_params["s"])["length"] == [1500, 2200]
     click_draft(at)
     [v] = store.drafts(at.query_params["s"])
@@ -825,12 +825,26 @@ def test_a_draft_far_under_its_range_says_so_and_loses_score(paced_env):
     assert "未达字数" in advice and "调低目标字数" in advice
 
 
+def test_the_verdict_line_counts_what_is_left_to_do():
+    from ui.evaluation import ToDo
+    text = ("一、主要工作及成效\n（一）推进家庭医生签约。签约居民4.1万人。【待补充：该项工作的具体做法和成效】\n"
+            "（二）加强慢病管理。规范管理糖尿病患者【待核实】人。【待补充：请补充具体做法、数字或典型事例】")
+    detail = {"sentences": [{"text": "签约居民4.1万人。", "origin": "fact"},
+                            {"text": "签约服务覆盖面继续扩大。", "origin": "elaboration"},
+                            {"text": "慢病随访更加规范。", "origin": "elaboration"}]}
+    todo = ToDo.of(text, {"length_chars": [900, 1200]}, detail)
+    assert todo.short and todo.line() == (f"未达字数 {char_count(text)}/900 字 · 待补充 2 处 · 待核实 1 处 · "
+                                          "扩写待确认 2 句")
+    assert "900—1,200 字" in todo.advice() and "调低目标字数" in todo.advice()
+    within = ToDo.of(text, {"length_chars": [50, 200]}, None)
+    assert not within.short and within.line() == "待补充 2 处 · 待核实 1 处 · 扩写待确认 0 句"
+
+
 def test_target_length_boxes_refuse_a_lower_bound_above_the_upper(app_env):
     store = _store(app_env)
     at = open_page()
     fill_request(at)
-    at.number_input(key="form_length_min").set_value(2000).run()
-    at.number_input(key="form_length_max").set_value(1200).run()
+    _set_length(at, 2000, 1200)
     at.button(key="draft_sidebar").click().run()
     _no_traceback(at)
     assert any("下限（2000字）大于上限（1200字）" in e.value for e in at.error)
@@ -894,12 +908,7 @@ def test_edit_record_names_guards_in_chinese(app_env, monkeypatch):
 
 
 def test_stop_keeps_only_checked_text_and_resume_follows_the_edited_plan(paced_env):
-    store = _store(paced_env)
-    at = open_page()
-    fill_request(at)
-    sid = at.query_params["s"]
-    at.button(key="chat_plan_main").click().run()
-    _saved, part, prefix = _plan_keys(store, sid)
+    at, store, sid, _saved, part, prefix = _planned_session(paced_env)
     at.text_input(key=f"plan_h_{prefix}_1").input("提升传染病监测处置能力").run()
     PACE["delay"] = 0.15
     at.button(key="draft_sidebar").click().run()

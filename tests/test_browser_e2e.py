@@ -172,10 +172,20 @@ def _wait_until(predicate, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
-def _docx_text(download, tmp_path: Path) -> list[str]:
+def _download_word(page, tmp_path: Path, effort: "Effort | None" = None) -> tuple[str, list[str]]:
+    """Click the one 下载 Word button on the page: (the file's name, its paragraphs)."""
+    from playwright.sync_api import expect
+    button = page.get_by_role("button", name="下载 Word")
+    expect(button).to_have_count(1)
+    with page.expect_download() as download_info:
+        if effort is not None:
+            effort.click(button)
+        else:
+            button.click()
+    download = download_info.value
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
-    return [para.text for para in docx.Document(str(saved)).paragraphs]
+    return download.suggested_filename, [para.text for para in docx.Document(str(saved)).paragraphs]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="未安装 Chromium（make test 会用 scripts/test-system-deps.sh 安装）")
@@ -279,10 +289,8 @@ def test_a_clerks_day(servers, tmp_path):
             _shot(page, "07-draft-done-short")
 
             # 8. the Word file of this version: the end of the clerk's way
-            with page.expect_download() as download_info:
-                effort.click(page.get_by_role("button", name="下载 Word"))
-            assert download_info.value.suggested_filename.endswith("-第1版.docx")
-            assert any("1247例" in t for t in _docx_text(download_info.value, tmp_path))
+            name, paragraphs = _download_word(page, tmp_path, effort)
+            assert name.endswith("-第1版.docx") and any("1247例" in t for t in paragraphs)
             record = {"from pasted facts to a downloaded Word file": asdict(effort),
                       "editing one sub-heading of the plan adds": asdict(with_plan),
                       "draft characters": n1, "lower bound": 600,
@@ -326,13 +334,8 @@ def test_a_clerks_day(servers, tmp_path):
             expect(newest_doc).to_contain_text("均已纳入规范治疗")
             v3 = store.drafts(sid)[-1]
             assert v3.kind == "edit" and v3.evaluation is not None
-            download_word = page.get_by_role("button", name="下载 Word")
-            expect(download_word).to_have_count(1)
-            with page.expect_download() as download_info:
-                download_word.click()
-            assert download_info.value.suggested_filename.endswith("-第3版.docx")
-            paragraphs = _docx_text(download_info.value, tmp_path)
-            assert any("均已纳入规范治疗" in t for t in paragraphs), paragraphs
+            name, paragraphs = _download_word(page, tmp_path)
+            assert name.endswith("-第3版.docx") and any("均已纳入规范治疗" in t for t in paragraphs), paragraphs
             expect(page.frame_locator("iframe").first.get_by_role("button", name="复制全文")).to_be_visible()
             _shot(page, "10-hand-edit")
 
@@ -348,12 +351,8 @@ def test_a_clerks_day(servers, tmp_path):
             expect(page.get_by_text("已恢复第1版为当前版本").first).to_be_visible()
             assert store.current_draft_id(sid) == v1.id and len(store.drafts(sid)) == 3
             expect(page.get_by_text("当前版本", exact=True).first).to_be_visible()
-            download_word = page.get_by_role("button", name="下载 Word")
-            expect(download_word).to_have_count(1)
-            with page.expect_download() as download_info:
-                download_word.click()
-            assert download_info.value.suggested_filename.endswith("-第1版.docx")
-            paragraphs = _docx_text(download_info.value, tmp_path)
+            name, paragraphs = _download_word(page, tmp_path)
+            assert name.endswith("-第1版.docx")
             assert any("1247例" in t for t in paragraphs) and not any("均已纳入规范治疗" in t for t in paragraphs)
             _shot(page, "12-restored")
 
