@@ -820,7 +820,8 @@ def test_a_draft_far_under_its_range_says_so_and_loses_score(paced_env):
     assert length["severity"] == "major" and not v.evaluation["passed"] and v.evaluation["score"] < 100
     verdict = "\n".join(e.value for e in at.error)
     assert "评估未通过" in verdict and f"未达字数 {n:,}/1,500 字" in verdict
-    assert f"待补充 {v.text.count('【待补充')} 处" in verdict and "扩写待确认 0 句" in verdict
+    elaboration = sum(1 for x in v.detail["sentences"] if x["origin"] == "elaboration")
+    assert f"待补充 {v.text.count('【待补充')} 处" in verdict and f"扩写待确认 {elaboration} 句" in verdict
     advice = "\n".join(w.value for w in at.warning)
     assert "未达字数" in advice and "调低目标字数" in advice
 
