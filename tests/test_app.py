@@ -528,6 +528,27 @@ def test_version_left_by_a_stopped_server_is_interrupted_and_resumable(paced_env
     assert store.draft(v.id).status == "done"
 
 
+def test_a_version_whose_job_ends_while_the_page_is_drawn_is_shown_finished(app_env, monkeypatch):
+    app_env.mkdir(parents=True, exist_ok=True)
+    store = _store(app_env)
+    sid = new_session_id()
+    v = store.start_draft(sid, "revise", {"genre": "工作总结", "length_chars": [600, 1000]},
+                          instruction="（一）再精炼一些", user_message="（一）再精炼一些")
+    store.update_text(v.id, "（一）免疫规")   # the first streamed piece
+
+    def job_ends_now(session_id: str):
+        """The job is live when the page reads the versions and has ended when it draws them."""
+        if store.draft(v.id).status == "streaming":
+            store.finish_draft(v.id, "（一）健全接种服务网络。全县适龄儿童免疫规划疫苗接种率稳定在96%以上。",
+                               sources=[], notices=[], evaluation=None)
+        return None
+
+    monkeypatch.setattr(jobs, "live_draft_ids", lambda: {v.id})
+    monkeypatch.setattr(jobs, "running", job_ends_now)
+    at = open_page(sid)
+    assert "写作中" not in page_text(at) and "接种率稳定在96%以上" in doc_html(at)
+
+
 def _drafted_session(data_dir: Path):
     """A new 文稿 with one finished draft: (page, store, session id, version 1)."""
     store = _store(data_dir)

@@ -149,9 +149,13 @@ class ChatPanel:
                        width="stretch", help="先看事实如何分组、小标题和字数安排，可以修改后再起草。")
 
     def _version(self, v: DraftVersion, full: bool, actions: bool, noop: bool) -> None:
-        if v.status == "streaming" and jobs.running(self.sid):
-            self._live(v.id)
-            return
+        if v.status == "streaming":
+            if jobs.running(self.sid):
+                self._live(v.id)
+                return
+            # its job ended after this run read the versions (a quick revision or repair): drawn
+            # from that read it would stay “写作中” with no live view to refresh it
+            st.rerun()
         if not full:
             note = STATE_NOTE.get(v.status)
             st.markdown(f"**{version_label(v)}**　{char_count(v.text)} 字　"
