@@ -757,6 +757,16 @@ def test_a_plan_that_no_longer_fits_the_facts_is_set_aside_with_a_note(app_env):
     assert any("重新拟定了提纲" in m.content for m in store.messages(sid))
 
 
+def test_a_new_length_keeps_the_edited_plan_and_budgets_it_again(app_env):
+    at, store, sid, _saved, part, prefix = _planned_session(app_env)
+    at.text_input(key=f"plan_h_{prefix}_0").input("健全接种服务网络").run()
+    _set_length(at, 1500, 2200)
+    assert not any("这份提纲已不适用" in w.value for w in at.warning)
+    items = next(p for p in store.load_plan(sid)["plan"]["parts"] if p["key"] == part["key"])["items"]
+    assert items[0]["heading"] == "健全接种服务网络" and items[0]["budget"] > part["items"][0]["budget"]
+    assert f"约{items[0]['budget']}字" in page_text(at)
+
+
 def test_a_plan_placing_a_fact_twice_is_refused_before_drafting(app_env):
     at, store, sid, _saved, part, prefix = _planned_session(app_env)
     twice = part["items"][0]["fact_ids"] + part["items"][1]["fact_ids"][:1]

@@ -30,12 +30,27 @@ NO_HEADING = "（不分小标题）"
 
 
 def _fit_key(request: dict[str, Any]) -> tuple:
-    """What a plan depends on: the facts it places and what decides their parts."""
-    return (request.get("genre"), request.get("section"), request.get("year"), list(request.get("facts", [])))
+    """What a plan's groups depend on: the facts it places and what decides their parts. The
+    unit and the length change only its budgets (`refit`)."""
+    return (request.get("genre"), request.get("section"), request.get("year"),
+            list(request.get("facts", [])), list(request.get("confirmed_facts", [])))
 
 
 def fits(saved: dict[str, Any] | None, request: DraftRequest) -> bool:
     return bool(saved) and _fit_key(saved["request"]) == _fit_key(request.to_dict())
+
+
+def refit(store: SessionStore, sid: str, saved: dict[str, Any], request: DraftRequest) -> dict[str, Any]:
+    """A fitting plan made for another unit name or length: budgeted again for this request and
+    saved as belonging to it (its fingerprint), edits kept."""
+    plan = ReportPlan.from_dict(saved["plan"])
+    if plan.request_fingerprint == request.fingerprint():
+        return saved
+    rebudget(plan, sheet_of(saved), request)
+    plan.request_fingerprint = request.fingerprint()
+    saved = {**saved, "plan": plan.to_dict(), "request": request.to_dict()}
+    store.save_plan(sid, saved)
+    return saved
 
 
 def sheet_of(saved: dict[str, Any]) -> FactSheet:
@@ -65,7 +80,7 @@ def usable(store: SessionStore, sid: str, request: DraftRequest) -> tuple[Report
         return None, ""
     if not fits(saved, request):
         return None, "提纲是按改动前的要求或事实拟的，这次按现在的事实重新拟定了提纲。"
-    plan = ReportPlan.from_dict(saved["plan"])
+    plan = ReportPlan.from_dict(refit(store, sid, saved, request)["plan"])
     problems = validate_plan(plan, sheet_of(saved))
     if problems:
         raise PlanError("提纲不能使用：" + "".join(problems) + "请在下方“起草提纲”中改正，或点“不用提纲”。")
@@ -114,12 +129,14 @@ def draw(store: SessionStore, sid: str, form_request: Callable[[], DraftRequest 
             st.button("编辑提纲", key=f"plan_make_{sid}", on_click=on_make,
                       help="看这份文稿的事实如何分组、小标题和字数安排，修改后可按提纲重新起草。")
         return
+    current = form_request()
+    if current is not None and fits(saved, current):
+        saved = refit(store, sid, saved, current)   # budgets for the length asked now
     plan = ReportPlan.from_dict(saved["plan"])
     request = parse_request(saved["request"])
     sheet = sheet_of(saved)
     stamp = saved.get("stamp", 0)
     with st.expander("起草提纲（可以改小标题，或改“事实编号”把事实挪到别的小标题下）", expanded=not has_versions):
-        current = form_request()
         if current is not None and not fits(saved, current):
             st.warning("左侧的要求或事实在拟定提纲后有改动，这份提纲已不适用：起草时会按现在的事实重新拟定提纲。")
         st.dataframe({"编号": [f.id for f in sheet.facts], "事实": [f.text for f in sheet.facts],
