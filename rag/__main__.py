@@ -86,7 +86,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print(f"[{f.id}] （{f.kind}→{f.part}）{f.text}")
         for n in sheet.notices:
             print(f"· {n}")
-        print(plan.describe())
+        print(plan.describe(loaded.request))
     return 0
 
 

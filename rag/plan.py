@@ -101,12 +101,13 @@ class ReportPlan:
                     home[i] = (p.key, it.heading)
         return home
 
-    def describe(self) -> str:
-        """The plan as a clerk reads it (CLI, app)."""
+    def describe(self, request: DraftRequest | None = None) -> str:
+        """The plan as a clerk reads it (CLI, app); part titles filled from `request` when given."""
         lines = [self.title] if self.title else []
         for p in self.parts:
             if p.title:
-                lines.append(f"{_numeral(p.number)}、{p.title}（约{p.budget}字）")
+                title = part_title(p.title, request) if request is not None else p.title
+                lines.append(f"{_numeral(p.number)}、{title}（约{p.budget}字）")
             elif p.layout == "opening":
                 lines.append(f"开头（约{p.budget}字）")
             for n, it in enumerate(p.items, 1):
@@ -115,6 +116,13 @@ class ReportPlan:
             if p.fact_ids:
                 lines.append("  事实 " + "、".join(str(i) for i in p.fact_ids))
         return "\n".join(lines)
+
+
+def part_title(title: str, request: DraftRequest) -> str:
+    """A part title with the request's values in it (“${next_year}年工作打算” → “2025年工作打算”):
+    genres.toml writes titles as templates, and no template text may reach the page."""
+    return Template(title).safe_substitute(unit=request.unit, year=str(request.year), genre=request.genre,
+                                           next_year=str(request.year + 1), topic=request.topic or "")
 
 
 def _numeral(n: int) -> str:
@@ -374,7 +382,6 @@ def make_plan(request: DraftRequest, sheet: FactSheet, parts: list[PartSpec], gu
     """Parts, groups and budgets: the paragraph parts take what their facts and the words around
     them need, the items parts share the rest, and an items part gets as many sub-headings as its
     share holds paragraphs. Headings are patterns until the model's are validated."""
-    lo, hi = request.length_chars
     plan = ReportPlan(genre=request.genre, section=request.section, title=title,
                       request_fingerprint=request.fingerprint())
     numbered = [p.key for p in guide.parts if p.title]
@@ -386,13 +393,10 @@ def make_plan(request: DraftRequest, sheet: FactSheet, parts: list[PartSpec], gu
         part = PlanPart(key=spec.key, title=spec.title, layout=spec.layout, number=number, fact_ids=ids)
         specs[spec.key] = spec
         plan.parts.append(part)
-    fixed = _set_fixed_budgets(plan, sheet, request)
-    items_parts = [p for p in plan.parts if p.layout == "items"]
-    rest = max(0, (lo + hi) // 2 - fixed)
-    weights = {p.key: len(p.fact_ids) + 1 for p in items_parts}
-    for part in items_parts:
+    shares = _item_shares(plan, sheet, request)
+    for part in (p for p in plan.parts if p.layout == "items"):
         ids, part.fact_ids = part.fact_ids, []
-        share = rest * weights[part.key] // max(1, sum(weights.values()))
+        share = shares[part.key]
         k = item_count(len(ids), specs[part.key], share)
         groups = group_by_meaning(sheet.texts(ids), k, embed) if ids else []
         part.items = [PlanItem(heading="", fact_ids=[ids[i] for i in g]) for g in groups]
@@ -402,15 +406,43 @@ def make_plan(request: DraftRequest, sheet: FactSheet, parts: list[PartSpec], gu
                                    guide, n, taken)
             it.heading_source = "pattern"
             taken.append(it.heading)
-        # a heading and its marker are part of the length too
-        body = max(0, share - sum(len(it.heading) + 4 for it in part.items))
-        total_weight = sum(1 + len(it.fact_ids) for it in part.items) or 1
-        for it in part.items:
-            it.budget = body * (1 + len(it.fact_ids)) // total_weight
-        part.budget = sum(it.budget for it in part.items)
+        _share_out(part, share)
+    _set_per_fact(plan)
+    return plan
+
+
+def rebudget(plan: ReportPlan, sheet: FactSheet, request: DraftRequest) -> None:
+    """Budgets again for the groups as they are, after the user moved facts or reworded headings:
+    a sub-heading's share follows its facts."""
+    shares = _item_shares(plan, sheet, request)
+    for part in (p for p in plan.parts if p.layout == "items"):
+        _share_out(part, shares[part.key])
+    _set_per_fact(plan)
+
+
+def _item_shares(plan: ReportPlan, sheet: FactSheet, request: DraftRequest) -> dict[str, int]:
+    """Characters of each items part: what the other parts leave of the middle of the range,
+    shared by facts (one more for each part). Sets the other parts' budgets."""
+    lo, hi = request.length_chars
+    rest = max(0, (lo + hi) // 2 - _set_fixed_budgets(plan, sheet, request))
+    weights = {p.key: len(p.fact_ids) + sum(len(it.fact_ids) for it in p.items) + 1
+               for p in plan.parts if p.layout == "items"}
+    return {key: rest * w // max(1, sum(weights.values())) for key, w in weights.items()}
+
+
+def _share_out(part: PlanPart, share: int) -> None:
+    # a heading and its marker are part of the length too
+    body = max(0, share - sum(len(it.heading) + 4 for it in part.items))
+    total_weight = sum(1 + len(it.fact_ids) for it in part.items) or 1
+    for it in part.items:
+        it.budget = body * (1 + len(it.fact_ids)) // total_weight
+    part.budget = sum(it.budget for it in part.items)
+
+
+def _set_per_fact(plan: ReportPlan) -> None:
+    items_parts = [p for p in plan.parts if p.layout == "items"]
     n_facts = sum(len(it.fact_ids) for p in items_parts for it in p.items)
     plan.per_fact = sum(p.budget for p in items_parts) // n_facts if n_facts else 0
-    return plan
 
 
 def _distinct(heading: str, guide: GenreGuide, n: int, taken: list[str]) -> str:

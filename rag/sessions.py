@@ -1,5 +1,6 @@
-"""Saved work of the web page: sessions, the request form, chat messages, every draft version
-and its evaluation, in SQLite under the data directory.
+"""Saved work of the web page: sessions, the request form, the plan (先看提纲, with its edits),
+chat messages, every draft version and its evaluation, and which version is current, in SQLite
+under the data directory.
 
 Everything is written the moment it exists (the form on every change, a draft row before the
 first token, its text while it streams), so a browser refresh, a server restart or a crash
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    title TEXT NOT NULL DEFAULT ''   -- set by 重命名; empty = derived from the request
+    title TEXT NOT NULL DEFAULT '',  -- set by 重命名; empty = derived from the request
+    current_draft_id INTEGER         -- the version 恢复此版本 or the last finished run made current
 );
 CREATE TABLE IF NOT EXISTS requests (
     session_id TEXT PRIMARY KEY REFERENCES sessions(id),
@@ -63,6 +65,11 @@ CREATE TABLE IF NOT EXISTS drafts (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     UNIQUE (session_id, version)
+);
+CREATE TABLE IF NOT EXISTS plans (
+    session_id TEXT PRIMARY KEY REFERENCES sessions(id),
+    data TEXT NOT NULL,              -- JSON: the plan, the facts it places, the request it was made for
+    updated_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS evaluations (
     draft_id INTEGER PRIMARY KEY REFERENCES drafts(id),
@@ -141,6 +148,7 @@ class SessionSummary:
     versions: int
     state: str             # 空白 | 未起草 | 写作中 | 已完成 | 已停止 | 已中断 | 未完成
     updated_at: float
+    created_at: float = 0.0
 
 
 STATE_LABEL = {"streaming": "写作中", "done": "已完成", "failed": "未完成", "stopped": "已停止",
@@ -156,6 +164,19 @@ def derived_title(form: dict[str, Any]) -> str:
     if section and section != "全文":
         title += f"（{section}）"
     return title if unit else (f"未填写单位的{genre}" if genre else "空白文稿")
+
+
+def _number_namesakes(sessions: list[SessionSummary]) -> None:
+    """Two 文稿 of one unit, year and genre get the same derived title: the later ones are
+    numbered in the order they were created (“…工作总结（2）”), so 我的文稿 tells them apart."""
+    by_title: dict[str, list[SessionSummary]] = {}
+    for s in sessions:
+        by_title.setdefault(s.title, []).append(s)
+    for same in by_title.values():
+        if len(same) < 2:
+            continue
+        for n, s in enumerate(sorted(same, key=lambda x: (x.created_at, x.id))[1:], 2):
+            s.title = f"{s.title}（{n}）"
 
 
 _init_lock = threading.Lock()
@@ -180,6 +201,8 @@ class SessionStore:
             columns = {r[1] for r in conn.execute("PRAGMA table_info(sessions)")}
             if "title" not in columns:  # databases written before 重命名 existed
                 conn.execute("ALTER TABLE sessions ADD COLUMN title TEXT NOT NULL DEFAULT ''")
+            if "current_draft_id" not in columns:  # databases written before 恢复此版本 existed
+                conn.execute("ALTER TABLE sessions ADD COLUMN current_draft_id INTEGER")
             if "detail" not in {r[1] for r in conn.execute("PRAGMA table_info(drafts)")}:
                 # databases written before drafts recorded their plan, edits and sentence origins
                 conn.execute("ALTER TABLE drafts ADD COLUMN detail TEXT NOT NULL DEFAULT '{}'")
@@ -214,21 +237,45 @@ class SessionStore:
         with self._db() as db:
             self._ensure_session(db, session_id, time.time())
 
-    def save_form(self, session_id: str, form: dict[str, Any]) -> None:
+    # One JSON document per session in a table of its own: (table, column). Names from this
+    # module only, never from input, so they may be formatted into the SQL.
+    _FORM, _PLAN = ("requests", "form"), ("plans", "data")
+
+    def _save_document(self, where: tuple[str, str], session_id: str, data: dict[str, Any]) -> None:
+        table, column = where
         now = time.time()
         with self._db() as db:
             self._ensure_session(db, session_id, now)
-            db.execute("INSERT INTO requests (session_id, form, updated_at) VALUES (?, ?, ?) "
-                       "ON CONFLICT(session_id) DO UPDATE SET form = excluded.form, "
+            db.execute(f"INSERT INTO {table} (session_id, {column}, updated_at) VALUES (?, ?, ?) "
+                       f"ON CONFLICT(session_id) DO UPDATE SET {column} = excluded.{column}, "
                        "updated_at = excluded.updated_at",
-                       (session_id, json.dumps(form, ensure_ascii=False), now))
+                       (session_id, json.dumps(data, ensure_ascii=False), now))
             self._touch(db, session_id, now)
 
-    def load_form(self, session_id: str) -> dict[str, Any] | None:
+    def _load_document(self, where: tuple[str, str], session_id: str) -> dict[str, Any] | None:
+        table, column = where
         with self._db(write=False) as db:
-            row = db.execute("SELECT form FROM requests WHERE session_id = ?",
-                             (session_id,)).fetchone()
-        return json.loads(row["form"]) if row else None
+            row = db.execute(f"SELECT {column} FROM {table} WHERE session_id = ?", (session_id,)).fetchone()
+        return json.loads(row[column]) if row else None
+
+    def save_form(self, session_id: str, form: dict[str, Any]) -> None:
+        self._save_document(self._FORM, session_id, form)
+
+    def load_form(self, session_id: str) -> dict[str, Any] | None:
+        return self._load_document(self._FORM, session_id)
+
+    # -- the plan (先看提纲 / 编辑提纲): part of the document, edits included -----------------
+    def save_plan(self, session_id: str, data: dict[str, Any]) -> None:
+        """`data`: {"plan": ReportPlan.to_dict(), "facts": FactSheet.to_dict(), "request": the
+        DraftRequest.to_dict() it was made for}; written on every edit of the plan."""
+        self._save_document(self._PLAN, session_id, data)
+
+    def load_plan(self, session_id: str) -> dict[str, Any] | None:
+        return self._load_document(self._PLAN, session_id)
+
+    def drop_plan(self, session_id: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM plans WHERE session_id = ?", (session_id,))
 
     def rename_session(self, session_id: str, title: str) -> None:
         """An empty title goes back to the one derived from the request."""
@@ -239,8 +286,9 @@ class SessionStore:
                        (title.strip()[:80], now, session_id))
 
     def delete_session(self, session_id: str) -> None:
-        """The session and everything in it: form, messages, versions, evaluations."""
+        """The session and everything in it: form, plan, messages, versions, evaluations."""
         with self._db() as db:
+            db.execute("DELETE FROM plans WHERE session_id = ?", (session_id,))
             db.execute("DELETE FROM evaluations WHERE draft_id IN "
                        "(SELECT id FROM drafts WHERE session_id = ?)", (session_id,))
             db.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
@@ -253,7 +301,7 @@ class SessionStore:
         out unless `include_blank`."""
         with self._db(write=False) as db:
             rows = db.execute(
-                "SELECT s.id, s.title, s.updated_at, r.form, "
+                "SELECT s.id, s.title, s.created_at, s.updated_at, r.form, "
                 " (SELECT COUNT(*) FROM drafts d WHERE d.session_id = s.id) AS versions, "
                 " (SELECT status FROM drafts d WHERE d.session_id = s.id "
                 "  ORDER BY d.version DESC LIMIT 1) AS last_status, "
@@ -274,7 +322,9 @@ class SessionStore:
                 unit=str(form.get("unit") or ""), genre=str(form.get("genre") or ""),
                 section=str(form.get("section") or ""),
                 year=year if isinstance(year, int) else None, versions=int(r["versions"]),
-                state=state, updated_at=max(r["updated_at"], r["draft_at"] or 0)))
+                state=state, updated_at=max(r["updated_at"], r["draft_at"] or 0),
+                created_at=r["created_at"]))
+        _number_namesakes(out)
         out.sort(key=lambda s: s.updated_at, reverse=True)
         return out
 
@@ -362,6 +412,9 @@ class SessionStore:
                        (text, json.dumps(sources, ensure_ascii=False),
                         json.dumps(notices, ensure_ascii=False),
                         json.dumps(detail or {}, ensure_ascii=False), now, draft_id))
+            # a finished run is what the next revision, repair or download starts from
+            db.execute("UPDATE sessions SET current_draft_id = ? WHERE id = "
+                       "(SELECT session_id FROM drafts WHERE id = ?)", (draft_id, draft_id))
             if evaluation is not None:
                 db.execute("INSERT OR REPLACE INTO evaluations (draft_id, passed, score, data, "
                            "created_at) VALUES (?, ?, ?, ?, ?)",
@@ -398,9 +451,30 @@ class SessionStore:
                            (time.time(), draft_id))
         return orphans
 
+    def restore_draft(self, draft_id: int) -> DraftVersion:
+        """恢复此版本: an earlier finished version becomes the current one again (no copy is
+        made: the version list marks which one is current)."""
+        with self._db() as db:
+            row = db.execute("SELECT session_id, status, text FROM drafts WHERE id = ?",
+                             (draft_id,)).fetchone()
+            if row is None:
+                raise KeyError(draft_id)
+            if row["status"] != "done" or not row["text"].strip():
+                raise UserFacingError("这一版没有写完，不能设为当前版本；请先点“继续起草”把它写完。")
+            db.execute("UPDATE sessions SET current_draft_id = ?, updated_at = ? WHERE id = ?",
+                       (draft_id, time.time(), row["session_id"]))
+        return self.draft(draft_id)
+
+    def current_draft_id(self, session_id: str) -> int | None:
+        """The version made current by 恢复此版本 or by the last finished run (None before any)."""
+        with self._db(write=False) as db:
+            row = db.execute("SELECT current_draft_id FROM sessions WHERE id = ?", (session_id,)).fetchone()
+        return row["current_draft_id"] if row else None
+
     def delete_draft(self, draft_id: int) -> None:
         """A version that must not stay (a run that produced nothing new) and its messages."""
         with self._db() as db:
+            db.execute("UPDATE sessions SET current_draft_id = NULL WHERE current_draft_id = ?", (draft_id,))
             db.execute("DELETE FROM evaluations WHERE draft_id = ?", (draft_id,))
             db.execute("UPDATE messages SET draft_id = NULL WHERE draft_id = ?", (draft_id,))
             db.execute("DELETE FROM drafts WHERE id = ?", (draft_id,))

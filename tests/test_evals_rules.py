@@ -12,6 +12,7 @@ from evals.copy_index import CopyIndex, committed_corpus_docs
 from evals.registry import RULES
 from rag.schema import DraftRequest
 from rag.normalize import parse_request
+from rag.text import nonspace_len
 
 SUMMARY = """石门区卫生健康局2024年工作总结
 
@@ -436,12 +437,26 @@ def test_len01_major_and_minor():
     assert [v.severity for v in ev.violations if v.rule == "LEN-01"] == ["minor"] and ev.passed
 
 
-def test_len01_a_short_draft_that_marks_the_missing_material_is_a_reminder():
-    short_req = replace(SUMMARY_REQ, length_chars=(600, 900))
+def test_len01_a_little_short_draft_that_marks_the_missing_material_is_a_reminder():
     marked = mutate(SUMMARY, "把优质医疗服务送到群众身边", "把优质医疗服务送到群众身边【待补充：该项工作的具体做法和成效】")
-    assert [v.severity for v in evaluate(marked, short_req).violations if v.rule == "LEN-01"] == ["warn"]
+    n = nonspace_len(marked)
+    a_little_short = replace(SUMMARY_REQ, length_chars=(int(n / 0.9), 2 * n))   # 90 % of the lower bound
+    ev = evaluate(marked, a_little_short)
+    assert [v.severity for v in ev.violations if v.rule == "LEN-01"] == ["warn"] and ev.passed
     too_long = replace(SUMMARY_REQ, length_chars=(100, 200))    # over the range: the mark changes nothing
     assert [v.severity for v in evaluate(marked, too_long).violations if v.rule == "LEN-01"] == ["major"]
+
+
+def test_len01_a_draft_far_under_its_range_loses_score_whatever_it_marks():
+    marked = mutate(SUMMARY, "把优质医疗服务送到群众身边", "把优质医疗服务送到群众身边【待补充：该项工作的具体做法和成效】")
+    n = nonspace_len(marked)
+    a_third = replace(SUMMARY_REQ, length_chars=(3 * n, 4 * n))
+    ev = evaluate(marked, a_third)
+    [finding] = [v for v in ev.violations if v.rule == "LEN-01"]
+    assert finding.severity == "major" and not ev.passed and ev.score < 100
+    assert "【待补充】" in finding.message and str(n) in finding.message
+    just_under_80 = replace(SUMMARY_REQ, length_chars=(int(n / 0.79), 2 * n))
+    assert [v.severity for v in evaluate(marked, just_under_80).violations if v.rule == "LEN-01"] == ["major"]
 
 
 def test_copy01_seed_passage_other_than_the_labelled_one(corpus_index):

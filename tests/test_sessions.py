@@ -139,3 +139,82 @@ def test_old_database_without_title_column_is_upgraded(tmp_path):
     store = SessionStore(path)
     store.rename_session("a" * 32, "旧文稿")
     assert store.session("a" * 32).title == "旧文稿"
+
+
+def test_the_plan_is_saved_with_the_document_and_goes_with_it(store):
+    sid, other = new_session_id(), new_session_id()
+    plan = {"plan": {"genre": "工作总结", "parts": [{"key": "work", "items": [{"heading": "健全慢病随访体系"}]}]},
+            "facts": {"facts": []}, "request": {"genre": "工作总结", "facts": ["随访高血压患者8120人"]}}
+    assert store.load_plan(sid) is None
+    store.save_plan(sid, plan)
+    assert store.load_plan(sid) == plan and store.load_plan(other) is None
+    plan["plan"]["parts"][0]["items"][0]["heading"] = "织密慢病随访网络"   # an edit overwrites
+    store.save_plan(sid, plan)
+    assert store.load_plan(sid)["plan"]["parts"][0]["items"][0]["heading"] == "织密慢病随访网络"
+    # a second store object on the same file (another browser's page run) reads the same plan
+    from rag.sessions import SessionStore as Store
+    assert Store(store.path).load_plan(sid) == plan
+    store.drop_plan(sid)
+    assert store.load_plan(sid) is None
+    store.save_plan(sid, plan)
+    store.delete_session(sid)
+    assert store.load_plan(sid) is None
+
+
+def test_the_current_version_is_the_last_finished_or_the_restored_one(store):
+    sid = new_session_id()
+    v1 = store.start_draft(sid, "draft", {})
+    assert store.current_draft_id(sid) is None
+    store.finish_draft(v1.id, "第一稿", sources=[], notices=[], evaluation=None)
+    assert store.current_draft_id(sid) == v1.id
+    v2 = store.start_draft(sid, "edit", {}, parent_id=v1.id)
+    store.finish_draft(v2.id, "第二稿", sources=[], notices=[], evaluation=None)
+    assert store.current_draft_id(sid) == v2.id
+    assert store.restore_draft(v1.id).text == "第一稿"
+    assert store.current_draft_id(sid) == v1.id and len(store.drafts(sid)) == 2
+    # a run that fails does not move the current version; one that finishes does
+    v3 = store.start_draft(sid, "revise", {}, parent_id=v1.id)
+    store.fail_draft(v3.id, "", "模型连接中断")
+    assert store.current_draft_id(sid) == v1.id
+    store.restart_draft(v3.id)
+    store.finish_draft(v3.id, "第三稿", sources=[], notices=[], evaluation=None)
+    assert store.current_draft_id(sid) == v3.id
+    # a version removed (a run that changed nothing) is never left current
+    v4 = store.start_draft(sid, "repair", {}, parent_id=v3.id)
+    store.restore_draft(v1.id)
+    store.delete_draft(v4.id)
+    assert store.current_draft_id(sid) == v1.id
+
+
+def test_namesake_documents_are_numbered_by_creation_in_my_documents(store, monkeypatch):
+    import time as clock
+    form = {"genre": "工作总结", "section": "全文", "unit": "柳河县卫生健康局", "year": 2026, "facts_text": "x"}
+    ids = [new_session_id() for _ in range(3)]
+    for n, sid in enumerate(ids):
+        monkeypatch.setattr(clock, "time", lambda n=n: 1_000.0 + n)
+        store.save_form(sid, form)
+    monkeypatch.undo()
+    store.save_form(ids[0], {**form, "notes": "最后改的是最早建的"})   # order of change ≠ order of creation
+    titles = {s.id: s.title for s in store.sessions()}
+    base = "柳河县卫生健康局2026年工作总结"
+    assert [titles[i] for i in ids] == [base, f"{base}（2）", f"{base}（3）"]
+    assert [s.created_at for s in sorted(store.sessions(), key=lambda s: s.created_at)] == [1000.0, 1001.0, 1002.0]
+    store.rename_session(ids[1], "年终总结（初稿）")
+    titles = {s.id: s.title for s in store.sessions()}
+    assert titles[ids[1]] == "年终总结（初稿）" and titles[ids[2]] == f"{base}（2）"
+
+
+def test_old_database_without_plans_or_current_version_is_upgraded(tmp_path):
+    import sqlite3
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE sessions (id TEXT PRIMARY KEY, created_at REAL NOT NULL, "
+                     "updated_at REAL NOT NULL, title TEXT NOT NULL DEFAULT '')")
+        conn.execute("INSERT INTO sessions VALUES ('" + "b" * 32 + "', 1, 1, '')")
+    store = SessionStore(path)
+    assert store.current_draft_id("b" * 32) is None
+    v = store.start_draft("b" * 32, "draft", {})
+    store.finish_draft(v.id, "正文", sources=[], notices=[], evaluation=None)
+    assert store.current_draft_id("b" * 32) == v.id
+    store.save_plan("b" * 32, {"plan": {}})
+    assert store.load_plan("b" * 32) == {"plan": {}}

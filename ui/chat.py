@@ -1,6 +1,9 @@
 """The chat and its versions: drafting, revising and repairing in the background, the version
-being written (with 停止), unfinished versions (with 继续起草), hand edits, copy, downloads and
-the comparison of any two versions.
+being written (with 停止), unfinished versions (with 继续起草), hand edits, copy, downloads,
+恢复此版本 (any earlier finished version made current again) and the comparison of any two versions.
+
+The current version is the one the last finished run made, or the one 恢复此版本 chose
+(SessionStore.current_draft_id); downloads, hand edits, repairs and revisions act on it.
 
 Owns the session-state keys chat_* (edit boxes, comparison pickers, export font) and
 _chat_action (the button pressed in this run).
@@ -28,7 +31,7 @@ from rag.sessions import UNFINISHED, DraftVersion, SessionBusy, SessionStore
 from rag.targets import keep_other_parts, revision_target
 from ui import evaluation as evalui
 from ui import jobs
-from ui.common import char_count, diff_html, highlight_html, run_safely, version_label
+from ui.common import char_count, diff_html, highlight_html, run_safely, same_text, version_label
 from ui.form import FormPanel
 from rag.plan import ReportPlan
 from rag.normalize import parse_request
@@ -67,11 +70,16 @@ class ChatPanel:
         self.ensure_seed_index = ensure_seed_index
         jobs.mark_orphans(store, sid)
         self.versions = store.drafts(sid)
+        self._working_id: int | None = None   # set when the page is drawn
+        self._several = False                  # more than one finished version: say which is current
 
     @property
     def working_version(self) -> DraftVersion | None:
-        """The newest complete version: what a revision, repair or edit starts from."""
-        return next((v for v in reversed(self.versions) if v.text and v.status == "done"), None)
+        """The current version (恢复此版本 or the last finished run), else the newest complete
+        one: what a revision, repair, edit or download starts from."""
+        done = [v for v in self.versions if v.text and v.status == "done"]
+        current = self.store.current_draft_id(self.sid)
+        return next((v for v in done if v.id == current), done[-1] if done else None)
 
     @staticmethod
     def queue(action: dict[str, Any]) -> None:
@@ -85,6 +93,8 @@ class ChatPanel:
         by_id = {v.id: v for v in self.versions}
         latest_id = self.versions[-1].id if self.versions else None
         working_id = self.working_version.id if self.working_version else None
+        self._working_id = working_id
+        self._several = len([v for v in self.versions if v.text and v.status == "done"]) >= 2
         shown: set[int] = set()
         noop_for = {m.content.split("|", 1)[0] for m in messages if NOOP_PREFIX in m.content}
         for m in messages:
@@ -107,7 +117,9 @@ class ChatPanel:
         if len([v for v in self.versions if v.text]) >= 2:
             self._compare()
 
-        planpanel.draw(self.sid, on_draft=lambda: self.queue({"kind": "draft", "with_plan": True}))
+        planpanel.draw(self.store, self.sid, self._form_request, has_versions=bool(self.versions),
+                       on_draft=lambda: self.queue({"kind": "draft"}),
+                       on_make=lambda: self.queue({"kind": "plan"}))
         action = st.session_state.pop("_chat_action", None)
         prompt = st.chat_input("提出修改意见，如“第二部分再精炼一些”“（二）写具体些”；输入“起草”按左侧要求起草")
         if prompt and prompt.strip():
@@ -117,6 +129,13 @@ class ChatPanel:
                       else {"kind": "revise", "instruction": prompt})
         if action:
             run_safely(lambda: self._perform(action), f"session {self.sid}")
+
+    def _form_request(self) -> DraftRequest | None:
+        """The request the sidebar holds now, or None while it is incomplete."""
+        try:
+            return self.form.state().request()
+        except RequestError:   # said when 起草 is pressed; the plan panel only compares with it
+            return None
 
     def _welcome(self) -> None:
         st.info("**三步完成一篇材料**\n\n"
@@ -130,9 +149,13 @@ class ChatPanel:
                        width="stretch", help="先看事实如何分组、小标题和字数安排，可以修改后再起草。")
 
     def _version(self, v: DraftVersion, full: bool, actions: bool, noop: bool) -> None:
-        if v.status == "streaming" and jobs.running(self.sid):
-            self._live(v.id)
-            return
+        if v.status == "streaming":
+            if jobs.running(self.sid):
+                self._live(v.id)
+                return
+            # its job ended after this run read the versions (a quick revision or repair): drawn
+            # from that read it would stay “写作中” with no live view to refresh it
+            st.rerun()
         if not full:
             note = STATE_NOTE.get(v.status)
             st.markdown(f"**{version_label(v)}**　{char_count(v.text)} 字　"
@@ -146,6 +169,8 @@ class ChatPanel:
         head = f"**{version_label(v)}**　{char_count(v.text if text is None else text)} 字"
         if note:
             head += f'　<span class="gw-state gw-state-{v.status}">{note}</span>'
+        if v.id == self._working_id and self._several:
+            head += '　<span class="gw-state gw-state-done">当前版本</span>'
         if v.instruction:
             head += f"　修改意见：{html.escape(v.instruction)}"
         st.markdown(head, unsafe_allow_html=True)
@@ -179,15 +204,17 @@ class ChatPanel:
                 st.error(f"生成中断：{reason}")
             else:
                 st.warning(reason)
-            if v.text:
-                st.caption("以下是中断前已写好的部分，已保存。")
+            if v.text and v.status == "interrupted":   # the server stopped: what had streamed, unchecked
+                st.caption("以下是程序停止前模型已输出的文字，尚未逐句检查；点“继续起草”会重新写这一版。")
+            elif v.text:
+                st.caption("以下是中断前已写好的部分（已逐句检查），已保存。")
         ev = v.evaluation
         violations = ev.get("violations", []) if ev else []
         alone, attached = evalui.split_notices(v.notices, violations)
         for notice in alone:
             st.info(notice)
         if ev:
-            evalui.verdict(ev)
+            evalui.verdict(ev, v.text, v.request, v.detail)
         if v.text:
             st.markdown(highlight_html(v.text, violations, partial=v.status != "done",
                                        tip=evalui.tooltip), unsafe_allow_html=True)
@@ -202,13 +229,17 @@ class ChatPanel:
                     st.markdown(f'<div class="gw-src">{html.escape(text[:600])}'
                                 f'{"…" if len(text) > 600 else ""}</div>', unsafe_allow_html=True)
         if v.detail:
-            record_panel(v.detail)
+            record_panel(v.detail, v.request)
         if v.status in UNFINISHED:
             st.button("继续起草", key=f"chat_resume_{v.id}", type="primary", on_click=self.queue,
                       args=({"kind": "resume", "draft_id": v.id},),
-                      help="按原来的要求把这一版重新写完（已写的部分在新内容到来前保留）。")
+                      help="按原来的要求和提纲把这一版写完（已写好的部分保留）。")
         if actions and v.text:
             self._actions(v, violations, noop)
+        elif v.status == "done" and v.text and v.id != self._working_id:
+            st.button("恢复此版本", key=f"chat_restore_{v.id}", on_click=self.queue,
+                      args=({"kind": "restore", "draft_id": v.id},),
+                      help="把这一版设为当前版本：下载、直接修改、修复和修改意见都针对它。不会复制出新版本。")
 
     def _actions(self, v: DraftVersion, violations: list[dict[str, Any]], noop: bool) -> None:
         cols = st.columns([1.3, 1, 1, 1, 1])
@@ -278,6 +309,9 @@ class ChatPanel:
         if kind == "edit":
             self._save_edit(action["draft_id"], action["text"])
             return
+        if kind == "restore":
+            self._restore(action["draft_id"])
+            return
         running = jobs.running(self.sid)
         if running:
             raise SessionBusy(f"第{running.version}版正在写作中，请等它写完或点击“停止”后再"
@@ -287,7 +321,7 @@ class ChatPanel:
             return
         if kind == "plan":
             self.ensure_seed_index()
-            planpanel.make(self.sid, self.form.state().request(), self.settings)
+            planpanel.make(self.store, self.sid, self.form.state().request(), self.settings)
             st.rerun()
         latest = self.working_version
         if kind == "revise" and latest is None:
@@ -304,13 +338,21 @@ class ChatPanel:
             parent = latest if kind == "revise" else None
             user_text = (f"起草：{request.genre} · {request.section}（{request.unit}，{request.year}年，"
                          f"{len(request.facts)} 条事实）" if kind == "draft" else action["instruction"])
+        plan, plan_note = planpanel.usable(self.store, self.sid, request) if kind == "draft" else (None, "")
+        if plan_note:
+            user_text += f"（{plan_note}）"
         self.ensure_seed_index()
-        plan = planpanel.edited_plan(self.sid) if action.get("with_plan") and planpanel.current(self.sid) else None
-        planpanel.discard(self.sid)
         work = self._work(kind, request, parent, action.get("instruction", ""), plan=plan)
         jobs.begin(self.store, lambda: self.store.start_draft(
             self.sid, kind, request.to_dict(), instruction=action.get("instruction", ""),
             parent_id=parent.id if parent else None, exclusive=True, user_message=user_text), work)
+        st.rerun()
+
+    def _restore(self, draft_id: int) -> None:
+        v = self.store.restore_draft(draft_id)
+        self.store.add_message(self.sid, "assistant",
+                               f"已恢复第{v.version}版为当前版本（见上方第{v.version}版）：下载、直接修改、修复和"
+                               "修改意见都针对这一版；其他版本仍保留，可随时再恢复。")
         st.rerun()
 
     def _resume(self, draft_id: int) -> None:
@@ -318,9 +360,13 @@ class ChatPanel:
         parent = self.store.draft(old.parent_id) if old.parent_id else None
         request = parse_request(old.request)
         self.ensure_seed_index()
-        # a partial draft goes on from its first unfinished part; anything else is written again
+        # a partial draft goes on from its first unfinished part, with the plan it was following;
+        # anything else is written again, with the document's plan when it still fits
         resume = drafting.DraftResult.from_json(old.detail) if old.detail.get("partial") else None
-        work = self._work(old.kind, request, parent, old.instruction, resume=resume)
+        plan = None
+        if old.kind == "draft" and (resume is None or resume.plan is None):
+            plan, _note = planpanel.usable(self.store, self.sid, request)
+        work = self._work(old.kind, request, parent, old.instruction, resume=resume, plan=plan)
         jobs.begin(self.store, lambda: self.store.restart_draft(draft_id), work)
         st.rerun()
 
@@ -336,7 +382,7 @@ class ChatPanel:
               plan: "ReportPlan | None" = None) -> jobs.Work:
         """The drafting call for the background thread; everything it needs is built here, in
         the page's thread (models, retriever, imports)."""
-        settings = self.settings
+        settings, store, sid = self.settings, self.store, self.sid
         llm = get_llm(settings)  # shared per configuration; the embedded model starts in the background
         retriever = self._retriever() if kind == "draft" else None
         parent_text = parent.text if parent else ""
@@ -347,8 +393,10 @@ class ChatPanel:
                 result = drafting.draft_report(request, settings, llm=llm, on_token=on_token,
                                                progress=progress, retriever=retriever, resume=resume,
                                                plan=plan)
-                if not result.draft:  # nothing usable to draft from (e.g. every fact was an instruction)
+                if not result.draft and not result.partial:  # nothing usable to draft from
                     raise RequestError("\n".join(result.notices) or "没有生成内容。")
+                if result.plan is not None and result.facts is not None:
+                    planpanel.remember(store, sid, result.plan, result.facts, request)
                 detail = result.to_json()
                 for key in ("draft", "sources", "evaluation", "notices"):
                     detail.pop(key, None)   # stored in their own columns
@@ -364,7 +412,7 @@ class ChatPanel:
                 text = keep_other_parts(parent_text, result.draft, start, end)
                 ev = (result.evaluation.to_json() if text == result.draft and result.evaluation
                       else evaluate(text, request, load_copy_index(settings)).to_json())
-                if text.strip() == parent_text.strip():
+                if same_text(text, parent_text):
                     return jobs.Outcome(text, keep=False, message=(
                         f"按修改意见“{instruction}”处理后{NOOP_PREFIX}，未生成新版本。"
                         "可以换一种说法，或在“直接修改这一版”里动手改。"))
@@ -375,7 +423,7 @@ class ChatPanel:
                 return jobs.Outcome(text, parent_sources, list(result.notices), ev, message=scope)
             progress("正在按评估意见修复…")
             result = drafting.repair_draft(request, parent_text, settings, llm=llm, on_token=on_token)
-            if result.draft.strip() == parent_text.strip():
+            if same_text(result.draft, parent_text):
                 left = [evalui.rule_name(v.rule) for v in (result.evaluation.violations
                                                             if result.evaluation else [])]
                 rest = f"剩下的问题（{'、'.join(dict.fromkeys(left))}）需要人工修改。" if left else ""
@@ -390,8 +438,8 @@ class ChatPanel:
         parent = self.store.draft(draft_id)
         if not text.strip():
             raise RequestError("修改后的稿件是空的，未保存。")
-        if text.replace("\r\n", "\n").strip() == parent.text.strip():
-            st.info("内容没有改动，未生成新版本。")
+        if same_text(text, parent.text):
+            st.info("内容没有改动（只增删空行或空格不算改动），未生成新版本。")
             return
         text = text.replace("\r\n", "\n").strip()
         request = parse_request(parent.request)

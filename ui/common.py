@@ -154,6 +154,14 @@ def char_count(text: str) -> int:
     return len(re.sub(r"\s", "", text))
 
 
+def same_text(a: str, b: str) -> bool:
+    """Equal but for blank lines and white space around lines: such a change makes no new
+    version. A paragraph split or joined is a change (its line breaks differ)."""
+    def lines(text: str) -> list[str]:
+        return [line.strip() for line in text.splitlines() if line.strip()]
+    return lines(a) == lines(b)
+
+
 def when(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%m-%d %H:%M")
 

@@ -43,7 +43,7 @@ class DocumentsPanel:
                 c1.markdown(f"**{s.title}**{current}")
                 facts = " · ".join(x for x in (s.unit, s.genre, f"{s.year}年" if s.year else "",
                                                f"{s.versions} 个版本" if s.versions else "") if x)
-                c1.caption(f"{facts}　最后修改 {when(s.updated_at)}　状态：{s.state}")
+                c1.caption(f"{facts}　创建于 {when(s.created_at)}　最后修改 {when(s.updated_at)}　状态：{s.state}")
                 c2.button("打开", key=f"docs_open_{s.id}", on_click=open_session, args=(s.id,),
                           disabled=s.id == self.sid)
                 with c3.popover("重命名"):

@@ -1,13 +1,17 @@
-"""The evaluation of a version in plain words: one verdict line, each finding said once under
-the rule's Chinese name (its id only in the tooltip), and the drafter's notices that are not
-already findings."""
+"""The evaluation of a version in plain words: one verdict line (with what is left to do: the
+length still missing, 【待补充】 places to fill, 【待核实】 values and model elaboration to
+confirm), each finding said once under the rule's Chinese name (its id only in the tooltip), and
+the drafter's notices that are not already findings."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
 
 from evals.registry import RULES
+from rag.factsheet import VERIFY_MARK
+from rag.text import SUPPLY_MARK, nonspace_len
 from ui.common import SEVERITY, violation_spans
 
 # Notices that only repeat the findings listed below them.
@@ -51,18 +55,61 @@ def split_notices(notices: list[str], violations: list[dict[str, Any]]
     return alone, attached
 
 
-def verdict(ev: dict[str, Any]) -> None:
+@dataclass
+class ToDo:
+    """What a version still needs before it is final, counted from its text and record."""
+    chars: int
+    least: int
+    most: int
+    to_fill: int        # 【待补充…】 places
+    to_verify: int      # 【待核实】 values
+    to_confirm: int     # model sentences beyond the facts (origin "elaboration"), 扩写（请核实）
+
+    @classmethod
+    def of(cls, text: str, request: dict[str, Any], detail: dict[str, Any] | None) -> "ToDo":
+        least, most = (list(request.get("length_chars") or [0, 0]) + [0, 0])[:2]
+        sentences = (detail or {}).get("sentences") or []
+        return cls(chars=nonspace_len(text), least=int(least), most=int(most),
+                   to_fill=text.count(SUPPLY_MARK), to_verify=text.count(VERIFY_MARK.rstrip("】")),
+                   to_confirm=sum(1 for s in sentences if s.get("origin") == "elaboration"))
+
+    @property
+    def short(self) -> bool:
+        return self.chars < self.least
+
+    def line(self) -> str:
+        """“未达字数 480/1,500 字 · 待补充 3 处 · 扩写待确认 0 句”."""
+        parts = [f"未达字数 {self.chars:,}/{self.least:,} 字"] if self.short else []
+        parts.append(f"待补充 {self.to_fill} 处")
+        if self.to_verify:
+            parts.append(f"待核实 {self.to_verify} 处")
+        parts.append(f"扩写待确认 {self.to_confirm} 句")
+        return " · ".join(parts)
+
+    def advice(self) -> str:
+        """What to do about a draft under its range."""
+        where = "在“【待补充】”处填写" if self.to_fill else "补充"
+        return (f"未达字数：全文 {self.chars:,} 字，要求 {self.least:,}—{self.most:,} 字。现有事实撑不起这个篇幅，"
+                f"助手没有用空话凑字数。请{where}具体做法、数字或典型事例（也可在左侧“事实材料”中补充后重新起草），"
+                "或调低目标字数。")
+
+
+def verdict(ev: dict[str, Any], text: str = "", request: dict[str, Any] | None = None,
+            detail: dict[str, Any] | None = None) -> None:
     violations = ev.get("violations", [])
     counts: dict[str, int] = {}
     for item in violations:
         label = SEVERITY.get(item.get("severity"), (item.get("severity"), 9))[0]
         counts[label] = counts.get(label, 0) + 1
-    detail = "，".join(f"{k} {n} 处" for k, n in counts.items())
-    score = f"得分 {ev.get('score', 0):.0f}"
+    findings_said = "，".join(f"{k} {n} 处" for k, n in counts.items())
+    todo = ToDo.of(text, request or {}, detail)
+    score = f"得分 {ev.get('score', 0):.0f} · {todo.line()}"
     if ev.get("passed"):
-        st.success(f"评估通过 · {score}" + (f"（另有{detail}，见下方问题清单）" if detail else ""))
+        st.success(f"评估通过 · {score}" + (f"（另有{findings_said}，见下方问题清单）" if findings_said else ""))
     else:
-        st.error(f"评估未通过 · {score} · {detail}，见下方问题清单")
+        st.error(f"评估未通过 · {score} · {findings_said}，见下方问题清单")
+    if todo.short:
+        st.warning(todo.advice())
 
 
 def badge(ev: dict[str, Any] | None) -> str:

@@ -29,6 +29,16 @@ MAX_FACTS_CHARS = 20_000   # a request's facts are a few thousand characters at 
 MAX_FACT_LINES = 200
 LENGTH_BOUNDS = (200, 6000)
 
+def default_year(genre: str, today: dt.date | None = None) -> int:
+    """The year a report written today is about: a 工作计划 plans next year from October on (plans
+    are drafted in the fourth quarter), this year before; every other genre reports on this year,
+    except in January, when year-end summaries of last year are still being written."""
+    today = today or dt.date.today()
+    if genre == "工作计划":
+        return today.year + 1 if today.month >= 10 else today.year
+    return today.year - 1 if today.month == 1 else today.year
+
+
 def parse_facts(text: str) -> list[str]:
     """Pasted text → the facts the drafter reads (rag.normalize: numbering, bullets, header rows,
     traditional script and punctuation handled once for the CLI, the checker and the page)."""
@@ -40,7 +50,7 @@ class FormState:
     genre: str = GENRES[0]
     section: str = WHOLE_REPORT
     unit: str = ""
-    year: int = field(default_factory=lambda: dt.date.today().year)
+    year: int = field(default_factory=lambda: default_year(GENRES[0]))
     length: tuple[int, int] = (600, 1000)
     facts_text: str = ""
     notes: str = ""
@@ -84,6 +94,8 @@ class FormState:
                 f"起草{self.genre}（{self.section}）一般需要：\n{items}\n\n助手只使用您提供的事实和数字，不会编造。")
         if len(facts) > MAX_FACT_LINES:
             raise RequestError(f"事实材料共 {len(facts)} 行，超过 {MAX_FACT_LINES} 行上限，请精简后再起草。")
+        if self.length[0] > self.length[1]:
+            raise RequestError(f"目标字数的下限（{self.length[0]}字）大于上限（{self.length[1]}字），请在左侧改正。")
         return parse_request({
             "genre": self.genre, "section": self.section.strip(), "unit": self.unit.strip(),
             "year": self.year, "facts": facts, "length_chars": list(self.length),
@@ -156,7 +168,7 @@ class FormPanel:
         ss.form_section_choice = form.section if form.section in options else OTHER_SECTION
         ss.form_section_custom = "" if form.section in options else form.section
         ss.form_unit, ss.form_year = form.unit, form.year
-        ss.form_length = form.length
+        ss.form_length_min, ss.form_length_max = form.length
         ss.form_facts, ss.form_notes = form.facts_text, form.notes
         ss.form_excluded = list(form.excluded)
         ss.form_confirmed = list(form.confirmed)
@@ -169,7 +181,7 @@ class FormPanel:
         section = ss.get("form_section_custom", "") if choice == OTHER_SECTION else choice
         return FormState(genre=ss.get("form_genre", GENRES[0]), section=section,
                          unit=ss.get("form_unit", ""), year=int(ss.get("form_year", 2024)),
-                         length=tuple(ss.get("form_length", (600, 1000))),
+                         length=(int(ss.get("form_length_min", 600)), int(ss.get("form_length_max", 1000))),
                          facts_text=ss.get("form_facts", ""), notes=ss.get("form_notes", ""),
                          excluded=list(ss.get("form_excluded", [])),
                          confirmed=list(ss.get("form_confirmed", [])))
@@ -194,6 +206,8 @@ class FormPanel:
         ss = st.session_state
         if ss.get("form_section_choice") not in genre_sections(ss.form_genre):
             ss.form_section_choice = WHOLE_REPORT
+        if ss.get("form_year") in {default_year(g) for g in GENRES}:   # a year nobody typed follows the genre
+            ss.form_year = default_year(ss.form_genre)
 
     # -- drawing -----------------------------------------------------------------------------
     def draw(self, on_draft: Callable[[], None]) -> None:
@@ -208,8 +222,11 @@ class FormPanel:
         col_year, _ = st.columns([1, 1])
         with col_year:
             st.number_input("年份", min_value=2000, max_value=2100, step=1, key="form_year")
-        st.slider("目标字数", min_value=LENGTH_BOUNDS[0], max_value=LENGTH_BOUNDS[1], step=50,
-                  key="form_length")
+        low, high = st.columns(2)
+        low.number_input("最少字数", min_value=LENGTH_BOUNDS[0], max_value=LENGTH_BOUNDS[1], step=50,
+                         key="form_length_min", help="目标字数的下限（不计空白）。")
+        high.number_input("最多字数", min_value=LENGTH_BOUNDS[0], max_value=LENGTH_BOUNDS[1], step=50,
+                          key="form_length_max", help="目标字数的上限（不计空白）。")
         st.text_area(
             "事实材料（每行一条）", key="form_facts", height=220, on_change=self._guard_facts_size,
             placeholder="可直接从 Excel 或 Word 粘贴，例如：\n全县适龄儿童免疫规划疫苗接种率保持在95%以上\n"

@@ -14,18 +14,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rag.errors import UserFacingError
+from rag.errors import LLMError, UserFacingError
 from rag.sessions import DraftVersion, SessionStore
 
 log = logging.getLogger("gongwen.app")
 
 SAVE_EVERY_S = 0.5
-STOPPED_MESSAGE = "已停止：保留了停止前写好的部分。"
+STOPPED_MESSAGE = "已停止：保留了停止前写好并检查过的部分。"
+STOPPED_EMPTY = "已停止：停止前还没有写好的部分。"
 
 
-class DraftStopped(BaseException):
-    """Raised inside the drafting call when 停止 is pressed. A BaseException so that no
-    `except Exception` on the way (retries, fallbacks) swallows it."""
+class DraftStopped(LLMError):
+    """Raised inside the drafting call when 停止 is pressed. An LLMError of a kind never retried,
+    so the drafter ends the draft as it ends one cut short by a model fault: it returns the
+    finished, checked blocks as a partial result. The text streamed so far is the model's raw
+    answer, which the guards have not checked; a stopped version never keeps it."""
+
+    def __init__(self) -> None:
+        super().__init__(STOPPED_MESSAGE, kind="other")
 
 
 @dataclass
@@ -48,6 +54,7 @@ class Job:
     draft_id: int
     version: int
     stop: threading.Event = field(default_factory=threading.Event)
+    kind: str = "draft"
     progress: str = "正在准备…"
     parts: list[str] = field(default_factory=list)
     thread: threading.Thread | None = None
@@ -113,7 +120,11 @@ Work = Callable[[Callable[[str], None], Callable[[str], None]], Outcome]
 def start(store: SessionStore, version: DraftVersion, work: Work) -> Job:
     """Run `work(on_token, progress)` for a version row already in the store (status streaming).
     Tokens are saved every half second; the end state is written whatever happens."""
-    job = Job(version.session_id, version.id, version.version)
+    job = Job(version.session_id, version.id, version.version, kind=version.kind)
+    # What the version showed before this run (a resumed partial draft's checked text): a run that
+    # ends without a checked result of its own leaves it there. The tokens streamed meanwhile are
+    # the model's raw answer, unchecked, and never become a version's text.
+    before = version.text
 
     def on_token(piece: str) -> None:
         if job.stop.is_set():
@@ -126,7 +137,10 @@ def start(store: SessionStore, version: DraftVersion, work: Work) -> Job:
     on_token.saved = 0.0  # type: ignore[attr-defined]
 
     def progress(message: str) -> None:
-        if job.stop.is_set():
+        # Once a draft has written its first piece, only on_token stops it: that is inside the
+        # drafter's writing loop, which keeps the finished blocks. A stop raised from its final
+        # check (after the loop) would lose every block, so there the draft simply finishes.
+        if job.stop.is_set() and not (job.kind == "draft" and job.parts):
             raise DraftStopped()
         job.progress = message
 
@@ -134,23 +148,34 @@ def start(store: SessionStore, version: DraftVersion, work: Work) -> Job:
         sid, did = job.session_id, job.draft_id
         try:
             outcome = work(on_token, progress)
-        except DraftStopped:
-            store.fail_draft(did, job.text, STOPPED_MESSAGE, status="stopped")
-            store.add_message(sid, "assistant", f"第{job.version}版{STOPPED_MESSAGE}", did)
+        except DraftStopped:   # stopped before any checked text existed
+            if job.kind == "draft":   # kept, so 继续起草 can write it
+                message = STOPPED_MESSAGE if before.strip() else STOPPED_EMPTY
+                store.fail_draft(did, before, message, status="stopped")
+                store.add_message(sid, "assistant", f"第{job.version}版{message}", did)
+            else:                     # a revision or repair half done is no version at all
+                store.delete_draft(did)
+                store.add_message(sid, "assistant", f"已停止{'修改' if job.kind == 'revise' else '修复'}，"
+                                                    "未生成新版本，当前版本不变。")
             return
         except UserFacingError as e:
-            store.fail_draft(did, job.text, str(e))
+            store.fail_draft(did, before, str(e))
             store.add_message(sid, "assistant", f"生成中断：{e}", did)
             return
         except Exception:
             log.exception("drafting failed (session %s, version %s)", sid, job.version)
             reason = "程序内部错误，详情已记录在日志（data/logs/app.log）中。"
-            store.fail_draft(did, job.text, reason)
+            store.fail_draft(did, before, reason)
             store.add_message(sid, "assistant", f"生成中断：{reason}", did)
             return
         if not outcome.keep:
             store.delete_draft(did)
             store.add_message(sid, "assistant", outcome.message)
+            return
+        if outcome.partial_error and job.stop.is_set():
+            message = STOPPED_MESSAGE if outcome.text.strip() else STOPPED_EMPTY
+            store.fail_draft(did, outcome.text, message, status="stopped", detail=outcome.detail)
+            store.add_message(sid, "assistant", f"第{job.version}版{message}", did)
             return
         if outcome.partial_error:
             store.fail_draft(did, outcome.text, outcome.partial_error, detail=outcome.detail)

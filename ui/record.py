@@ -7,7 +7,12 @@ from typing import Any
 
 import streamlit as st
 
-ORIGIN_LABEL = {"fact": "事实原文", "phrase": "固定用语", "model": "模型撰写（已核对）", "plan": "提纲标题"}
+from rag.guards import guard_label
+from rag.normalize import parse_request
+from rag.plan import part_title
+
+ORIGIN_LABEL = {"fact": "事实原文", "phrase": "固定用语", "model": "模型撰写（已核对）", "plan": "提纲标题",
+                "elaboration": "扩写（请核实）", "user": "您写的"}
 ACTION_LABEL = {"fix": "修正", "drop_sentence": "删去", "drop_clause": "删去分句", "reask": "要求重写",
                 "rewrite": "已重写", "replace": "改为照录事实", "insert": "补入"}
 
@@ -16,14 +21,14 @@ def _facts_by_id(detail: dict[str, Any]) -> dict[int, str]:
     return {f["id"]: f["text"] for f in (detail.get("facts") or {}).get("facts", [])}
 
 
-def record_panel(detail: dict[str, Any]) -> None:
+def record_panel(detail: dict[str, Any], request: dict[str, Any]) -> None:
     edits = detail.get("edits") or []
     sentences = [s for s in detail.get("sentences") or [] if s.get("text")]
     facts = _facts_by_id(detail)
     if edits:
         with st.expander(f"删改记录（{len(edits)} 处）"):
             st.caption("起草时每一处自动删改都记在这里：哪项检查、怎么处理、原句和原因。")
-            st.dataframe({"检查项": [e["guard"] for e in edits],
+            st.dataframe({"检查项": [guard_label(e["guard"]) for e in edits],
                           "处理": [ACTION_LABEL.get(e["action"], e["action"]) for e in edits],
                           "原句": [e["before"] for e in edits], "改为": [e["after"] for e in edits],
                           "原因": [e["reason"] for e in edits], "位置": [e.get("where", "") for e in edits]},
@@ -39,11 +44,13 @@ def record_panel(detail: dict[str, Any]) -> None:
     plan = detail.get("plan")
     if plan:
         with st.expander("起草提纲"):
+            filled = parse_request(request)
             for part in plan.get("parts", []):
                 if part.get("title"):
-                    st.markdown(f"**{part['title']}**（约{part.get('budget', 0)}字）")
+                    st.markdown(f"**{part_title(part['title'], filled)}**（约{part.get('budget', 0)}字）")
                 for it in part.get("items", []):
-                    st.markdown(f"- {it['heading']}：" + "；".join(facts.get(i, str(i)) for i in it["fact_ids"]))
+                    st.markdown(f"- {it['heading']}（约{it.get('budget', 0)}字）："
+                                + "；".join(facts.get(i, str(i)) for i in it["fact_ids"]))
                 if part.get("fact_ids"):
                     st.markdown("- " + "；".join(facts.get(i, str(i)) for i in part["fact_ids"]))
     usage = detail.get("usage")

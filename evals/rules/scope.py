@@ -16,6 +16,9 @@ from evals.rules.claims import claim_facts, done_cues, paragraph_spans, plan_spa
 from evals.rules.language import _latin_runs
 
 LEN_MAJOR_LOW, LEN_MAJOR_HIGH = 0.85, 1.15
+# Under this share of the lower bound a draft is far too short whatever it marks: a 480-character
+# draft asked for 1,500 is a third of a report, not a report with reminders.
+LEN_FAR_SHORT = 0.8
 COPY_MAJOR, COPY_MINOR = 25, 20
 OVERLONG_PASTE_LIMIT = 50
 
@@ -29,16 +32,25 @@ POEM_RE = re.compile(r"诗歌|poem", re.IGNORECASE)
 
 @rule("LEN-01", "major", "字数不在要求范围内", source=PRODUCT)
 def length_in_range(ctx: CheckContext) -> Iterator[Finding]:
+    """Over 115 % of the upper bound or under 85 % of the lower: major; nearer: minor. A draft
+    under its range that marks where material is missing (【待补充】) is a reminder (warn) while
+    it reaches 80 % of the lower bound; further under, it is major whatever it marks: the marks
+    say honestly what is missing, but the draft is still not the report that was asked for, and
+    its score must say so."""
     n = nonspace_len(ctx.draft.text)
     lo, hi = ctx.request.length_chars
     if lo <= n <= hi:
         return
     severity = "major" if n < LEN_MAJOR_LOW * lo or n > LEN_MAJOR_HIGH * hi else "minor"
     detail = f"全文{n}字（不计空白），要求{lo}—{hi}字"
-    if n < lo and SUPPLY_MARK in ctx.draft.text:
-        # a short draft that says where material is missing is honest, not defective: the user
-        # fills the 【待补充】 places (the drafter never pads with filler)
+    marked = n < lo and SUPPLY_MARK in ctx.draft.text
+    if marked and n >= LEN_FAR_SHORT * lo:
+        # a little short, and it says where material is missing: the user fills those places
+        # (the drafter never pads with filler)
         severity, detail = "warn", detail + "；稿中已用“【待补充】”标出需要补充材料的地方"
+    elif marked:
+        severity, detail = "major", (detail + f"，不到下限的{LEN_FAR_SHORT:.0%}；稿中“【待补充】”处需要补充"
+                                              "材料，或调低目标字数")
     yield Finding(0, len(ctx.draft.text), f"全文{n}字", severity=severity, detail=detail)
 
 
