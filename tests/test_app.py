@@ -46,6 +46,9 @@ def _task(prompt: str) -> str:
     return prompt.split("【本次任务】", 1)[1] if "【本次任务】" in prompt else prompt.split("\n", 1)[0]
 
 
+OWN_WAY = {True: "我局坚持预防为主、防治结合，", False: "我局坚持早发现、早报告、早处置，"}
+
+
 def scripted_model(body: dict) -> str:
     """Answers each kind of drafting prompt the way a dutiful model would: headings from each
     group's own words, paragraphs that state the facts they were given, revisions that shorten,
@@ -69,7 +72,8 @@ def scripted_model(body: dict) -> str:
     refs = [int(i) for i in re.findall(r"\[(\d+)\]", task.split("只写事实", 1)[-1].split("，", 1)[0])]
     own = [facts[i] for i in refs if i in facts]
     if own:
-        return "我局坚持预防为主、防治结合，" + "；".join(own) + "。"
+        # each paragraph's own way of working (the same clause twice would be dropped as a repeat)
+        return OWN_WAY[any("接种" in f for f in own)] + "；".join(own) + "。"
     return "我局坚持统筹推进，扎实推进各项重点工作落实。"
 
 
@@ -432,14 +436,16 @@ PACE = {"delay": 0.0}
 
 def paced_model(body: dict):
     """scripted_model, streaming slowly while PACE["delay"] is set, so a test can act mid-draft;
-    revisions only shorten “我局坚持预防为主、防治结合，” (facts intact) wherever it occurs, and
+    revisions only shorten each paragraph's way of working (OWN_WAY; facts intact) wherever it occurs, and
     change nothing when told “不用改”."""
     prompt = body["messages"][-1]["content"]
     task = _task(prompt)
     if "修改意见" in task and "不用改" in _fenced(prompt, "【修改意见】"):
         answer = _fenced(prompt, "【原文】")  # a model that finds nothing to change
     elif "修改意见" in task:
-        answer = _fenced(prompt, "【原文】").replace("我局坚持预防为主、防治结合，", "我局")
+        answer = _fenced(prompt, "【原文】")
+        for way in OWN_WAY.values():
+            answer = answer.replace(way, "我局")
     else:
         answer = scripted_model(body)
     if "拟小标题" in task or not PACE["delay"]:
@@ -596,7 +602,7 @@ def test_revision_aimed_at_one_part_leaves_the_others_unchanged(paced_env):
     new = v2.text.split("\n")
     tail = len(lines) - end
     assert new[:start] == lines[:start] and new[len(new) - tail:] == lines[end:]
-    assert "我局坚持预防为主、防治结合" not in "\n".join(new[start:len(new) - tail])
+    assert not any(way in "\n".join(new[start:len(new) - tail]) for way in OWN_WAY.values())
     assert any("其余部分一字未动" in m.content for m in store.messages(sid))
     assert "其余部分一字未动" in page_text(at)
     # the comparison defaults to the latest two versions
