@@ -35,7 +35,7 @@ from rag.headings import ENUM_ITEM_RE, canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, fact_lead_heading, heading_problem
 from rag.postprocess import renumber_enumerations
 from rag.prompting import fact_lines, fence, render
-from rag.text import SUPPLY_MARK, nonspace_len, sentence_key
+from rag.text import REMINDER_RE, SUPPLY_MARK, nonspace_len, sentence_key
 from rag.textnorm import chinese_numeral, normalize_for_compare
 
 # A paragraph under this share of its budget asks for more material (one more call, then 【待补充】).
@@ -255,7 +255,7 @@ class Composer:
         lead = Template(lead).safe_substitute(self.values())
         block = Block(f"{part.key}/p", "paragraph", sentences=[Sentence(lead, "phrase")] if lead else [])
         if facts and part.key in ENUMERATED_PARTS:
-            block.sentences += enumerate_items(said_once(self.part_items(part, facts, title), lead))
+            block.sentences += enumerate_items(said_once(self.part_items(part, facts, title, lead), lead))
         elif facts:   # 基本情况 and the like read as prose
             block.sentences += [Sentence(fact_sentence(f), "fact", [f.id]) for f in facts]
         else:
@@ -276,7 +276,7 @@ class Composer:
                             unit=self.job.request.unit, heading="", future=self._future(part),
                             written=self._written(), where=title, elaborate=self.elaborate, anchor=anchor)
 
-    def part_items(self, part: PlanPart, facts: list[Fact], title: str) -> list[list[Sentence]]:
+    def part_items(self, part: PlanPart, facts: list[Fact], title: str, lead: str = "") -> list[list[Sentence]]:
         """Each fact of a paragraph part as an item, with the cause, impact or measures the model
         writes around it; a fact the reply lacks is its own item, as it is. An item of the reply
         that carries no fact is a measure of its own in a next-steps part, and is dropped from a
@@ -284,6 +284,7 @@ class Composer:
         if not self.elaborate:
             return [[Sentence(fact_sentence(f), "fact", [f.id])] for f in facts]
         ctx = self._part_ctx(part, facts, title)
+        ctx.written.append(lead)     # the model copies the lead it sees in the genre's guide
         spec = self._spec(part)
         task = render("task_part", part_title=title, chars=part.budget, fact_refs=_refs(facts),
                       fact_list=fact_list(facts), guide=self.job.fill(spec.guide if spec else ""),
@@ -527,7 +528,10 @@ class Composer:
         return reask
 
     def _written(self) -> list[str]:
-        return [s.text for b in self.blocks for s in b.sentences if s.origin != "phrase"]
+        """What the draft already says, our own lead sentences included (the model copies them);
+        the 【待补充】 reminders aside (they are meant to repeat)."""
+        return [s.text for b in self.blocks for s in b.sentences
+                if not (s.origin == "phrase" and REMINDER_RE.fullmatch(s.text.strip()))]
 
     def _future(self, part: PlanPart) -> bool:
         """Plan parts say what will be done: a whole 工作计划, and every genre's 打算/保障 parts."""

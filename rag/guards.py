@@ -679,8 +679,12 @@ def drop_repeated_clauses(sentence: str, written: Iterable[str]) -> str:
     said = "".join(sentence_key(w) for w in written)
     if not said:
         return sentence
+    # a clause said before, or one that holds a clause said before (“这项工作有效遏制了…” after “…，有效遏制了…。”)
+    earlier = {k for w in written for c in clauses_of(w) if han_count(c) >= REPEATED_CLAUSE_HAN
+               for k in [sentence_key(c)]}
     clauses = clauses_of(sentence)
-    kept = [c for c in clauses if han_count(c) < REPEATED_CLAUSE_HAN or sentence_key(c) not in said]
+    kept = [c for c in clauses if han_count(c) < REPEATED_CLAUSE_HAN
+            or (sentence_key(c) not in said and not any(k in sentence_key(c) for k in earlier))]
     if len(kept) == len(clauses):
         return sentence
     if han_count("".join(kept)) * 2 < han_count(sentence):
