@@ -578,6 +578,11 @@ class Composer:
                     add(self.opening_block())
             else:
                 reuse(part.key) or add(self.part_heading(part))
+                if part.layout == "items" and not job.whole and not reuse(f"{part.key}/lead"):
+                    # a section has no opening: its first paragraph names the work its sub-headings cover
+                    lead = self.overview()
+                    if lead:
+                        add(Block(f"{part.key}/lead", "paragraph", sentences=lead))
                 if part.layout == "paragraph":
                     if not reuse(f"{part.key}/p"):
                         job.progress(f"正在撰写“{self.part_heading(part).heading}”…")
