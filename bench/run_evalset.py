@@ -84,8 +84,7 @@ def repeats(sentences: list[str]) -> tuple[int, int]:
     """(sentences said twice by REPEAT-01's test, clauses of 8+ Han characters said twice)."""
     twice = sum(any(near_duplicate(s, t) for t in sentences[:i]) for i, s in enumerate(sentences)
                 if not REMINDER_RE.fullmatch(s.strip()))
-    clauses = [sentence_key(c) for s in sentences for c in clauses_of(s)
-               if han_count(c) >= 8 and not REMINDER_RE.search(c)]
+    clauses = [sentence_key(c) for s in sentences for c in clauses_of(REMINDER_RE.sub("", s)) if han_count(c) >= 8]
     return twice, sum(c in clauses[:i] for i, c in enumerate(clauses))
 
 
