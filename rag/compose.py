@@ -135,11 +135,6 @@ def said_once(items: list[list[Sentence]], lead: str) -> list[list[Sentence]]:
     return out
 
 
-def enumerate_facts(facts: list[Fact]) -> list[Sentence]:
-    """The facts themselves, enumerated."""
-    return enumerate_items([[Sentence(fact_sentence(f), "fact", [f.id])] for f in facts])
-
-
 def fact_list(facts: list[Fact]) -> str:
     """A writing call's own facts, words and all: the small model cannot look a fact up by its
     number in the list of all facts, and wrote the other paragraphs' facts when given numbers only."""

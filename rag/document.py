@@ -97,11 +97,6 @@ def _new_spans(text: str, edited: bool) -> list[Sentence]:
     return [Sentence(s, origin) for s in sentences_of(text) if s]
 
 
-def user_text(blocks: list[Block]) -> list[str]:
-    """Every stretch of the user's own words, sentence by sentence."""
-    return [s.text for b in blocks for s in b.sentences if s.origin == "user"]
-
-
 def elaboration(blocks: list[Block], *, confirmed: bool | None = None) -> list[Sentence]:
     spans = [s for b in blocks for s in b.sentences if s.origin == "elaboration"]
     return spans if confirmed is None else [s for s in spans if s.confirmed == confirmed]

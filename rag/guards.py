@@ -439,8 +439,6 @@ SENTENCE_GUARDS: tuple[Guard, ...] = tuple(g for g in REGISTRY if g.scope == "se
 # hard claims that sit in one clause: the clause goes and the rest of the sentence stays
 CLAUSE_CUTTABLE = frozenset({"number-not-in-facts", "name-not-in-facts", "claim-not-in-facts", "hollow-praise",
                              "exemplar-mask", "plan-written-as-done", "exemplar-echo"})
-# guards that only apply when elaboration is dropped: with it, their text is kept and marked
-FACTS_ONLY_GUARDS = frozenset({"unsupported-effect", "unanchored-clause"})
 
 
 def failed_guard(sentence: str, ctx: ReplyContext) -> Guard | None:
