@@ -228,8 +228,9 @@ class Composer:
         except LLMError:
             return []   # the opening reads well without it; a server really down fails the next call
         spans = self.runner.read_reply(reply, ctx)
-        # the lead-in (“现将…如下：”) is the phrase bank's; an overview that says it too goes
-        spans = [s for s in spans if s.text[-1:] not in "：:" and "如下" not in s.text]
+        # the lead-in (“现将…如下：”, “重点抓好以下四个方面工作”) is the phrase bank's, and a count of
+        # what follows is the plan's: an overview that says either goes
+        spans = [s for s in spans if s.text[-1:] not in "：:" and not re.search("如下|以下", s.text)]
         return spans[:2]
 
     # -- parts -------------------------------------------------------------------------------------
