@@ -513,6 +513,7 @@ def run_case(case: Case, base: Settings, *, exemplars: bool, honour_max_tokens: 
         "checker_passed": evaluation.passed, "partial": result.partial, "error": result.error,
         "calls": replayer.calls, "seconds": round(seconds, 1), "draft": draft, "notices": result.notices,
         "edit_log": [e.to_dict() for e in result.edits],
+        "sentences": [x.to_dict() for x in result.sentences],
     }
 
 

@@ -219,9 +219,10 @@ class Composer:
         if not self.elaborate or not headings:
             return []
         works = "；".join(headings)
+        opening = self.phrase("opening", sum(map(ord, self.job.request.unit)) + self.job.request.year)
         ctx = ReplyContext(facts=[], all_facts=self.sheet.facts, year=self.job.request.year,
                            unit=self.job.request.unit, future=self.job.request.genre == "工作计划",
-                           written=self._written(), where="开头", anchor=works)
+                           written=self._written() + [opening], where="开头", anchor=works)
         task = render("task_opening", year=self.job.request.year, works=works, chars=OVERVIEW_CHARS)
         try:
             reply = self.job.ask(task, purpose="opening", max_tokens=self.job.answer_tokens(OVERVIEW_CHARS * 2))
@@ -230,7 +231,9 @@ class Composer:
         spans = self.runner.read_reply(reply, ctx)
         # the lead-in (“现将…如下：”, “重点抓好以下四个方面工作”) is the phrase bank's, and a count of
         # what follows is the plan's: an overview that says either goes
-        spans = [s for s in spans if s.text[-1:] not in "：:" and not re.search("如下|以下", s.text)]
+        # and a second opener (“2024年，在…领导下…”) after our own says it twice
+        spans = [s for s in spans if s.text[-1:] not in "：:" and not re.search("如下|以下", s.text)
+                 and not s.text.startswith(f"{self.job.request.year}年")]
         return spans[:2]
 
     # -- parts -------------------------------------------------------------------------------------

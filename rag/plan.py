@@ -242,7 +242,7 @@ _LEADING_VERB = re.compile("^(?:以上|以下|以内|为|对|在|向|以|给|从
                            "新建|新增|建成|建立|完成|开展|组织|实施|推进|推动|落实|举办|召开|培训|招录|引进|投入|"
                            "争取|下达|印发|出台|制定|组建|设立|创建|打造|启动|深化|加强|强化|提升|提高|扩大|全面|持续|"
                            "累计|共|全年|全县|全市|全区|今年|计划|拟|力争|确保|将|要)+")
-_INNER_VERB = re.compile("开展|实施|组织|落实|推进|完成|举办|启动|建立|建成|推行|通过|获得|荣获|争创|创建")
+_INNER_VERB = re.compile("开展|实施|组织|落实|推进|完成|举办|启动|建立|建成|推行|通过|获得|荣获|获批|争创|创建")
 # Han characters a clause may carry after its first figure for the words before it to name the work
 # (“组建区级卫生应急队伍4支” names it; “联合县教育局对全县48所中小学开展…检查” does not).
 LEAD_TAIL_HAN = 5
