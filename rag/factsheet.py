@@ -18,7 +18,7 @@ from evals.facts import FactConflict, cue_re, find_conflicts, foreign_places, sp
 from rag.normalize import is_record, split_fact, strip_fact_label
 from rag.prompting import PartSpec, fact_labels
 from rag.schema import DraftRequest
-from rag.text import extract_numbers, quoted_names
+from rag.text import QUOTED_NAME_RE, extract_numbers, quoted_names
 from rag.textnorm import normalize_for_compare
 
 ACHIEVEMENT, PROBLEM, PLAN, SAFEGUARD = "achievement", "problem", "plan", "safeguard"
@@ -92,11 +92,16 @@ def fact_kind(text: str, year: int, safeguards: bool = False) -> tuple[str, str]
         m = cue_re("safeguard").search(norm)
         if m:
             return SAFEGUARD, m.group(0)
-    later = [int(y) for y in re.findall(r"(20\d\d)年", norm) if int(y) > year]
-    if later and re.search(r"(20\d\d)年", norm).group(1) == str(later[0]):
+    # years inside a 《title》 or “name” date the document, and a period that holds the report year
+    # (“2024—2026年”) is not a later year
+    dated = QUOTED_NAME_RE.sub("", norm)
+    dated = re.sub(r"(20\d\d)\s*[—–\-~～至]\s*(20\d\d)年",
+                   lambda m: "" if int(m.group(1)) <= year <= int(m.group(2)) else m.group(0), dated)
+    later = [int(y) for y in re.findall(r"(20\d\d)年", dated) if int(y) > year]
+    if later and re.search(r"(20\d\d)年", dated).group(1) == str(later[0]):
         return PLAN, f"{later[0]}年"
     m = cue_re("plan").search(norm)
-    if m:
+    if m and not (cue_re("done").search(norm) and not cue_re("ahead").search(norm)):
         return PLAN, m.group(0)
     m = cue_re("problem").search(norm)
     if m:

@@ -453,6 +453,18 @@ def test_a_modal_word_before_an_adverb_and_a_verb_is_a_plan(text):
     assert fact_kind(text, 2025)[0] == PLAN
 
 
+@pytest.mark.parametrize("text", ["争取市财政补助资金210万元，完成门诊楼改造",
+                                  "依据《健康乡镇三年行动方案（2025—2027年）》建成健康小屋9个",
+                                  "争取上级项目资金86万元用于村卫生室标准化建设"])
+def test_work_done_with_a_plan_like_word_is_the_years_work(text):
+    assert fact_kind(text, 2025)[0] == ACHIEVEMENT
+
+
+@pytest.mark.parametrize("text", ["力争年底前完成全部村卫生室改造", "2026年建成区域影像中心"])
+def test_a_result_verb_with_a_future_marker_stays_a_plan(text):
+    assert fact_kind(text, 2025)[0] == PLAN
+
+
 class FactCopyingHeadings(Model):
     """A model that proposes each group's first fact, figures and all, as its heading."""
 
