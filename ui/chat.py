@@ -40,13 +40,13 @@ from ui import evaluation as evalui
 from ui import jobs
 from ui.common import (ELABORATION_LABEL, char_count, diff_html, highlight_html, run_safely, same_text,
                        version_label)
-from ui.form import FormPanel, add_fact_line, material_fact
+from ui.form import FormPanel
 from rag.plan import ReportPlan
 from rag.normalize import parse_request
 from ui import plan as planpanel
 from ui.record import record_panel
-from ui.versioning import (Place, blocks_of, changed_note, duplicated_headings, elaboration_marks, plan_of,
-                           record_of, supply_places, text_without_elaboration)
+from ui.versioning import (Place, blocks_of, changed_note, droppable, duplicated_headings, elaboration_marks,
+                           plan_of, record_of, supply_places, text_without_elaboration, version_facts)
 
 STATE_NOTE = {"streaming": "写作中", "failed": "未完成", "stopped": "已停止", "interrupted": "已中断"}
 NOOP_PREFIX = "稿件没有变化"
@@ -252,7 +252,7 @@ class ChatPanel:
             if v.detail.get("rechecked"):
                 st.caption("已按左侧现在的要求和事实重新检查了这一版（没有生成新版本）。")
         blocks = blocks_of(v) if v.status == "done" and v.text else []
-        marks = elaboration_marks(v.text, blocks) if blocks else []
+        marks = elaboration_marks(v.text, blocks, version_facts(v)) if blocks else []
         if marks:
             st.caption(f"绿色底色、标着“扩写”的句子是{ELABORATION_LABEL}：模型在事实之外写的做法、原因和成效，"
                        "没有新的数字和名称，但请逐句核实" + ("，在下方确认或删除。" if actions else "。"))
@@ -306,9 +306,9 @@ class ChatPanel:
         """on_click of 补充: the answer also goes into 事实材料 (callbacks run before the form is
         drawn, so the box can still change), then 补充材料 runs for that paragraph."""
         ss = st.session_state
-        material = material_fact(ss.get(key, ""))
+        material = planpanel.material_fact(ss.get(key, ""))
         if material:
-            ss.form_facts = add_fact_line(ss.get("form_facts", ""), material)
+            ss.form_facts = planpanel.add_fact_line(ss.get("form_facts", ""), material)
             ss[key] = ""
         self.queue({"kind": "fill", "draft_id": draft_id, "at": place.at, "where": place.label,
                     "material": material})
@@ -332,13 +332,16 @@ class ChatPanel:
                           args=({"kind": "confirm", "draft_id": v.id, "texts": [m.text]},),
                           help="核实无误，保留这句并去掉标记。")
                 c3.button("删除", key=f"chat_elab_del_{v.id}_{m.n}", on_click=self.queue,
-                          args=({"kind": "drop", "draft_id": v.id, "texts": [m.text]},),
-                          help="删去这句扩写，其余文字不变。")
+                          args=({"kind": "drop", "draft_id": v.id, "texts": [m.text]},), disabled=bool(m.fact),
+                          help=(f"这句里有事实原文“{m.fact[:30]}”，不能作为扩写删除；要改请用“直接修改这一版”。"
+                                if m.fact else "删去这句扩写，其余文字不变。"))
             c1, c2 = st.columns(2)
             c1.button("全部确认", key=f"chat_elab_ok_all_{v.id}", on_click=self.queue,
                       args=({"kind": "confirm", "draft_id": v.id, "texts": None},), width="stretch")
             c2.button("删除全部未确认的扩写", key=f"chat_elab_del_all_{v.id}", on_click=self.queue,
-                      args=({"kind": "drop", "draft_id": v.id, "texts": None},), width="stretch")
+                      args=({"kind": "drop", "draft_id": v.id, "texts": None},), width="stretch",
+                      disabled=all(m.fact for m in marks),
+                      help="删去这一版所有还没有确认的扩写；含有事实原文的句子不删。")
 
     def _actions(self, v: DraftVersion, violations: list[dict[str, Any]], noop: bool, blocks: list[Block],
                  unconfirmed: bool) -> None:
@@ -355,7 +358,7 @@ class ChatPanel:
         stem = f"{request.get('unit', '')}{request.get('year', '')}年{request.get('genre', '')}-第{v.version}版"
         font_set = "common" if st.session_state.get("chat_export_fonts") == "通用字体" else "gb"
         omit = unconfirmed and st.session_state.get("chat_export_elab") == "不导出"
-        text = text_without_elaboration(blocks) if omit else v.text
+        text = text_without_elaboration(blocks, version_facts(v)) if omit else v.text
         marked = elaboration_texts(blocks) if unconfirmed and not omit else ()
         with cols[1]:
             st.download_button("下载 Word", data=lambda: export_docx(text, title, font_set, elaboration=marked),
@@ -465,6 +468,14 @@ class ChatPanel:
     def _fill(self, action: dict[str, Any]) -> None:
         """补充材料 for one paragraph of a version: a new version (kind fill) from its blocks and plan."""
         parent = self.store.draft(action["draft_id"])
+        current = self.working_version
+        if current is not None and current.id != parent.id:
+            # a box of the version shown before the page caught up with a newer one: the answer is
+            # for the current version, where that place still asks for it
+            if not any(p.at == action["at"] for p in supply_places(blocks_of(current))):
+                raise RequestError(f"页面刚刚更新，当前版本是第{current.version}版，“{action['where']}”已不需要补充；"
+                                   "请看新版本下方的“补充材料”。")
+            parent = current
         material = action["material"]
         if not material:
             raise RequestError(f"请先在“{action['where']}”下面的框里写要补充的内容（几句话即可，如具体做法、"
@@ -482,9 +493,13 @@ class ChatPanel:
 
     def _elaboration_action(self, kind: str, draft_id: int, texts: list[str] | None) -> None:
         """确认 marks elaboration as the clerk's choice, in place; 删除 takes it out of the text —
-        into a new version 删除扩写, or in place when this version is one — and nothing else."""
+        into a new version 删除扩写, or in place when this version is one — and nothing else: a
+        span that says a fact word for word is not deleted (it would take the fact with it)."""
         v = self.store.draft(draft_id)
         blocks = blocks_of(v)
+        every = texts is None
+        if kind == "drop":
+            texts = [t for t in droppable(blocks, version_facts(v)) if every or t in texts]
         changed = (confirm_elaboration if kind == "confirm" else drop_elaboration)(blocks, texts)
         if not changed:
             return
@@ -493,13 +508,15 @@ class ChatPanel:
         detail = {**v.detail, **{k: x for k, x in record_of(result).items()
                                  if k in ("blocks", "sentences", "elaboration")}}
         ev = result.evaluation.to_json()
-        what = f"{'确认' if kind == 'confirm' else '删除'}了{'全部' if texts is None else ''} {changed} 句扩写"
+        what = f"{'确认' if kind == 'confirm' else '删除'}了{'全部' if every else ''} {changed} 句扩写"
+        if every and kind == "drop" and elaboration_marks(result.draft, result.blocks):
+            what += "（含有事实原文的句子没有删除）"
         if kind == "confirm" or v.kind == "drop":
             self.store.update_draft(v.id, text=result.draft, evaluation=ev, detail=detail)
             self.store.add_message(self.sid, "assistant", f"第{v.version}版{what}（没有生成新版本）。")
         else:
             new = self.store.start_draft(self.sid, "drop", v.request, instruction="删除扩写", parent_id=v.id,
-                                         user_message=f"删除第{v.version}版{'全部未确认的' if texts is None else '一句'}扩写")
+                                         user_message=f"删除第{v.version}版{'全部未确认的' if every else '一句'}扩写")
             self.store.finish_draft(new.id, result.draft, sources=v.sources, notices=[], evaluation=ev,
                                     detail=detail)
             self.store.add_message(self.sid, "assistant",

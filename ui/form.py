@@ -45,19 +45,6 @@ def parse_facts(text: str) -> list[str]:
     return normalize_facts(text).texts
 
 
-def material_fact(text: str) -> str:
-    """What the clerk typed in answer to a 【待补充】 place (or a thin sub-heading), as one fact:
-    read like a pasted line (numbering, bullets, traditional script), lines joined; "" if empty."""
-    return "；".join(parse_facts(text))
-
-
-def add_fact_line(facts_text: str, fact: str) -> str:
-    """事实材料 with one more line (none when that fact is already a line of it)."""
-    if fact in parse_facts(facts_text):
-        return facts_text
-    return (facts_text.rstrip("\n") + "\n" if facts_text.strip() else "") + fact + "\n"
-
-
 @dataclass
 class FormState:
     genre: str = GENRES[0]

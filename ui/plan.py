@@ -27,7 +27,7 @@ from rag.compose import SHORT_SHARE, Block
 from rag.draft import DraftResult, PlanError, find_block, plan_draft
 from rag.errors import RequestError
 from rag.factsheet import Fact, FactSheet, analyse_facts
-from rag.normalize import parse_request
+from rag.normalize import normalize_facts, parse_request
 from rag.plan import ReportPlan, part_title, rebudget, validate_plan
 from rag.prompting import requested_parts
 from rag.schema import DraftRequest
@@ -97,6 +97,19 @@ def usable(store: SessionStore, sid: str, request: DraftRequest) -> tuple[Report
 
 
 # --- 补充材料: a fact placed under the sub-heading it answers ----------------------------------------
+def material_fact(text: str) -> str:
+    """What the clerk typed in answer to a 【待补充】 place (or a thin sub-heading), as one fact:
+    read like a pasted line (numbering, bullets, traditional script), lines joined; "" if empty."""
+    return "；".join(normalize_facts(text).texts)
+
+
+def add_fact_line(facts_text: str, fact: str) -> str:
+    """事实材料 with one more line (none when that fact is already a line of it)."""
+    if fact in normalize_facts(facts_text).texts:
+        return facts_text
+    return (facts_text.rstrip("\n") + "\n" if facts_text.strip() else "") + fact + "\n"
+
+
 def new_fact_ids(sheet: FactSheet, request: DraftRequest) -> list[int]:
     """The facts the request's last line became (material is added as the last line)."""
     last = len([f for f in request.facts if f.strip()])
@@ -159,7 +172,6 @@ def thin_items(plan: ReportPlan, sheet: FactSheet) -> dict[tuple[str, int], int]
 def _on_supply(store: SessionStore, sid: str, key: str, part_key: str, item: int) -> None:
     """on_click of 补充 under a thin sub-heading: the answer is a fact of the plan's request, placed
     under that sub-heading, and a line of 事实材料 (callbacks run before the form is drawn)."""
-    from ui.form import add_fact_line, material_fact
     ss = st.session_state
     material = material_fact(ss.get(key, ""))
     saved = store.load_plan(sid)

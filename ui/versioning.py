@@ -53,10 +53,28 @@ def record_of(result: DraftResult) -> dict[str, Any]:
     return detail
 
 
-def text_without_elaboration(blocks: list[Block]) -> str:
+def version_facts(v: DraftVersion) -> list[str]:
+    """The facts of a version, as typed and as the drafter read them."""
+    read = [f["text"] for f in (v.detail.get("facts") or {}).get("facts", [])]
+    return list(dict.fromkeys([f for f in v.request.get("facts", []) if f.strip()] + read))
+
+
+def carried_fact(text: str, facts: list[str]) -> str:
+    """The fact an elaboration span says word for word, if any: such a span is not only
+    elaboration, and deleting it would delete the fact (the clerk's answer to 【待补充】 among them)."""
+    return next((f for f in facts if f.strip("。；，") and f.strip("。；，") in text), "")
+
+
+def droppable(blocks: list[Block], facts: list[str]) -> list[str]:
+    """Unconfirmed elaboration that can go without taking a fact with it."""
+    return [s.text for b in blocks for s in b.sentences
+            if s.origin == "elaboration" and not s.confirmed and not carried_fact(s.text, facts)]
+
+
+def text_without_elaboration(blocks: list[Block], facts: list[str]) -> str:
     """The text an export gives when unconfirmed elaboration is left out (the blocks unchanged)."""
     copy = [Block.from_dict(b.to_dict()) for b in blocks]
-    drop_elaboration(copy)
+    drop_elaboration(copy, droppable(blocks, facts))
     return render_blocks(copy)
 
 
@@ -111,9 +129,10 @@ class ElaborationMark:
     end: int
     text: str
     fact_ids: list[int] = field(default_factory=list)
+    fact: str = ""           # a fact it says word for word (it cannot be deleted as elaboration)
 
 
-def elaboration_marks(text: str, blocks: list[Block]) -> list[ElaborationMark]:
+def elaboration_marks(text: str, blocks: list[Block], facts: list[str] = ()) -> list[ElaborationMark]:
     """Unconfirmed elaboration spans and where they stand in `text` (the version's text, which
     its blocks render)."""
     lead = len(text) - len(text.lstrip())
@@ -129,7 +148,8 @@ def elaboration_marks(text: str, blocks: list[Block]) -> list[ElaborationMark]:
     marks: list[ElaborationMark] = []
     for a, b, s in located:
         if s.origin == "elaboration" and not s.confirmed:
-            marks.append(ElaborationMark(len(marks) + 1, a, b, s.text, list(s.fact_ids)))
+            marks.append(ElaborationMark(len(marks) + 1, a, b, s.text, list(s.fact_ids),
+                                         carried_fact(s.text, list(facts))))
     return marks
 
 
