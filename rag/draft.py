@@ -270,7 +270,7 @@ def _retriever_or_none(settings: Settings, job: DraftJob) -> Retriever:
         return _no_exemplars
 
 
-def _version_blocks(draft: str, blocks: list[Block] | None) -> list[Block]:
+def version_blocks(draft: str, blocks: list[Block] | None) -> list[Block]:
     """The blocks of a version's text: its own when they still render to it, else the text read
     again with the spans it shares with them (a hand edit's new words are the user's)."""
     if blocks and render_blocks(blocks) == draft.strip():
@@ -293,7 +293,7 @@ def repair_draft(request: DraftRequest, draft: str, settings: Settings, *, llm=N
     fail; `blocks` (and `plan`) are the version's own record, so its facts, elaboration and the
     user's own words keep their origin. A round that does not improve the verdict ends the loop."""
     started = time.monotonic()
-    current = _version_blocks(draft, blocks)
+    current = version_blocks(draft, blocks)
     job = _job_for_version(request, settings, llm, on_token, current, plan)
     runner = GuardRunner()
     rounds: list[dict] = []
@@ -309,7 +309,7 @@ def revise_draft(request: DraftRequest, draft: str, instruction: str, settings: 
     rewritten under the drafting contract; every other block stays as it is, so no part can be
     duplicated or lost. A fact a rewrite dropped goes back into its own paragraph."""
     started = time.monotonic()
-    current = _version_blocks(draft, blocks)
+    current = version_blocks(draft, blocks)
     job = _job_for_version(request, settings, llm, on_token, current, plan)
     runner = GuardRunner()
     targets = revision_blocks(current, instruction)
@@ -360,7 +360,7 @@ def fill_paragraph(request: DraftRequest, draft: str, at: str, material: str, se
     if not material:
         raise RequestError("请先写要补充的内容（几句话即可，如具体做法、数字或典型事例）。")
     started = time.monotonic()
-    current = _version_blocks(draft, blocks)
+    current = version_blocks(draft, blocks)
     target = find_block(current, at)
     if target is None:
         raise RequestError(f"没有找到要补充的段落“{at}”，请写小标题的编号（如“（二）”）或部分名称。")

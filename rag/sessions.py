@@ -28,7 +28,8 @@ from typing import Any, Iterator, Literal
 from rag.config import Settings
 from rag.errors import UserFacingError
 
-DraftKind = Literal["draft", "revise", "repair", "edit"]
+# fill: 补充材料 answered a 【待补充】 place; drop: unconfirmed elaboration (扩写) deleted
+DraftKind = Literal["draft", "revise", "repair", "edit", "fill", "drop"]
 # streaming: being written now; done; failed: the model or the program failed (reason in
 # `error`); stopped: the user pressed 停止; interrupted: the server stopped mid-way.
 DraftStatus = Literal["streaming", "done", "failed", "stopped", "interrupted"]
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS drafts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL REFERENCES sessions(id),
     version INTEGER NOT NULL,        -- 1, 2, 3 … within the session
-    kind TEXT NOT NULL,              -- draft | revise | repair | edit (手工修改)
+    kind TEXT NOT NULL,              -- draft | revise | repair | edit (手工修改) | fill (补充材料) | drop (删除扩写)
     instruction TEXT NOT NULL DEFAULT '',
     parent_id INTEGER REFERENCES drafts(id),
     request TEXT NOT NULL,           -- JSON of the DraftRequest used
@@ -351,13 +352,15 @@ class SessionStore:
     # -- draft versions --------------------------------------------------------------------
     def start_draft(self, session_id: str, kind: DraftKind, request: dict[str, Any],
                     instruction: str = "", parent_id: int | None = None, *,
-                    exclusive: bool = False, user_message: str = "") -> DraftVersion:
+                    exclusive: bool = False, user_message: str = "",
+                    detail: dict[str, Any] | None = None) -> DraftVersion:
         """A new version row (status streaming), saved before the first token arrives.
 
         The version number is allocated inside the write lock, so concurrent calls get 1, 2, 3…
         With `exclusive`, a session that already has a version being written raises
         SessionBusy instead (one draft at a time). `user_message`, when given, is saved as the
-        user's chat turn in the same transaction."""
+        user's chat turn in the same transaction; `detail`, what a restart needs to know before
+        the run records its own (where 补充材料 goes)."""
         now = time.time()
         with self._db() as db:
             self._ensure_session(db, session_id, now)
@@ -373,9 +376,10 @@ class SessionStore:
                            "VALUES (?, 'user', ?, NULL, ?)", (session_id, user_message, now))
             cur = db.execute(
                 "INSERT INTO drafts (session_id, version, kind, instruction, parent_id, request, "
-                "status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'streaming', ?, ?)",
+                "status, detail, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'streaming', ?, ?, ?)",
                 (session_id, version, kind, instruction, parent_id,
-                 json.dumps(request, ensure_ascii=False), now, now))
+                 json.dumps(request, ensure_ascii=False), json.dumps(detail or {}, ensure_ascii=False),
+                 now, now))
             draft_id = int(cur.lastrowid)
             self._touch(db, session_id, now)
         return self.draft(draft_id)
@@ -404,9 +408,14 @@ class SessionStore:
 
     def finish_draft(self, draft_id: int, text: str, *, sources: list[dict[str, Any]],
                      notices: list[str], evaluation: dict[str, Any] | None,
-                     detail: dict[str, Any] | None = None) -> DraftVersion:
+                     detail: dict[str, Any] | None = None,
+                     request: dict[str, Any] | None = None) -> DraftVersion:
+        """The version done; `request`, when the run changed it (补充材料 adds a fact)."""
         now = time.time()
         with self._db() as db:
+            if request is not None:
+                db.execute("UPDATE drafts SET request = ? WHERE id = ?",
+                           (json.dumps(request, ensure_ascii=False), draft_id))
             db.execute("UPDATE drafts SET text = ?, status = 'done', error = '', sources = ?, "
                        "notices = ?, detail = ?, updated_at = ? WHERE id = ?",
                        (text, json.dumps(sources, ensure_ascii=False),
@@ -436,6 +445,29 @@ class SessionStore:
                 db.execute("UPDATE drafts SET text = ?, status = ?, error = ?, detail = ?, updated_at = ? "
                            "WHERE id = ?", (text, status, error, json.dumps(detail, ensure_ascii=False),
                                             time.time(), draft_id))
+        return self.draft(draft_id)
+
+    def update_draft(self, draft_id: int, *, text: str, evaluation: dict[str, Any],
+                     detail: dict[str, Any], request: dict[str, Any] | None = None) -> DraftVersion:
+        """A finished version changed in place, no new version: its elaboration confirmed or
+        deleted (a version made by deleting elaboration takes further deletions), or checked again
+        against the request the form holds now (`request`)."""
+        now = time.time()
+        with self._db() as db:
+            row = db.execute("SELECT status FROM drafts WHERE id = ?", (draft_id,)).fetchone()
+            if row is None:
+                raise KeyError(draft_id)
+            if row["status"] != "done":
+                raise UserFacingError("这一版没有写完，不能修改；请先点“继续起草”把它写完。")
+            db.execute("UPDATE drafts SET text = ?, detail = ?, updated_at = ? WHERE id = ?",
+                       (text, json.dumps(detail, ensure_ascii=False), now, draft_id))
+            if request is not None:
+                db.execute("UPDATE drafts SET request = ? WHERE id = ?",
+                           (json.dumps(request, ensure_ascii=False), draft_id))
+            db.execute("INSERT OR REPLACE INTO evaluations (draft_id, passed, score, data, created_at) "
+                       "VALUES (?, ?, ?, ?, ?)",
+                       (draft_id, int(bool(evaluation["passed"])), float(evaluation["score"]),
+                        json.dumps(evaluation, ensure_ascii=False), now))
         return self.draft(draft_id)
 
     def interrupt_orphans(self, session_id: str, live: set[int]) -> list[int]:

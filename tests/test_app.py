@@ -69,6 +69,9 @@ def scripted_model(body: dict) -> str:
         return "".join(sentences[:-1]) if len(sentences) > 1 else text
     if "检查发现了问题" in task:
         return _fenced(prompt, "【原文】")
+    if "用户补充了新的内容" in task:   # 补充材料: the material written into the paragraph, the mark gone
+        material = _fenced(prompt, "【用户补充的内容】").rstrip("。")
+        return re.sub(r"【待补充：[^】]*】", "", _fenced(prompt, "【原文】")) + material + "。"
     refs = [int(i) for i in re.findall(r"\[(\d+)\]", task.split("只写事实", 1)[-1].split("，", 1)[0])]
     own = [facts[i] for i in refs if i in facts]
     if own:
@@ -142,6 +145,11 @@ def page_text(at: AppTest) -> str:
 def doc_html(at: AppTest) -> str:
     """The rendered drafts (not the page's style sheet)."""
     return "\n".join(m.value for m in at.markdown if 'class="gw-doc' in m.value)
+
+
+def newest_doc(at: AppTest) -> str:
+    """The newest version's rendering (earlier ones sit above it, the comparison below)."""
+    return [m.value for m in at.markdown if 'class="gw-doc' in m.value and "gw-diff" not in m.value][-1]
 
 
 def _no_traceback(at: AppTest) -> None:
@@ -976,3 +984,252 @@ def test_an_upload_with_a_junk_tail_is_added_and_the_page_says_what_was_cut(app_
                   "text/plain")])
     assert any("已加入范文库" in s.value for s in at.success), [w.value for w in at.warning]
     assert any("“（”连续出现 100,000 次" in i.value and "已删去" in i.value for i in at.info)
+
+
+# --- the clerk's loop: 补充材料, the clerk's own words, 扩写（请核实）, no corrupt version -------------
+MATERIAL = "组织接种人员规范化培训4期，培训186人次"    # what a clerk answers a 【待补充】 with
+TYPED = "全年投入冷链设备更新资金86万元。"              # a figure a clerk types in a hand edit
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.split("\n") if line.strip()]
+
+
+def _severe(ev: dict, evidence: str) -> list[dict]:
+    return [x for x in ev["violations"] if x["severity"] in ("blocker", "major")
+            and evidence in (x.get("evidence") or "") + str(x.get("message", ""))]
+
+
+def test_material_answering_a_supply_mark_rewrites_only_that_paragraph(paced_env):
+    from ui.versioning import blocks_of, supply_places
+    at, store, sid, v1 = _drafted_session(paced_env)
+    blocks = blocks_of(v1)
+    places = supply_places(blocks)
+    assert places and "补充材料" in page_text(at)
+    target = next(b for b in blocks if b.key == places[-1].key)
+    n = len(places) - 1
+    at.text_input(key=f"chat_fill_{v1.id}_{n}").input(MATERIAL).run()
+    at.button(key=f"chat_fill_go_{v1.id}_{n}").click().run()
+    settle(at)
+    _no_traceback(at)
+    v2 = store.drafts(sid)[-1]
+    assert (v2.version, v2.kind, v2.parent_id, v2.instruction, v2.status) == (2, "fill", v1.id, MATERIAL, "done")
+    changed = [line for line in _lines(v2.text) if line not in _lines(v1.text)]
+    assert len(changed) == 1 and changed[0].startswith(target.marker + target.heading), changed
+    assert "培训186人次" in changed[0] and "【待补充" not in changed[0]
+    assert [line for line in _lines(v1.text) if line != target.render()] == \
+        [line for line in _lines(v2.text) if line != changed[0]]          # every other paragraph as it was
+    # the answer is a fact of the new version, of the form, and of the plan under that sub-heading
+    assert v2.request["facts"] == FACTS + [MATERIAL]
+    assert MATERIAL in at.text_area(key="form_facts").value.split("\n")
+    new_ids = [f["id"] for f in v2.detail["facts"]["facts"] if f["original"] == MATERIAL]
+    part_key, slot = target.key.split("/")
+    item = next(p for p in v2.detail["plan"]["parts"] if p["key"] == part_key)["items"][int(slot) - 1]
+    assert new_ids and set(new_ids) <= set(item["fact_ids"])
+    assert store.load_plan(sid)["plan"] == v2.detail["plan"]
+    assert not _severe(v2.evaluation, "186")                               # the clerk's figure is no invention
+    assert "这份提纲已不适用" not in page_text(at)
+    assert any("补充的材料只改了" in m.content and "其余部分一字未动" in m.content for m in store.messages(sid))
+
+
+def test_an_empty_answer_to_a_supply_mark_is_refused_and_makes_no_version(paced_env):
+    at, store, sid, v1 = _drafted_session(paced_env)
+    at.button(key=f"chat_fill_go_{v1.id}_0").click().run()
+    _no_traceback(at)
+    assert any("请先在" in e.value and "写要补充的内容" in e.value for e in at.error)
+    assert len(store.drafts(sid)) == 1 and at.text_area(key="form_facts").value == FACTS_PASTE
+
+
+def test_a_figure_typed_in_a_hand_edit_is_the_clerks_and_repair_keeps_it(paced_env):
+    from evals.check import evaluate
+    from evals.copy_index import load_copy_index
+    from rag.config import Settings
+    from rag.normalize import parse_request
+    at, store, sid, v1 = _drafted_session(paced_env)
+    edited = v1.text.replace("【待补充：该项工作的具体做法和成效】", TYPED, 1)
+    assert edited != v1.text
+    at.text_area(key=f"chat_edit_{v1.id}").input(edited).run()
+    at.button(key=f"chat_save_edit_{v1.id}").click().run()
+    _no_traceback(at)
+    v2 = store.drafts(sid)[-1]
+    assert v2.kind == "edit" and TYPED in v2.text
+    assert any(s["origin"] == "user" and "86万元" in s["text"] for s in v2.detail["sentences"])
+    assert not _severe(v2.evaluation, "86")
+    # read as anonymous text, the same figure is one no fact gives: the version's record is what clears it
+    plain = evaluate(v2.text, parse_request(v2.request), load_copy_index(Settings())).to_json()
+    assert _severe(plain, "86")
+    at.button(key=f"chat_repair_{v2.id}").click().run()
+    settle(at)
+    _no_traceback(at)
+    current = store.draft(store.current_draft_id(sid))
+    assert TYPED in current.text and current.id >= v2.id
+
+
+def test_a_fact_changed_in_the_facts_box_applies_to_the_current_versions_check_at_once(paced_env):
+    at, store, sid, v1 = _drafted_session(paced_env)
+    assert not _severe(v1.evaluation, "87例")
+    without = "\n".join(line for line in FACTS_PASTE.split("\n") if "87例" not in line)
+    at.text_area(key="form_facts").input(without).run()
+    _no_traceback(at)
+    [v] = store.drafts(sid)                                                # no new version
+    assert v.id == v1.id and v.text == v1.text and "87例" not in "".join(v.request["facts"])
+    assert _severe(v.evaluation, "87")
+    assert "已按左侧现在的要求和事实重新检查了这一版" in page_text(at)
+    at.text_area(key="form_facts").input(FACTS_PASTE).run()               # the fact given back
+    [v] = store.drafts(sid)
+    assert not _severe(v.evaluation, "87") and v.request["facts"] == FACTS
+
+
+def test_elaboration_is_highlighted_confirmed_and_deleted_without_losing_anything_else(paced_env):
+    from ui.versioning import blocks_of, elaboration_marks
+    at, store, sid, v1 = _drafted_session(paced_env)
+    marks = elaboration_marks(v1.text, blocks_of(v1))
+    assert len(marks) >= 3, v1.detail["sentences"]
+    html = doc_html(at)
+    assert html.count('gw-elab"') == len(marks) and "扩写1" in html
+    assert f"扩写待确认 {len(marks)} 句" in page_text(at)
+    assert any(e.label.startswith(f"扩写（请核实）（{len(marks)} 句待确认）") for e in at.expander)
+    assert at.radio(key="chat_export_elab").value == "标亮"
+
+    at.button(key=f"chat_elab_ok_{v1.id}_1").click().run()               # 确认: this version, in place
+    v = store.draft(v1.id)
+    assert len(store.drafts(sid)) == 1 and v.text == v1.text
+    assert f"扩写待确认 {len(marks) - 1} 句" in page_text(at)
+    assert doc_html(at).count('gw-elab"') == len(marks) - 1
+
+    at.button(key=f"chat_elab_del_{v1.id}_1").click().run()              # 删除: a new version without it
+    v2 = store.drafts(sid)[-1]
+    gone = marks[1].text
+    assert (v2.version, v2.kind, v2.parent_id) == (2, "drop", v1.id) and gone not in v2.text
+    kept = [s for b in blocks_of(v1) for s in b.sentences if s.text != gone]
+    assert all(s.text.rstrip("，、；：。") in v2.text for s in kept)        # nothing else lost
+    assert store.draft(v1.id).text == v1.text                              # and the text before it kept
+
+    at.button(key=f"chat_elab_del_all_{v2.id}").click().run()            # the rest: the same version
+    _no_traceback(at)
+    after = store.drafts(sid)
+    assert len(after) == 2 and marks[0].text in after[-1].text
+    assert not elaboration_marks(after[-1].text, blocks_of(after[-1]))
+    assert not any(m.text in after[-1].text for m in marks[2:])
+    assert "扩写待确认 0 句" in page_text(at) and 'gw-elab"' not in newest_doc(at)
+    assert not [r for r in at.radio if r.key == "chat_export_elab"]       # nothing left to highlight or omit
+
+
+def test_unconfirmed_elaboration_is_highlighted_or_left_out_of_the_export(paced_env):
+    import io
+
+    import docx
+    from docx.enum.text import WD_COLOR_INDEX
+    from rag.document import elaboration_texts
+    from rag.export import export_docx
+    from ui.versioning import blocks_of, text_without_elaboration
+    _at, _store_, _sid, v1 = _drafted_session(paced_env)
+    blocks = blocks_of(v1)
+    texts = elaboration_texts(blocks)
+    assert texts
+    document = docx.Document(io.BytesIO(export_docx(v1.text, None, elaboration=texts)))
+    green = "".join(r.text for p in document.paragraphs for r in p.runs
+                    if r.font.highlight_color == WD_COLOR_INDEX.BRIGHT_GREEN)
+    assert all(t in green for t in texts)
+    left_out = text_without_elaboration(blocks, FACTS)
+    assert not any(t in left_out for t in texts) and "全年网络直报法定传染病11类1247例" in left_out
+    assert blocks_of(v1)[1].body() == blocks[1].body()                      # the version is not changed
+
+
+def test_a_revision_that_would_hold_a_part_twice_is_refused_and_makes_no_version(paced_env, monkeypatch):
+    import rag.draft
+    from rag.compose import Block, render_blocks
+    at, store, sid, v1 = _drafted_session(paced_env)
+    real = rag.draft.revise_draft
+
+    def duplicating(*args, **kwargs):
+        """A fault the drafter guards against, injected after it: the last sub-heading twice."""
+        result = real(*args, **kwargs)
+        last = next(b for b in reversed(result.blocks) if b.kind == "item")
+        result.blocks.append(Block.from_dict(last.to_dict()))
+        result.draft = render_blocks(result.blocks)
+        return result
+
+    monkeypatch.setattr(rag.draft, "revise_draft", duplicating)
+    at.chat_input[0].set_value("第一部分再精炼一些").run()
+    settle(at)
+    _no_traceback(at)
+    assert [v.id for v in store.drafts(sid)] == [v1.id] and store.current_draft_id(sid) == v1.id
+    assert "出现了两次" in page_text(at) and "未生成新版本" in page_text(at)
+
+
+def test_duplicated_headings_are_found_by_marker_or_words_within_a_part():
+    from rag.compose import Block
+    from ui.versioning import duplicated_headings
+    part = Block("work", "part", heading="主要工作及成效", marker="一、")
+    a, b = Block("work/1", "item", heading="健全接种网络", marker="（一）"), Block("work/2", "item", heading="加强监测", marker="（二）")
+    other = Block("next", "part", heading="下一步打算", marker="二、")
+    again = Block("next/1", "item", heading="完善冷链", marker="（一）")
+    assert duplicated_headings([part, a, b, other, again]) == []          # （一） again in another part
+    assert duplicated_headings([part, a, b, Block("work/3", "item", heading="加强监测", marker="（三）")]) == ["（三）加强监测"]
+    assert duplicated_headings([part, a, b, Block("work/2", "item", heading="优化流程", marker="（二）")]) == ["（二）优化流程"]
+    assert duplicated_headings([part, a, other, Block("x", "part", heading="主要工作及成效", marker="三、")]) == ["三、主要工作及成效"]
+
+
+def test_a_thin_sub_heading_answered_in_the_plan_gets_the_answer_as_its_fact(app_env):
+    at, store, sid, saved, part, prefix = _planned_session(app_env)
+    boxes = [w.key for w in at.text_input if w.key and w.key.startswith(f"plan_s_{prefix}_")]
+    assert boxes, "every sub-heading of four short facts is thin for its budget"
+    n = int(boxes[0].rsplit("_", 1)[1])
+    at.text_input(key=boxes[0]).input(MATERIAL).run()
+    at.button(key=f"plan_s_go_{prefix}_{n}").click().run()
+    _no_traceback(at)
+    assert MATERIAL in at.text_area(key="form_facts").value.split("\n")
+    plan = store.load_plan(sid)
+    assert plan["request"]["facts"] == FACTS + [MATERIAL]
+    [new_id] = [f["id"] for f in plan["facts"]["facts"] if f["original"] == MATERIAL]
+    items = next(p for p in plan["plan"]["parts"] if p["key"] == part["key"])["items"]
+    assert items[n]["fact_ids"] == part["items"][n]["fact_ids"] + [new_id]
+    assert "这份提纲已不适用" not in page_text(at)
+    click_draft(at)
+    [v] = store.drafts(sid)
+    line = next(x for x in _lines(v.text) if x.startswith(f"（{'一二三四五'[n]}）"))
+    assert "培训186人次" in line
+
+
+def test_an_empty_answer_in_the_plan_is_refused_and_changes_nothing(app_env):
+    at, store, sid, saved, part, prefix = _planned_session(app_env)
+    box = next(w.key for w in at.text_input if w.key and w.key.startswith(f"plan_s_{prefix}_"))
+    at.button(key=f"plan_s_go_{prefix}_{box.rsplit('_', 1)[1]}").click().run()
+    assert any("请先在框里写要补充的内容" in e.value for e in at.error)
+    assert store.load_plan(sid)["plan"] == saved["plan"] and at.text_area(key="form_facts").value == FACTS_PASTE
+
+
+def test_elaboration_that_says_a_fact_word_for_word_is_never_deleted_as_elaboration():
+    from rag.compose import Block
+    from rag.guards import Sentence
+    from ui.versioning import droppable, elaboration_marks, text_without_elaboration
+    answer = "部分村卫生室消毒设备不足"     # what the clerk answered a 【待补充】 with
+    block = Block("problems/p", "paragraph", sentences=[
+        Sentence("工作中还存在一些问题：", "phrase"),
+        Sentence(f"{answer}，影响了基层感染防控工作的规范开展。", "elaboration", [5]),
+        Sentence("基层感染防控培训有待加强。", "elaboration", [5])])
+    facts = ["全年开展院感督查12次", answer]
+    assert droppable([block], facts) == ["基层感染防控培训有待加强。"]
+    [said, free] = elaboration_marks(block.body(), [block], facts)
+    assert (said.fact, free.fact) == (answer, "")
+    kept = text_without_elaboration([block], facts)
+    assert answer in kept and "培训有待加强" not in kept
+
+
+def test_an_answer_from_a_box_of_the_version_shown_before_goes_to_the_current_version(paced_env):
+    from ui.versioning import blocks_of, supply_places
+    at, store, sid, v1 = _drafted_session(paced_env)
+    places = supply_places(blocks_of(v1))
+    assert len(places) >= 2
+    at.text_input(key=f"chat_fill_{v1.id}_0").input(MATERIAL).run()
+    at.button(key=f"chat_fill_go_{v1.id}_0").click().run()
+    v2 = settle(at) and store.drafts(sid)[-1]
+    # the page had not caught up yet: the click came from v1's box for a place v2 still asks for
+    at.session_state["_chat_action"] = {"kind": "fill", "draft_id": v1.id, "at": places[-1].at,
+                                        "where": places[-1].label, "material": "开展入托入学查验接种证1.2万人次"}
+    at.run()
+    settle(at)
+    v3 = store.drafts(sid)[-1]
+    assert (v3.kind, v3.parent_id) == ("fill", v2.id)
+    assert "培训186人次" in v3.text and "1.2万人次" in v3.text            # the first answer is not undone

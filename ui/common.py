@@ -19,7 +19,9 @@ from rag.sessions import DraftVersion
 log = logging.getLogger("gongwen.app")
 
 SEVERITY = {"blocker": ("严重", 0), "major": ("较重", 1), "minor": ("轻微", 2), "warn": ("提示", 3)}
-KIND_LABEL = {"draft": "起草", "revise": "修改", "repair": "修复", "edit": "手工修改"}
+KIND_LABEL = {"draft": "起草", "revise": "修改", "repair": "修复", "edit": "手工修改", "fill": "补充材料",
+              "drop": "删除扩写"}
+ELABORATION_LABEL = "扩写（请核实）"
 
 CSS = """
 <style>
@@ -36,6 +38,9 @@ CSS = """
 .gw-doc mark.gw-major {background:#ffe4b3; border-bottom:2px solid #e37400;}
 .gw-doc mark.gw-minor, .gw-doc mark.gw-warn {background:#fff4c2; border-bottom:2px dotted #b08800;}
 .gw-doc.gw-partial {border-style:dashed; color:#555;}
+.gw-doc mark.gw-elab {background:#d7f5d0; border-bottom:2px solid #2e9b3f;}
+.gw-doc sup.gw-elab-tag {font-size:11px; color:#1e7b30; font-family:sans-serif; margin:0 2px; white-space:nowrap;}
+.gw-doc mark.gw-supply {background:#fff4c2; border-bottom:2px dotted #b08800;}
 .gw-diff del {background:#ffd2cc; color:#a50e0e; text-decoration:line-through;}
 .gw-diff ins {background:#ccf0d5; color:#0d652d; text-decoration:none;}
 .gw-state {display:inline-block; padding:0 8px; border-radius:10px; font-size:13px; margin-left:4px;}
@@ -55,6 +60,8 @@ CSS = """
 [data-testid="stFileUploaderPagination"] {display:none;}
 /* “Running…/Stop” in English while a run goes on; the panels show their own progress. */
 [data-testid="stStatusWidget"] {visibility:hidden;}
+/* “Press Enter to apply” under a text box, in English. */
+[data-testid="InputInstructions"] {display:none;}
 </style>
 """
 
@@ -87,8 +94,10 @@ def violation_spans(text: str, violations: list[dict[str, Any]]) -> list[tuple[i
 
 
 def highlight_html(text: str, violations: list[dict[str, Any]], partial: bool = False,
-                   tip: Callable[[dict], str] | None = None) -> str:
-    """The draft as a document, each violation's text in <mark>; all text escaped."""
+                   tip: Callable[[dict], str] | None = None,
+                   elaboration: list[tuple[int, int, int]] = ()) -> str:
+    """The draft as a document, each violation's text in <mark>, each stretch of unconfirmed
+    elaboration (start, end, number) in its own colour and tagged 扩写N; all text escaped."""
     spans = violation_spans(text, violations)
     tip = tip or (lambda v: str(v.get("message", "")))
     paragraphs: list[str] = []
@@ -102,20 +111,28 @@ def highlight_html(text: str, violations: list[dict[str, Any]], partial: bool = 
         if not stripped:
             continue
         cuts = {line_start, line_end}
-        for s, e, _ in spans:
+        for s, e, _ in list(spans) + list(elaboration):
             cuts.update(x for x in (s, e) if line_start < x < line_end)
         bounds = sorted(cuts)
         pieces = []
         for a, b in zip(bounds, bounds[1:]):
             segment = html.escape(text[a:b])
             covering = [v for s, e, v in spans if s <= a and b <= e]
+            elab = next((n for s, e, n in elaboration if s <= a and b <= e), None)
             if covering:
                 worst = min(covering, key=lambda v: SEVERITY.get(v.get("severity"), ("", 9))[1])
                 title = "；".join(tip(v) for v in covering)
-                pieces.append(f'<mark class="gw-{html.escape(str(worst.get("severity")))}" '
+                extra = " gw-elab" if elab is not None else ""
+                pieces.append(f'<mark class="gw-{html.escape(str(worst.get("severity")))}{extra}" '
                               f'title="{html.escape(title)}">{segment}</mark>')
+            elif elab is not None:
+                pieces.append(f'<mark class="gw-elab" title="{ELABORATION_LABEL}：模型在事实之外写的做法、'
+                              f'原因或成效，请核实后确认或删除">{segment}</mark>')
             else:
                 pieces.append(segment)
+            ending = next((n for s, e, n in elaboration if e == b and s < b), None)
+            if ending is not None:
+                pieces.append(f'<sup class="gw-elab-tag">扩写{ending}</sup>')
         body = "".join(pieces).strip()
         kind = heading_kind(stripped)
         if first_content and looks_like_title(stripped) and len([x for x in lines if x.strip()]) > 1:

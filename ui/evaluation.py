@@ -63,7 +63,7 @@ class ToDo:
     most: int
     to_fill: int        # 【待补充…】 places
     to_verify: int      # 【待核实】 values
-    to_confirm: int     # model sentences beyond the facts (origin "elaboration"), 扩写（请核实）
+    to_confirm: int     # model sentences beyond the facts (origin "elaboration") not yet confirmed
 
     @classmethod
     def of(cls, text: str, request: dict[str, Any], detail: dict[str, Any] | None) -> "ToDo":
@@ -71,7 +71,7 @@ class ToDo:
         sentences = (detail or {}).get("sentences") or []
         return cls(chars=nonspace_len(text), least=int(least), most=int(most),
                    to_fill=text.count(SUPPLY_MARK), to_verify=text.count(VERIFY_MARK.rstrip("】")),
-                   to_confirm=sum(1 for s in sentences if s.get("origin") == "elaboration"))
+                   to_confirm=sum(1 for s in sentences if s.get("origin") == "elaboration" and not s.get("confirmed")))
 
     @property
     def short(self) -> bool:

@@ -45,6 +45,7 @@ class Outcome:
     message: str = ""
     keep: bool = True
     detail: dict = field(default_factory=dict)   # the drafter's record (plan, edits, sentences…)
+    request: dict | None = None                  # the version's request when the run changed it (补充材料)
     partial_error: str = ""                      # set: the run ended early, `text` is what was finished
 
 
@@ -155,8 +156,8 @@ def start(store: SessionStore, version: DraftVersion, work: Work) -> Job:
                 store.add_message(sid, "assistant", f"第{job.version}版{message}", did)
             else:                     # a revision or repair half done is no version at all
                 store.delete_draft(did)
-                store.add_message(sid, "assistant", f"已停止{'修改' if job.kind == 'revise' else '修复'}，"
-                                                    "未生成新版本，当前版本不变。")
+                what = {"revise": "修改", "fill": "补充材料"}.get(job.kind, "修复")
+                store.add_message(sid, "assistant", f"已停止{what}，未生成新版本，当前版本不变。")
             return
         except UserFacingError as e:
             store.fail_draft(did, before, str(e))
@@ -183,7 +184,7 @@ def start(store: SessionStore, version: DraftVersion, work: Work) -> Job:
                                                 "已保留写好的部分，可以点“继续起草”接着写。", did)
             return
         store.finish_draft(did, outcome.text, sources=outcome.sources, notices=outcome.notices,
-                           evaluation=outcome.evaluation, detail=outcome.detail)
+                           evaluation=outcome.evaluation, detail=outcome.detail, request=outcome.request)
         store.add_message(sid, "assistant", outcome.message or f"第{job.version}版已生成。", did)
 
     def guarded() -> None:

@@ -7,7 +7,12 @@ its edits, and 编辑提纲 stays available after the first draft. 起草 and �
 it fits the request (same genre, section, year and facts); each sub-heading shows its character
 budget, recomputed when facts move. Part titles are filled from the request (rag.plan.part_title).
 
-Owns the session-state keys plan_*.
+补充材料 before drafting: a sub-heading whose facts are thin for its budget (what the drafter
+would mark 【待补充】 if the model added nothing) has a box for the clerk's answer; the answer
+becomes a fact placed under that sub-heading (事实材料 gets the line too). After a draft, material
+given for a 【待补充】 place is placed the same way in the version's plan and the saved one.
+
+Owns the session-state keys plan_* and _plan_notice (what a 补充 under a sub-heading could not do).
 """
 from __future__ import annotations
 
@@ -18,12 +23,16 @@ from typing import Any
 
 import streamlit as st
 
-from rag.draft import PlanError, plan_draft
-from rag.factsheet import Fact, FactSheet
-from rag.normalize import parse_request
+from rag.compose import SHORT_SHARE, Block
+from rag.draft import DraftResult, PlanError, find_block, plan_draft
+from rag.errors import RequestError
+from rag.factsheet import Fact, FactSheet, analyse_facts
+from rag.normalize import normalize_facts, parse_request
 from rag.plan import ReportPlan, part_title, rebudget, validate_plan
+from rag.prompting import requested_parts
 from rag.schema import DraftRequest
 from rag.sessions import SessionStore
+from rag.text import nonspace_len
 
 KIND_LABEL = {"achievement": "成绩", "problem": "问题", "plan": "打算", "safeguard": "保障"}
 NO_HEADING = "（不分小标题）"
@@ -87,6 +96,106 @@ def usable(store: SessionStore, sid: str, request: DraftRequest) -> tuple[Report
     return plan, ""
 
 
+# --- 补充材料: a fact placed under the sub-heading it answers ----------------------------------------
+def material_fact(text: str) -> str:
+    """What the clerk typed in answer to a 【待补充】 place (or a thin sub-heading), as one fact:
+    read like a pasted line (numbering, bullets, traditional script), lines joined; "" if empty."""
+    return "；".join(normalize_facts(text).texts)
+
+
+def add_fact_line(facts_text: str, fact: str) -> str:
+    """事实材料 with one more line (none when that fact is already a line of it)."""
+    if fact in normalize_facts(facts_text).texts:
+        return facts_text
+    return (facts_text.rstrip("\n") + "\n" if facts_text.strip() else "") + fact + "\n"
+
+
+def new_fact_ids(sheet: FactSheet, request: DraftRequest) -> list[int]:
+    """The facts the request's last line became (material is added as the last line)."""
+    last = len([f for f in request.facts if f.strip()])
+    return [f.id for f in sheet.facts if f.source == last]
+
+
+def with_facts(plan: ReportPlan, sheet: FactSheet, request: DraftRequest, fact_ids: list[int],
+               block_key: str) -> ReportPlan | None:
+    """A copy of `plan` with `fact_ids` under the sub-heading (or the part without sub-headings)
+    that the draft's block `block_key` (“work/2”, “problems/p”) was written from, budgeted again for
+    `request`; None when the plan has no such place or would not fit `sheet`."""
+    if not fact_ids:
+        return None
+    plan = ReportPlan.from_dict(plan.to_dict())
+    part_key, _, slot = block_key.partition("/")
+    part = next((p for p in plan.parts if p.key == part_key), None)
+    if part is None:
+        return None
+    if slot.isdigit() and 0 < int(slot) <= len(part.items):
+        part.items[int(slot) - 1].fact_ids += fact_ids
+    elif part.layout == "paragraph":
+        part.fact_ids += fact_ids
+    else:
+        return None
+    if validate_plan(plan, sheet):
+        return None
+    rebudget(plan, sheet, request)
+    plan.request_fingerprint = request.fingerprint()
+    return plan
+
+
+def place_material(store: SessionStore, sid: str, plan: ReportPlan | None, result: DraftResult, at: str,
+                   blocks: list[Block] | None) -> ReportPlan | None:
+    """After 补充材料: the version's plan with the material's fact under the paragraph it was
+    written into; the document's saved plan too when it is the plan that version followed."""
+    if plan is None or result.facts is None or result.request is None or not blocks:
+        return None
+    target = find_block(blocks, at)
+    if target is None:
+        return None
+    placed = with_facts(plan, result.facts, result.request, new_fact_ids(result.facts, result.request), target.key)
+    saved = store.load_plan(sid)
+    if placed is not None and saved and saved["plan"].get("request_fingerprint") == plan.request_fingerprint:
+        _save(store, sid, placed, result.facts.to_dict(), result.request.to_dict())
+    return placed
+
+
+def thin_items(plan: ReportPlan, sheet: FactSheet) -> dict[tuple[str, int], int]:
+    """(part key, item index) → characters of its facts, for sub-headings whose facts fall short of
+    the share of their budget under which the drafter asks for material."""
+    thin = {}
+    for part in plan.parts:
+        for n, it in enumerate(part.items):
+            chars = sum(nonspace_len(f.text) for f in sheet.facts if f.id in it.fact_ids)
+            if chars < SHORT_SHARE * it.budget:
+                thin[(part.key, n)] = chars
+    return thin
+
+
+def _on_supply(store: SessionStore, sid: str, key: str, part_key: str, item: int) -> None:
+    """on_click of 补充 under a thin sub-heading: the answer is a fact of the plan's request, placed
+    under that sub-heading, and a line of 事实材料 (callbacks run before the form is drawn)."""
+    ss = st.session_state
+    material = material_fact(ss.get(key, ""))
+    saved = store.load_plan(sid)
+    if not material or saved is None:
+        ss._plan_notice = "请先在框里写要补充的内容（几句话即可，如具体做法、数字或典型事例），再点“补充”。"
+        return
+    old = parse_request(saved["request"])
+    try:
+        request = parse_request({**old.to_dict(), "facts": list(old.facts) + [material]})
+    except RequestError as e:
+        ss._plan_notice = str(e)
+        return
+    sheet = analyse_facts(request, requested_parts(request.genre, request.section))
+    plan = ReportPlan.from_dict(saved["plan"])
+    placed = with_facts(plan, sheet, request, new_fact_ids(sheet, request), f"{part_key}/{item + 1}")
+    if placed is None:
+        ss._plan_notice = ("补充的内容没有作为事实采用（像是给助手的指令，或写的是别的地方的情况），未加入提纲；"
+                           "请只写本单位的实际做法、数字或事例。")
+        return
+    ss.form_facts = add_fact_line(ss.get("form_facts", ""), material)
+    ss[key] = ""
+    _save(store, sid, placed, sheet.to_dict(), request.to_dict())
+
+
 def _ids(cell: Any) -> list[int]:
     return [int(x) for x in re.findall(r"\d+", str(cell or ""))]
 
@@ -136,7 +245,11 @@ def draw(store: SessionStore, sid: str, form_request: Callable[[], DraftRequest 
     request = parse_request(saved["request"])
     sheet = sheet_of(saved)
     stamp = saved.get("stamp", 0)
+    thin = thin_items(plan, sheet)
+    notice = st.session_state.pop("_plan_notice", None)
     with st.expander("起草提纲（可以改小标题，或改“事实编号”把事实挪到别的小标题下）", expanded=not has_versions):
+        if notice:
+            st.error(notice)
         if current is not None and not fits(saved, current):
             st.warning("左侧的要求或事实在拟定提纲后有改动，这份提纲已不适用：起草时会按现在的事实重新拟定提纲。")
         st.dataframe({"编号": [f.id for f in sheet.facts], "事实": [f.text for f in sheet.facts],
@@ -161,6 +274,14 @@ def draw(store: SessionStore, sid: str, form_request: Callable[[], DraftRequest 
                 c2.text_input("事实编号", value="、".join(map(str, fact_ids)), key=f_key, on_change=_on_edit,
                               args=(store, sid, f_key, part.key, n, "fact_ids"))
                 c3.markdown(f"约{budget}字")
+                if (part.key, n) in thin and not has_versions:
+                    s_key = f"plan_s_{sid}_{stamp}_{part.key}_{n}"
+                    d1, d2 = st.columns([7, 1], vertical_alignment="bottom")
+                    d1.text_input(f"“{heading}”的事实只有约{thin[(part.key, n)]}字，撑不起约{budget}字："
+                                  "补充具体做法、数字或典型事例", key=s_key,
+                                  placeholder="如：组织专题培训4期，建立周调度机制")
+                    d2.button("补充", key=f"plan_s_go_{sid}_{stamp}_{part.key}_{n}", on_click=_on_supply,
+                              args=(store, sid, s_key, part.key, n), width="stretch")
         problems = validate_plan(plan, sheet)
         for problem in problems:
             st.error(problem)

@@ -37,7 +37,8 @@ def record_panel(detail: dict[str, Any], request: dict[str, Any]) -> None:
         with st.expander("每句话的来源"):
             st.caption("“事实原文”照录您提供的事实；“模型撰写”是模型写的、已逐句核对数字、名称和说法的句子。")
             st.dataframe({"句子": [s["text"] for s in sentences],
-                          "来源": [ORIGIN_LABEL.get(s["origin"], s["origin"]) for s in sentences],
+                          "来源": ["扩写（已确认）" if s.get("confirmed") else ORIGIN_LABEL.get(s["origin"], s["origin"])
+                                 for s in sentences],
                           "依据的事实": ["；".join(facts.get(i, str(i)) for i in s.get("fact_ids", []))
                                          for s in sentences]},
                          hide_index=True, width="stretch")
