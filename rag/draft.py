@@ -379,8 +379,8 @@ def fill_paragraph(request: DraftRequest, draft: str, at: str, material: str, se
     reply = job.chat(prompt, purpose="fill", stream=True,
                      max_tokens=job.answer_tokens(nonspace_len(target.body()) + 2 * nonspace_len(material) + 120))
     rewrite_block(target, reply, job, current, runner, "user-material", extra_facts=[fact])
-    for s in target.sentences:          # the user's own material, written in as it is, is theirs
-        if s.origin == "fact" and s.fact_ids == [fact.id]:
+    for s in target.sentences:          # the user's own material, as written in, is theirs
+        if s.origin in ("fact", "model") and s.fact_ids == [fact.id]:
             s.origin = "user"
     rounds: list[dict] = []
     ev = check_and_repair(current, job, runner, rounds, load_copy_index(settings), model_rounds=0)

@@ -237,8 +237,20 @@ def rewrite_block(block: Block, reply: str, job: DraftJob, blocks: list[Block], 
     if not extra_facts and sentence_key(answer) == sentence_key(REMINDER_RE.sub("", before)):
         return    # the model changed nothing: neither does the runner
     kept_user = [s for s in block.sentences if s.origin == "user"]
+    # a part's lead-in (“工作中还存在一些问题：”) is ours: it stays ours when the model copies it back
+    lead = []
+    for s in block.sentences:
+        if s.origin != "phrase" or REMINDER_RE.fullmatch(s.text.strip()):
+            break
+        lead.append(s)
+    for s in lead:
+        if answer.startswith(s.text):
+            answer = answer[len(s.text):].lstrip()
+        else:
+            lead = lead[:lead.index(s)]
+            break
     spans = runner.read_reply(answer, ctx)
-    block.sentences = kept_user + spans
+    block.sentences = lead + kept_user + spans
     cover_facts(block, ctx.facts, ctx.where, runner)
     block.sentences += reminders if extra_facts is None else []
     runner.log(guard, before, block.body(), ctx.where)

@@ -161,3 +161,24 @@ def test_elaboration_can_be_confirmed_dropped_and_is_highlighted_in_word(setting
     for fact in RURAL["facts"]:
         assert fact.split("，")[0] in text
     assert "，。" not in text and not re.search(r"，\s*$", text, re.M)
+
+
+def test_material_for_a_paragraph_part_keeps_its_lead_in_and_is_the_clerks(settings):
+    request = {**RURAL, "section": "全文", "length_chars": [600, 1200]}
+    with ScriptedOpenAIServer([Model(item=bare_items, grow=lambda f, p: "")], repeat_last=True) as stub:
+        draft = draft_report(parse_request(request), settings_for(settings, stub), retriever=lambda *a: [], embed=None)
+    part = next(b for b in draft.blocks if b.kind == "paragraph" and b.key.startswith("problems"))
+    lead = part.sentences[0].text
+    material = "村医队伍年龄偏大，远程心电设备维护人员不足"
+
+    def writer(body: dict) -> str:
+        original = re.sub(r"【待补充：[^】]*】", "", fenced(body["messages"][-1]["content"], "原文"))
+        return original + "当前，村医队伍年龄偏大，远程心电设备维护人员不足，基层服务能力与群众期待相比仍有差距。"
+
+    with ScriptedOpenAIServer([writer], repeat_last=True) as stub:
+        result = fill_paragraph(parse_request(request), draft.draft, "存在问题", material, settings_for(settings, stub),
+                                blocks=draft.blocks, plan=draft.plan)
+    after = next(b for b in result.blocks if b.key == part.key)
+    assert after.sentences[0].text == lead and after.sentences[0].origin == "phrase"
+    assert any(s.origin == "user" and "村医队伍年龄偏大" in s.text for s in after.sentences)
+    assert "【待补充" not in after.render()
