@@ -354,6 +354,15 @@ def test_praise_no_fact_gives_and_sentences_about_other_headings_are_not_kept(se
         assert result.draft.count(re.sub(r"^20\d\d年，?", "", fact.split("，")[0])) == 1, fact   # the lead says the year
 
 
+def test_our_prompts_questions_echoed_as_a_lead_go_and_the_answer_stays(settings):
+    def item(facts, prompt):
+        return ("。".join(facts) + "。这项工作具体是怎么做的，一是压实老年健康服务责任，二是织密城乡服务网络。"
+                "这项工作带来的变化是，老年人就近就医更加便利。")
+    result = draft(settings, ELDERLY, Model(item=item))
+    assert "具体是怎么做的" not in result.draft and "带来的变化是" not in result.draft
+    assert "压实老年健康服务责任" in result.draft and "就近就医更加便利" in result.draft
+
+
 def test_an_effect_in_words_is_kept_as_elaboration_and_dropped_in_a_facts_only_draft(settings):
     def item(facts, prompt):
         return ("以下是我局在这方面的工作情况。目标，织密城乡老年健康服务网络。" + "。".join(facts)
