@@ -118,18 +118,22 @@ def enumerate_items(items: list[list[Sentence]]) -> list[Sentence]:
 
 
 _LEAD_YEAR = re.compile(r"((?:19|20)\d\d)年")
+_LEAD_AHEAD = re.compile(r"(?:下一步|今后|明年|下半年)(?:[，,]|(?=[我将要]))")
 
 
 def said_once(items: list[list[Sentence]], lead: str) -> list[list[Sentence]]:
-    """Items that open on the year their lead sentence already says (“2025年，我局将…：2025年计划
-    招录…”) lose it: the year is said once."""
+    """Items that open on the time their lead sentence already says (“2025年，我局将…：2025年计划
+    招录…”, “下一步，我局将…：一是下一步，…”) lose it: the time is said once."""
     years = set(_LEAD_YEAR.findall(lead))
+    ahead = bool(years) or bool(_LEAD_AHEAD.search(lead))
     out = []
     for item in items:
         if item:
             first = item[0]
             m = re.match(r"((?:19|20)\d\d)年(?:，|,)?", first.text)
-            if m and m.group(1) in years and len(first.text) > m.end():
+            if not (m and m.group(1) in years):
+                m = _LEAD_AHEAD.match(first.text) if ahead else None
+            if m and len(first.text) > m.end():
                 item = [Sentence(first.text[m.end():], first.origin, first.fact_ids, first.confirmed)] + item[1:]
         out.append(item)
     return out

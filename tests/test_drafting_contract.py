@@ -710,6 +710,8 @@ def test_the_year_a_lead_sentence_says_is_not_said_again_in_every_item():
              [Sentence("2027年完成县医院改扩建。", "fact", [3])]]
     out = said_once(items, "2026年，我局将重点抓好以下工作：")
     assert [i[0].text for i in out] == ["计划招录定向医学生12名。", "争取新建村卫生室8所。", "2027年完成县医院改扩建。"]
+    ahead = said_once([[Sentence("下一步，我局将完善家庭医生签约服务。", "model", [])]], "针对上述问题，2026年我们将：")
+    assert ahead[0][0].text == "我局将完善家庭医生签约服务。"          # not “一是下一步，…”
 
 
 def test_a_model_that_echoes_its_prompt_leaves_none_of_it_in_the_draft(settings):
