@@ -29,13 +29,13 @@ from typing import Any
 from rag.config import PROJECT_ROOT
 from rag.errors import LLMError
 from rag.factsheet import Fact, FactSheet
-from rag.guards import (GuardRunner, ReplyContext, Sentence, covers, drop_spans, fact_sentence, number_pairs,
-                        strip_lead)
+from rag.guards import (DROP_CLAUSE, GuardRunner, ReplyContext, Sentence, covers, drop_spans, fact_sentence,
+                        number_pairs, strip_lead)
 from rag.headings import ENUM_ITEM_RE, canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, fact_lead_heading, heading_problem
 from rag.postprocess import renumber_enumerations
 from rag.prompting import fact_lines, fence, render
-from rag.text import REMINDER_RE, SUPPLY_MARK, nonspace_len, sentence_key
+from rag.text import REMINDER_RE, SUPPLY_MARK, clauses_of, nonspace_len, sentence_key
 from rag.textnorm import chinese_numeral, normalize_for_compare
 
 # A paragraph under this share of its budget asks for more material (one more call, then 【待补充】).
@@ -623,6 +623,21 @@ def cover_facts(block: Block, facts: list[Fact], where: str, runner: GuardRunner
             for x in partial:
                 runner.log("restates-fact", x.text, "", where, action="drop",
                            reason="模型只写了这条事实的一部分，已删去该句，改为照录整条事实")
+        # a sentence that joined part of this fact to another fact keeps the other fact's clauses:
+        # the whole fact is written in below, and its figures are not said twice
+        own = number_pairs(f.text)
+        for x in block.sentences:
+            if x.origin != "model" or f.id not in x.fact_ids or len(x.fact_ids) < 2:
+                continue
+            parts = clauses_of(x.text)
+            kept = [c for c in parts if not (number_pairs(c) and number_pairs(c) <= own)]
+            if len(kept) == len(parts) or not any(number_pairs(c) for c in kept):
+                continue
+            before, text = x.text, "".join(kept)
+            x.text = text[:-1] + before[-1] if text[-1] in "，；：" and before[-1] in "。；！？" else text
+            x.fact_ids = [i for i in x.fact_ids if i != f.id]
+            runner.log("restates-fact", before, x.text, where, action=DROP_CLAUSE,
+                       reason="模型把这条事实的一部分并进了别的句子，已删去这几个分句，改为照录整条事实")
     # after those removals, so a fact that only a removed span carried is written in too
     for f in facts:
         if not covered(f):

@@ -742,3 +742,18 @@ def test_a_clause_said_before_is_not_said_again_inside_a_longer_one():
     assert drop_repeated_clauses("这项工作有效纠正了违规收费行为，反映良好。", said) == ""
     # a new clause that only shares a few words stays
     assert drop_repeated_clauses("对违规收费行为实行台账管理，逐项销号。", said) == "对违规收费行为实行台账管理，逐项销号。"
+
+
+def test_part_of_a_fact_joined_to_another_is_not_said_twice_when_the_fact_is_written_in():
+    from rag.compose import Block, cover_facts
+    from rag.factsheet import Fact
+    from rag.guards import GuardRunner, Sentence
+    first = Fact(1, "全镇孕产妇死亡率为0，婴儿死亡率1.8‰，5岁以下儿童死亡率2.4‰", "", "achievement")
+    second = Fact(2, "孕产妇系统管理率95.1%，3岁以下儿童系统管理率92.7%", "", "achievement")
+    joined = "全镇孕产妇死亡率为0，婴儿死亡率1.8‰，孕产妇系统管理率95.1%，3岁以下儿童系统管理率92.7%。"
+    block = Block("work/1", "item", "守护母婴安全", "（一）", [Sentence(joined, "model", [1, 2])])
+    runner = GuardRunner()
+    cover_facts(block, [first, second], "work/1", runner)
+    body = block.body()
+    assert body.count("婴儿死亡率1.8‰") == 1 and "2.4‰" in body and body.count("92.7%") == 1
+    assert any(e.guard == "restates-fact" for e in runner.edits)
