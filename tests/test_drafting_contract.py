@@ -357,9 +357,10 @@ def test_praise_no_fact_gives_and_sentences_about_other_headings_are_not_kept(se
 def test_our_prompts_questions_echoed_as_a_lead_go_and_the_answer_stays(settings):
     def item(facts, prompt):
         return ("。".join(facts) + "。这项工作具体是怎么做的，一是压实老年健康服务责任，二是织密城乡服务网络。"
-                "这项工作带来的变化是，老年人就近就医更加便利。")
+                "这项工作带来的变化是，老年人就近就医更加便利。具体措施包括，定期开展老年健康随访。")
     result = draft(settings, ELDERLY, Model(item=item))
     assert "具体是怎么做的" not in result.draft and "带来的变化是" not in result.draft
+    assert "具体措施包括" not in result.draft and "定期开展老年健康随访" in result.draft
     assert "压实老年健康服务责任" in result.draft and "就近就医更加便利" in result.draft
 
 
