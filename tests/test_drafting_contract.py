@@ -696,6 +696,8 @@ def test_an_adverb_of_degree_before_a_completed_verb_is_an_effect_claim():
     ("全县孕产妇系统管理率达到93.1%，比上年提高1.5个百分点", "着力提高孕产妇系统管理率"),
     # a parenthetical does not cut the work's object short
     ("全市5个县（市、区）全部建成胸痛救治单元，覆盖乡镇卫生院41家", "扎实推进胸痛救治单元工作"),
+    # 在 of a word (在册) is no preposition to cut
+    ("全年在册严重精神障碍患者2186人，规范管理率93.4%", "扎实推进在册严重精神障碍患者工作"),
 ])
 def test_a_pattern_heading_names_its_facts_work_never_only_the_topic(fact, heading):
     from rag.plan import pattern_heading
