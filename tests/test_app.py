@@ -1217,6 +1217,18 @@ def test_elaboration_that_says_a_fact_word_for_word_is_never_deleted_as_elaborat
     assert answer in kept and "培训有待加强" not in kept
 
 
+def test_elaboration_that_says_one_clause_of_a_fact_is_not_deleted_with_it():
+    from rag.compose import Block
+    from rag.guards import Sentence
+    from ui.versioning import droppable
+    fact = "城市集中式供水水质监测点增至36个，农村学校自备水源监测全覆盖"
+    block = Block("tasks/2", "item", "加强饮用水卫生监测", "（二）", sentences=[
+        Sentence("城市集中式供水水质监测点增至36个。", "fact", [4]),
+        Sentence("同时，农村学校自备水源监测全覆盖，守住校园饮水安全底线。", "elaboration", [4]),
+        Sentence("健全监测结果通报机制。", "elaboration", [4])])
+    assert droppable([block], [fact]) == ["健全监测结果通报机制。"]
+
+
 def test_an_answer_from_a_box_of_the_version_shown_before_goes_to_the_current_version(paced_env):
     from ui.versioning import blocks_of, supply_places
     at, store, sid, v1 = _drafted_session(paced_env)

@@ -19,10 +19,12 @@ from rag.headings import parse_heading
 from rag.plan import ReportPlan
 from rag.repair import span_offsets
 from rag.sessions import DraftVersion
-from rag.text import SUPPLY_MARK
+from rag.text import SUPPLY_MARK, han_count
 
 BODY_KINDS = ("item", "paragraph", "opening")
 SUPPLY_MARKS = re.compile(r"【待补充[^】]*】")
+# a clause of a fact this long, said word for word in an elaboration span, is the fact's own words
+CARRIED_CLAUSE_HAN = 6
 # columns of their own in the store: not repeated in the version's detail
 _OWN_COLUMNS = ("draft", "sources", "evaluation", "notices")
 
@@ -60,9 +62,14 @@ def version_facts(v: DraftVersion) -> list[str]:
 
 
 def carried_fact(text: str, facts: list[str]) -> str:
-    """The fact an elaboration span says word for word, if any: such a span is not only
-    elaboration, and deleting it would delete the fact (the clerk's answer to 【待补充】 among them)."""
-    return next((f for f in facts if f.strip("。；，") and f.strip("。；，") in text), "")
+    """The fact an elaboration span says word for word, whole or one of its clauses (“农村学校自备
+    水源监测全覆盖” of a longer fact), if any: such a span is not only elaboration, and deleting it
+    would delete the fact or part of it (the clerk's answer to 【待补充】 among them)."""
+    def says(f: str) -> bool:
+        whole = f.strip("。；，")
+        return bool(whole) and (whole in text or any(
+            han_count(c) >= CARRIED_CLAUSE_HAN and c in text for c in re.split(r"[，；。：]", whole)))
+    return next((f for f in facts if says(f)), "")
 
 
 def droppable(blocks: list[Block], facts: list[str]) -> list[str]:
