@@ -422,6 +422,7 @@ REGISTRY: tuple[Guard, ...] = (
     # block scope: one paragraph
     _g("missing-fact", "block", GENERIC, INSERT, "补上漏写的事实", "模型漏写了这条事实，照录补上"),
     _g("leading-connective", "block", LEXICON, REWRITE, "段首承接词", "段首的“同时”“此外”之类承接前文，前面没有内容，去掉"),
+    _g("dangling-lead", "block", LEXICON, DROP, "悬空的引导句", "段末的引导短句后面没有内容，删去"),
     _g("short-item", "block", THRESHOLD, INSERT, "字数不足", "这一段写不到计划字数，标出需要补充材料的地方"),
     _g("heading-contract", "block", GENERIC, REWRITE, "小标题", "模型拟的小标题不能用，改用按事实生成的小标题"),
     _g("user-material", "block", GENERIC, REWRITE, "补充材料", "按用户补充的材料重写了这一段"),

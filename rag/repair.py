@@ -16,13 +16,14 @@ from collections.abc import Iterable
 from evals.check import Evaluation, evaluate
 from evals.context import Span
 from evals.registry import FAILING_SEVERITIES, RuleViolation
-from rag.compose import Block, cover_facts, render_blocks
+from rag.compose import Block, cover_facts, render_blocks, renumber_block
 from rag.factsheet import VERIFY_MARK, Fact
-from rag.guards import GuardRunner, ReplyContext, Sentence, covers, drop_spans, fact_sentence
+from rag.guards import FRAGMENT_HAN, GuardRunner, ReplyContext, Sentence, covers, drop_spans, fact_sentence
 from rag.job import DraftJob
-from rag.prompting import fence, numbered, render
+from rag.prompting import fence, numbered, render, word_re
 from rag.postprocess import clean_paragraph
-from rag.text import REMINDER_RE, extract_numbers, is_year_token, nonspace_len, pair_key, sentence_key
+from rag.text import (REMINDER_RE, extract_numbers, han_count, is_year_token, nonspace_len, pair_key,
+                      sentence_key)
 from rag.textnorm import normalize_for_compare
 from rag.units import fix_unit_words, unit_kind
 
@@ -294,8 +295,32 @@ def _llm_repair(blocks: list[Block], ev: Evaluation, job: DraftJob, runner: Guar
             rewrite_block(b, fixed, job, blocks, runner, "repair")
 
 
+def drop_dangling_leads(blocks: list[Block], runner: GuardRunner) -> None:
+    """A paragraph that ends on a short lead (“二是加强宣传引导。”) with nothing after it — the
+    sentences it led into went to other guards — stops mid-list: the lead goes, and the series is
+    counted again."""
+    for b in blocks:
+        if b.kind not in ("item", "paragraph"):
+            continue
+        body = [s for s in b.sentences if not (s.origin == "phrase" and REMINDER_RE.fullmatch(s.text.strip()))]
+        if len(body) < 2:
+            continue
+        def short_lead(s: Sentence) -> bool:
+            return han_count(s.text) < FRAGMENT_HAN and bool(word_re("lead_phrase").match(s.text.strip()))
+        last = body[-1]
+        # a series of short leads (“一是加强组织领导。二是强化经费保障。”) is a list, not a lead left alone
+        if (last.origin in ("model", "elaboration") and last.text[-1:] in "。；" and short_lead(last)
+                and not any(short_lead(s) for s in body[:-1])):
+            _drop(b, last, runner, "dangling-lead")
+            renumber_block(b)
+            tail = next((s for s in reversed(b.sentences) if s.origin != "phrase"), None)
+            if tail is not None and tail.text.endswith("；"):
+                tail.text = tail.text[:-1] + "。"
+
+
 def finish_blocks(blocks: list[Block], job: DraftJob, runner: GuardRunner) -> None:
     """The draft-scope guards every version passes through before it is checked."""
+    drop_dangling_leads(blocks, runner)
     apply_unit_voice(blocks, job, runner)
     drop_foreign_numbers(blocks, job, runner)
     restore_missing_facts(blocks, job, runner)

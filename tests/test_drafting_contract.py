@@ -760,3 +760,20 @@ def test_part_of_a_fact_joined_to_another_is_not_said_twice_when_the_fact_is_wri
     body = block.body()
     assert body.count("婴儿死亡率1.8‰") == 1 and "2.4‰" in body and body.count("92.7%") == 1
     assert any(e.guard == "restates-fact" for e in runner.edits)
+
+
+def test_a_paragraph_ending_on_a_lead_with_nothing_after_it_loses_the_lead_but_a_list_of_leads_stays():
+    from rag.compose import Block
+    from rag.guards import GuardRunner, Sentence
+    from rag.repair import drop_dangling_leads
+    dangling = Block("tasks/3", "item", "强化饮用水卫生监管", "（三）", [
+        Sentence("一是开展饮用水卫生专项检查，覆盖供水单位12家，督促整改问题隐患；", "fact", [1]),
+        Sentence("二是加强宣传引导。", "model", [])])
+    listed = Block("safeguards/p", "paragraph", "", "", [
+        Sentence("一是加强组织领导。", "model", []), Sentence("二是强化经费保障。", "model", []),
+        Sentence("三是严格督导考核。", "model", [])])
+    runner = GuardRunner()
+    drop_dangling_leads([dangling, listed], runner)
+    assert dangling.body() == "开展饮用水卫生专项检查，覆盖供水单位12家，督促整改问题隐患。"
+    assert listed.body() == "一是加强组织领导。二是强化经费保障。三是严格督导考核。"
+    assert [e.guard for e in runner.edits] == ["dangling-lead"]
