@@ -217,8 +217,9 @@ class Composer:
             block.sentences.append(Sentence(lead_in, "phrase"))
         return block
 
-    def overview(self) -> list[Sentence]:
-        """One sentence naming the work strands of the plan (its sub-headings), as elaboration."""
+    def overview(self, after_opening: bool = True) -> list[Sentence]:
+        """One sentence naming the work strands of the plan (its sub-headings), as elaboration.
+        `after_opening`: it follows our opening, which has said the year already."""
         headings = [it.heading for p in self.plan.parts for it in p.items]
         if not self.elaborate or not headings:
             return []
@@ -235,10 +236,18 @@ class Composer:
         spans = self.runner.read_reply(reply, ctx)
         # the lead-in (“现将…如下：”, “重点抓好以下四个方面工作”) is the phrase bank's, and a count of
         # what follows is the plan's: an overview that says either goes
-        # and a second opener (“2024年，在…领导下…”) after our own says it twice
-        spans = [s for s in spans if s.text[-1:] not in "：:" and not re.search("如下|以下", s.text)
-                 and not s.text.startswith(f"{self.job.request.year}年")]
-        return spans[:2]
+        # and a second opener (“2024年，在…领导下…”) after our own says it twice; a sub-heading
+        # said as a sentence of its own (“免疫规划基础持续巩固。”) is said again right below
+        said = {sentence_key(h) for h in headings}
+        kept = []
+        for s in spans:
+            if s.text[-1:] in "：:" or re.search("如下|以下", s.text):
+                self.runner.log("meta-sentence", s.text, "", "开头", reason="引导语由助手写，概述不再说“如下”")
+            elif (after_opening and s.text.startswith(f"{self.job.request.year}年")) or sentence_key(s.text) in said:
+                self.runner.log("repeated-sentence", s.text, "", "开头", reason="开头或小标题已经说过")
+            else:
+                kept.append(s)
+        return kept[:2]
 
     # -- parts -------------------------------------------------------------------------------------
 
@@ -583,7 +592,7 @@ class Composer:
                 reuse(part.key) or add(self.part_heading(part))
                 if part.layout == "items" and not job.whole and not reuse(f"{part.key}/lead"):
                     # a section has no opening: its first paragraph names the work its sub-headings cover
-                    lead = self.overview()
+                    lead = self.overview(after_opening=False)
                     if lead:
                         add(Block(f"{part.key}/lead", "paragraph", sentences=lead))
                 if part.layout == "paragraph":

@@ -777,3 +777,14 @@ def test_a_paragraph_ending_on_a_lead_with_nothing_after_it_loses_the_lead_but_a
     assert dangling.body() == "开展饮用水卫生专项检查，覆盖供水单位12家，督促整改问题隐患。"
     assert listed.body() == "一是加强组织领导。二是强化经费保障。三是严格督导考核。"
     assert [e.guard for e in runner.edits] == ["dangling-lead"]
+
+
+def test_a_sections_overview_may_start_on_the_year_but_never_repeats_a_sub_heading(settings):
+    request = {**ELDERLY, "section": "主要工作及成效", "facts": ELDERLY["facts"][:3]}
+    first = draft(settings, request, Model())
+    heading = next(b.heading for b in first.blocks if b.kind == "item")
+    overview = "2024年，我局围绕医养结合和老年健康服务，统筹推进各项工作。"
+    result = draft(settings, request, Model(opening=lambda p: overview + heading + "。"))
+    lead = next(b for b in result.blocks if b.key.endswith("/lead"))
+    assert lead.body() == overview
+    assert any(e.guard == "repeated-sentence" and e.before == heading + "。" for e in result.edits)
