@@ -18,12 +18,20 @@ from evals.facts import FactConflict, cue_re, find_conflicts, foreign_places, sp
 from rag.normalize import is_record, split_fact, strip_fact_label
 from rag.prompting import PartSpec, fact_labels
 from rag.schema import DraftRequest
-from rag.text import QUOTED_NAME_RE, extract_numbers, quoted_names
+from rag.text import QUOTED_NAME_RE, extract_numbers, pair_key, quoted_names
 from rag.textnorm import normalize_for_compare
 
 ACHIEVEMENT, PROBLEM, PLAN, SAFEGUARD = "achievement", "problem", "plan", "safeguard"
 INSTRUCTION, CONFLICTING, OVERLONG = "instruction", "conflicting", "overlong"
 FOREIGN_SCOPE = "foreign_scope"     # names another county or city: held until the clerk confirms it
+SPARE = "spare"                     # a record's piece left out for length: listed, not drafted
+# A record (台账) whose pieces are longer than this share of the asked length is written from a
+# selection of them: the rest of the draft is the 做法 and 成效 around them, and a report that
+# writes every row is the pasted record again.
+RECORD_FACT_SHARE = 0.5
+# Two pieces whose character pairs, figures and months aside, overlap this much are the same work
+# in another month (“3月，组织消防应急演练6次” / “4月，组织消防应急演练4次”): one stands for both.
+RECORD_ALIKE = 0.6
 VERIFY_MARK = "【待核实】"
 
 
@@ -57,6 +65,7 @@ class FactSheet:
     facts: list[Fact] = field(default_factory=list)
     ignored: list[Fact] = field(default_factory=list)   # instruction-like lines, never written
     held: list[Fact] = field(default_factory=list)      # another unit's facts until confirmed
+    spare: list[Fact] = field(default_factory=list)     # a long record's pieces left out for length
     conflicts: list[FactConflict] = field(default_factory=list)   # fact_indexes index `facts`
     notices: list[str] = field(default_factory=list)
 
@@ -71,7 +80,7 @@ class FactSheet:
 
     def to_dict(self) -> dict[str, Any]:
         return {"facts": [f.to_dict() for f in self.facts], "ignored": [f.to_dict() for f in self.ignored],
-                "held": [f.to_dict() for f in self.held],
+                "held": [f.to_dict() for f in self.held], "spare": [f.to_dict() for f in self.spare],
                 "conflicts": [{"fact_ids": [f.id for f in self.conflict_facts(c)], "values": list(c.values),
                                "unit": c.unit} for c in self.conflicts],
                 "notices": self.notices}
@@ -185,6 +194,11 @@ def analyse_facts(request: DraftRequest, parts: list[PartSpec]) -> FactSheet:
             kind, why = fact_kind(piece.text, request.year, safeguards)
             pieces.append(_Piece(i, line, strip_fact_label(piece.text), piece.original, kind, why))
     pieces += _key_figure_pieces(request, pieces, safeguards, sheet.notices)
+    pieces, spare = _select_record_pieces(request, pieces)
+    if spare:
+        sheet.notices.append(f"台账内容较多，按要求的字数（{request.length_chars[0]}—{request.length_chars[1]}字）"
+                             f"选用了其中的关键数字、全年合计和各项工作的代表性内容，另有{len(spare)}条未写入草稿，"
+                             "可在“查看识别结果”中查看，需要时作为事实补充。")
     kept, held = _hold_foreign(request, pieces)
     sheet.conflicts = find_conflicts([p.text for p in kept], unit=request.unit, year=request.year,
                                      kinds=[p.kind for p in kept])
@@ -198,7 +212,40 @@ def analyse_facts(request: DraftRequest, parts: list[PartSpec]) -> FactSheet:
     for n, (p, place) in enumerate(held, len(kept) + 1):
         sheet.held.append(replace(_fact(n, p, p.text, parts), flag=FOREIGN_SCOPE, place=place))
         sheet.notices.append(f"第{p.source}条写的是{place}的情况，是否属于本单位？确认前不写入草稿：“{p.text[:40]}”")
+    for n, p in enumerate(spare, len(kept) + len(held) + 1):
+        sheet.spare.append(replace(_fact(n, p, p.text, parts), flag=SPARE))
     return sheet
+
+
+def _select_record_pieces(request: DraftRequest, pieces: list[_Piece]) -> tuple[list[_Piece], list[_Piece]]:
+    """(written, spare): when a record's pieces would fill more than RECORD_FACT_SHARE of the
+    asked length, the facts typed as such, the pieces holding a key figure and the record's totals
+    are written, then its other pieces in order while they fit — one per work done month after
+    month; the rest are spare. Every piece is written when they fit."""
+    records = {p.source for p in pieces if p.source and is_record(p.line.strip())}
+    budget = int(request.length_chars[1] * RECORD_FACT_SHARE)
+    if not records or sum(len(p.text) for p in pieces) <= budget:
+        return pieces, []
+    keys = [normalize_for_compare(k) for k in request.key_figures if k.strip()]
+
+    def must(p: _Piece) -> bool:
+        return p.source not in records or any(k in normalize_for_compare(p.text) for k in keys)
+
+    def shape(text: str) -> set[str]:
+        return pair_key(re.sub(r"\d+(?:\.\d+)?", "", text))
+
+    chosen = [p for p in pieces if must(p)]
+    used = sum(len(p.text) for p in chosen)
+    rest = sorted((p for p in pieces if not must(p)), key=lambda p: not cue_re("total").search(p.text))
+    for p in rest:
+        mine = shape(p.text)
+        alike = any(len(mine & shape(c.text)) >= RECORD_ALIKE * min(len(mine), len(shape(c.text)) or 1)
+                    for c in chosen)
+        if used + len(p.text) <= budget and not alike:
+            chosen.append(p)
+            used += len(p.text)
+    written = [p for p in pieces if any(p is c for c in chosen)]
+    return written, [p for p in pieces if not any(p is c for c in chosen)]
 
 
 def _fact(n: int, p: _Piece, text: str, parts: list[PartSpec]) -> Fact:

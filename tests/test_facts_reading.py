@@ -4,6 +4,8 @@ its month or place; a fact telling another county's figures waits for the clerk;
 numbering never reach a fact's text."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from evals.facts import classify_facts, find_conflicts, foreign_places
@@ -100,6 +102,29 @@ def test_a_ledger_becomes_facts_each_keeping_its_month():
     assert any("是标题、表头或说明" in n and "工作台账" in n for n in sheet.notices)
     assert any(n.startswith("第1条拆成了") for n in sheet.notices)
     assert {f.source for f in sheet.facts} == {1, 2}
+
+
+def test_a_ledger_too_long_for_the_asked_length_is_written_from_its_totals_and_one_piece_per_work():
+    months = "\n".join(f"{m}月：组织消防应急演练{m + 2}次；检查医疗机构{10 + m}家次，发现隐患{20 + m}处。"
+                       for m in range(1, 13))
+    ledger = "青禾县2025年安全检查台账\n" + months + "\n全年合计：检查医疗机构222家次，发现隐患318处。"
+    request = parse_request({"genre": "工作总结", "section": "主要工作及成效", "unit": UNIT, "year": 2025,
+                             "facts": [ledger, "签订安全生产责任书40份"], "length_chars": [400, 600],
+                             "key_figures": ["开展消防应急演练90次"]})
+    sheet = analyse_facts(request, requested_parts(request.genre, request.section))
+    texts = [f.text for f in sheet.facts]
+    assert "签订安全生产责任书40份" in texts and "开展消防应急演练90次" in texts     # typed facts, key figures
+    assert any("检查医疗机构222家次" in t for t in texts)                          # the total
+    assert sum(len(t) for t in texts) <= 300
+    assert sum("消防应急演练" in t for t in texts) <= 2          # not the same drill month after month
+    assert sheet.spare and all(f.flag == "spare" for f in sheet.spare)
+    whole = analyse_facts(replace(request, length_chars=(4000, 6000)), requested_parts(request.genre, request.section))
+    assert not whole.spare and len(sheet.facts) + len(sheet.spare) == len(whole.facts)   # the rest is listed
+    assert any("未写入草稿" in n for n in sheet.notices)
+
+
+def test_a_ledger_that_fits_is_written_whole():
+    assert not sheet_of([LEDGER]).spare
 
 
 def test_ledger_pieces_are_typed_like_any_fact():

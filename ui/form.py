@@ -14,7 +14,7 @@ import streamlit as st
 
 from evals.facts import FactConflict
 from rag.errors import RequestError
-from rag.factsheet import FactSheet, analyse_facts
+from rag.factsheet import SPARE, FactSheet, analyse_facts
 from rag.schema import GENRES, WHOLE_REPORT, DraftRequest
 from rag.sessions import SessionStore
 from rag.normalize import NormalizedFacts, normalize_facts
@@ -239,6 +239,7 @@ class FormPanel:
         normalized, sheet = analyse_form(self.state())
         if normalized.facts:
             held = f"，另有 {len(sheet.held)} 条待确认" if sheet.held else ""
+            held += f"，台账中另有 {len(sheet.spare)} 条因字数所限未写入" if sheet.spare else ""
             st.caption(f"已识别 **{len(sheet.facts)}** 条事实{held}")
             with st.expander("查看识别结果"):
                 self._show_facts(normalized, sheet)
@@ -260,7 +261,7 @@ class FormPanel:
     def _show_facts(normalized: NormalizedFacts, sheet: FactSheet) -> None:
         """Every fact as the drafter reads it: typed, where it comes from (a record's pieces say
         so), what cleaning changed, and what is held back or set aside."""
-        rows = sheet.facts + sheet.held
+        rows = sheet.facts + sheet.held + sheet.spare
         split = {f.source for f in rows if sum(g.source == f.source for g in rows) > 1}
 
         def origin(f) -> str:
@@ -272,6 +273,8 @@ class FormPanel:
             said = list(normalized.facts[f.source - 1].changes) if 0 < f.source <= len(normalized.facts) else []
             if f.place:
                 said.append(f"写的是{f.place}的情况，待确认")
+            if f.flag == SPARE:
+                said.append("台账内容较多，因字数所限未写入草稿")
             return "；".join(said)
         st.dataframe({"序号": [f.id for f in rows], "事实": [f.text for f in rows],
                       "类别": [KIND_LABEL.get(f.kind, f.kind) for f in rows],
