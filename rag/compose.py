@@ -35,7 +35,7 @@ from rag.headings import ENUM_ITEM_RE, canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, fact_lead_heading, heading_problem
 from rag.postprocess import renumber_enumerations
 from rag.prompting import fact_lines, fence, render
-from rag.text import REMINDER_RE, SUPPLY_MARK, clauses_of, nonspace_len, sentence_key
+from rag.text import REMINDER_RE, SUPPLY_MARK, clauses_of, han_count, nonspace_len, sentence_key
 from rag.textnorm import chinese_numeral, normalize_for_compare
 
 # A paragraph under this share of its budget asks for more material (one more call, then 【待补充】).
@@ -52,6 +52,9 @@ GROW_MIN_CHARS = 80
 # How many measures a part with no facts gets, and the characters the opening's overview may take.
 MEASURES_WITHOUT_FACTS = 3
 OVERVIEW_CHARS = 60
+# An opener the model wrote (“2024年，在…领导下，我局…”) takes our phrase-bank sentence's place only
+# when it says at least this much: a bare “2024年，我局扎实推进各项工作。” says less than ours.
+OPENER_MIN_HAN = 40
 _ENUM_MARK = re.compile(r"(?:^|(?<=[。；：\n]))\s*(?:[一二三四五六七八九十]+是|[（(]?[一二三四五六七八九十\d]{1,2}(?:[）)、]|[.．](?!\d)))\s*[，,]?")
 
 
@@ -210,8 +213,16 @@ class Composer:
     def opening_block(self) -> Block:
         # a stable choice per request: the same request drafts the same opening
         choice = sum(map(ord, self.job.request.unit)) + self.job.request.year
-        block = self._phrase_block("opening", "opening", self.phrase("opening", choice))
-        block.sentences += self.overview()
+        ours = self.phrase("opening", choice)
+        overview, opener = self._overview(after_opening=True)
+        if opener:
+            # a model that writes its own opener (the year, under whose leadership, the year's work
+            # in one sentence) says more than the phrase bank can: it stands in our sentence's place
+            first = opener
+            self.runner.log("own-opener", ours, "".join(s.text for s in opener), "开头")
+        else:
+            first = [Sentence(ours, "phrase")] if ours else []
+        block = Block("opening", "opening", sentences=first + overview)
         lead_in = self.phrase("lead_in")
         if lead_in:
             block.sentences.append(Sentence(lead_in, "phrase"))
@@ -220,34 +231,54 @@ class Composer:
     def overview(self, after_opening: bool = True) -> list[Sentence]:
         """One sentence naming the work strands of the plan (its sub-headings), as elaboration.
         `after_opening`: it follows our opening, which has said the year already."""
+        return self._overview(after_opening)[0]
+
+    def _overview(self, after_opening: bool) -> tuple[list[Sentence], list[Sentence]]:
+        """(the overview's spans, the spans of an opener sentence the model wrote, or [])."""
         headings = [it.heading for p in self.plan.parts for it in p.items]
         if not self.elaborate or not headings:
-            return []
+            return [], []
         works = "；".join(headings)
         opening = self.phrase("opening", sum(map(ord, self.job.request.unit)) + self.job.request.year)
+        year = f"{self.job.request.year}年"
+        # after an opening the model's reply may replace our sentence, so it is not held against it
         ctx = ReplyContext(facts=[], all_facts=self.sheet.facts, year=self.job.request.year,
                            unit=self.job.request.unit, future=self.job.request.genre == "工作计划",
-                           written=self._written() + [opening], where="开头", anchor=works)
+                           written=self._written() + ([] if after_opening else [opening]), where="开头",
+                           anchor=works)
         task = render("task_opening", year=self.job.request.year, works=works, chars=OVERVIEW_CHARS)
         try:
             reply = self.job.ask(task, purpose="opening", max_tokens=self.job.answer_tokens(OVERVIEW_CHARS * 2))
         except LLMError:
-            return []   # the opening reads well without it; a server really down fails the next call
-        spans = self.runner.read_reply(reply, ctx)
+            return [], []   # the opening reads well without it; a server really down fails the next call
         # the lead-in (“现将…如下：”, “重点抓好以下四个方面工作”) is the phrase bank's, and a count of
-        # what follows is the plan's: an overview that says either goes
-        # and a second opener (“2024年，在…领导下…”) after our own says it twice; a sub-heading
-        # said as a sentence of its own (“免疫规划基础持续巩固。”) is said again right below
+        # what follows is the plan's: an overview that says either goes. A sentence on the year
+        # (“2024年，在…领导下…”) is an opener: after an opening it takes our sentence's place once,
+        # a second one says it twice. A sub-heading said as a sentence of its own (“免疫规划基础持续
+        # 巩固。”) is said again right below.
         said = {sentence_key(h) for h in headings}
-        kept = []
-        for s in spans:
-            if s.text[-1:] in "：:" or re.search("如下|以下", s.text):
-                self.runner.log("meta-sentence", s.text, "", "开头", reason="引导语由助手写，概述不再说“如下”")
-            elif (after_opening and s.text.startswith(f"{self.job.request.year}年")) or sentence_key(s.text) in said:
-                self.runner.log("repeated-sentence", s.text, "", "开头", reason="开头或小标题已经说过")
+        kept: list[list[Sentence]] = []
+        opener: list[Sentence] = []
+        for group in sentence_groups(self.runner.read_reply(reply, ctx)):
+            text = "".join(s.text for s in group)
+            if text[-1:] in "：:" or re.search("如下|以下", text):
+                self.runner.log("meta-sentence", text, "", "开头", reason="引导语由助手写，概述不再说“如下”")
+            elif sentence_key(text) in said:
+                self.runner.log("repeated-sentence", text, "", "开头", reason="小标题已经说过")
+            elif after_opening and text.startswith(year):
+                if not opener and han_count(text) >= OPENER_MIN_HAN:
+                    opener = group
+                else:
+                    self.runner.log("repeated-sentence", text, "", "开头", reason="开头已经说过")
             else:
-                kept.append(s)
-        return kept[:2]
+                kept.append(group)
+        spans = [s for g in kept[:2] for s in g]
+        if after_opening and not opener:     # our sentence stays: what the overview repeats of it goes
+            ours = sentence_key(opening)
+            for s in [s for s in spans if len(sentence_key(s.text)) >= 4 and sentence_key(s.text) in ours]:
+                self.runner.log("repeated-clause", s.text, "", "开头", action=DROP_CLAUSE)
+            spans = drop_spans(spans, lambda s: len(sentence_key(s.text)) >= 4 and sentence_key(s.text) in ours)
+        return spans, opener
 
     # -- parts -------------------------------------------------------------------------------------
 

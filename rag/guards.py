@@ -425,6 +425,8 @@ REGISTRY: tuple[Guard, ...] = (
     _g("dangling-lead", "block", LEXICON, DROP, "悬空的引导句", "段末的引导短句后面没有内容，删去"),
     _g("short-item", "block", THRESHOLD, INSERT, "字数不足", "这一段写不到计划字数，标出需要补充材料的地方"),
     _g("heading-contract", "block", GENERIC, REWRITE, "小标题", "模型拟的小标题不能用，改用按事实生成的小标题"),
+    _g("own-opener", "block", THRESHOLD, REWRITE, "模型写的开头",
+       "模型写了完整的开头句（年份、在谁的领导下、一年的工作），用它代替固定的开头语（扩写，请核实）"),
     _g("user-material", "block", GENERIC, REWRITE, "补充材料", "按用户补充的材料重写了这一段"),
     _g("revision", "block", GENERIC, REWRITE, "按要求修改", "按用户的修改要求重写了这一段"),
     _g("repair", "block", GENERIC, REWRITE, "按检查结果修改", "按检查结果请模型修改了这一段"),

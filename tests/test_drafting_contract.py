@@ -788,3 +788,18 @@ def test_a_sections_overview_may_start_on_the_year_but_never_repeats_a_sub_headi
     lead = next(b for b in result.blocks if b.key.endswith("/lead"))
     assert lead.body() == overview
     assert any(e.guard == "repeated-sentence" and e.before == heading + "。" for e in result.edits)
+
+
+def test_an_opener_the_model_writes_takes_the_phrase_banks_place_once(settings):
+    opener = ("2024年，在县委、县政府的坚强领导下，我局坚持以人民健康为中心，把医养结合和老年健康服务作为"
+              "民生实事来抓，统筹推进机构建设、健康体检和友善医疗机构创建。")
+    short = "2024年，我局扎实推进各项工作。"
+    with_opener = draft(settings, ELDERLY, Model(opening=lambda p: opener + short))
+    opening = next(b for b in with_opener.blocks if b.kind == "opening")
+    assert opening.body().startswith("2024年，在县委、县政府的坚强领导下") and "民生实事" in opening.body()
+    assert short not in with_opener.draft
+    assert opening.body().count("2024年") == 2            # the opener, and our lead-in's “现将2024年…”
+    assert any(e.guard == "own-opener" for e in with_opener.edits)
+    without = draft(settings, ELDERLY, Model(opening=lambda p: short))
+    first = next(b for b in without.blocks if b.kind == "opening").sentences[0]
+    assert first.origin == "phrase" and short not in without.draft

@@ -147,3 +147,9 @@ def test_a_list_formatted_inside_a_paragraph_reads_as_prose(raw, clean):
 def test_the_models_own_sub_heading_lines_go_but_its_listed_facts_stay():
     raw = "（一）加强疫苗接种管理。我局严格按照程序接种。\n（三）加强疾病防控工作。\n1. 16个乡镇卫生院全部建成中医馆\n二、做法"
     assert clean_paragraph(raw) == "加强疫苗接种管理。我局严格按照程序接种。16个乡镇卫生院全部建成中医馆。"
+
+
+def test_a_shorter_word_away_from_any_figure_is_not_taken_for_a_shortened_fact_term():
+    facts = ["全区65岁及以上老年人健康管理2.31万人"]
+    text = "我局坚持以老年人健康需求为导向，全区老年健康服务体系不断完善。"
+    assert restore_fact_terms(text, facts) == text
