@@ -513,6 +513,8 @@ def run_case(case: Case, base: Settings, *, exemplars: bool, honour_max_tokens: 
         "checker_passed": evaluation.passed, "partial": result.partial, "error": result.error,
         "calls": replayer.calls, "seconds": round(seconds, 1), "draft": draft, "notices": result.notices,
         "edit_log": [e.to_dict() for e in result.edits],
+        # what a reader of the draft needs to tell the facts from the elaboration to confirm
+        "sentences": [{"text": x.text, "origin": x.origin, "fact_ids": x.fact_ids} for x in result.sentences],
         "sentences": [x.to_dict() for x in result.sentences],
     }
 
