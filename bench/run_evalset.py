@@ -105,7 +105,8 @@ def pasted_run(draft: str, facts: list[str]) -> int:
     return best
 
 
-_PART_LABEL = re.compile(r"(?:如下|以下工作|以下几个方面工作|以下保障措施|问题)：[^。；\n]{0,12}[：:]")
+# a label left after a lead-in (“以下工作：今后：…”); our own 【待补充：…】 reminder there is no label
+_PART_LABEL = re.compile(r"(?:如下|以下工作|以下几个方面工作|以下保障措施|问题)：[^。；\n【]{0,12}[：:]")
 
 
 def label_debris(draft: str) -> list[str]:
