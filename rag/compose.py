@@ -298,7 +298,15 @@ class Composer:
         lead = Template(lead).safe_substitute(self.values())
         block = Block(f"{part.key}/p", "paragraph", sentences=[Sentence(lead, "phrase")] if lead else [])
         if facts and part.key in ENUMERATED_PARTS:
-            block.sentences += enumerate_items(said_once(self.part_items(part, facts, title, lead), lead))
+            items = said_once(self.part_items(part, facts, title, lead), lead)
+            for item in items:      # 一是…二是…: each item stands on its own, none links back (“但…”, “同时，…”)
+                first = item[0] if item else None
+                if first is not None and first.origin in ("model", "elaboration"):
+                    bare = strip_lead(first.text, "leading_connective")
+                    if bare and bare != first.text:
+                        item[0] = Sentence(bare, first.origin, first.fact_ids)
+                        self.runner.log("leading-connective", first.text, bare, title)
+            block.sentences += enumerate_items(items)
         elif facts:   # 基本情况 and the like read as prose
             block.sentences += [Sentence(fact_sentence(f), "fact", [f.id]) for f in facts]
         else:
@@ -543,15 +551,19 @@ class Composer:
     def _open_without_connective(self, block: Block, where: str) -> None:
         """A paragraph's first sentence cannot link back (“同时，…”): once guards have dropped what
         came before it, nothing does."""
-        if not block.sentences or block.sentences[0].origin not in ("model", "elaboration"):
+        # the first sentence after our own lead-in (“…存在一些问题：”) opens the paragraph's content
+        n = 0
+        while n < len(block.sentences) and block.sentences[n].origin == "phrase" and block.sentences[n].text.endswith("："):
+            n += 1
+        if n >= len(block.sentences) or block.sentences[n].origin not in ("model", "elaboration"):
             return
-        first = block.sentences[0]
+        first = block.sentences[n]
         bare = strip_lead(first.text, "leading_connective")
         if bare != first.text:
             if bare:
-                block.sentences[0] = Sentence(bare, first.origin, first.fact_ids)
+                block.sentences[n] = Sentence(bare, first.origin, first.fact_ids)
             else:
-                block.sentences.pop(0)
+                block.sentences.pop(n)
             self.runner.log("leading-connective", first.text, bare, where)
 
     # -- asking again -------------------------------------------------------------------------------------

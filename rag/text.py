@@ -244,14 +244,16 @@ def pair_key(text: str) -> set[str]:
 
 
 def says_fact(sentence: str, fact: str, share: float = FACT_LINK_SHARE) -> bool:
-    """The sentence is about this fact: it carries one of its figures or quoted names, or `share`
-    of its own character pairs are the fact's."""
+    """The sentence is about this fact: it carries one of its figures or quoted names, `share` of
+    its own character pairs are the fact's, or it holds the fact (a fact without figures said
+    inside a longer sentence, “…分管职业健康、医政医管和安全生产工作，…”, is still said)."""
     if number_pairs(sentence) & number_pairs(fact):
         return True
     if any(n in sentence for n in quoted_names(fact)):
         return True
-    key = pair_key(sentence)
-    return bool(key) and len(key & pair_key(fact)) >= share * len(key)
+    key, own = pair_key(sentence), pair_key(fact)
+    return bool(key) and (len(key & own) >= share * len(key)
+                          or (len(own) >= 4 and len(key & own) >= FACT_PRESENT_SHARE * len(own)))
 
 
 def contains_fact(text: str, fact: str) -> bool:

@@ -803,3 +803,12 @@ def test_an_opener_the_model_writes_takes_the_phrase_banks_place_once(settings):
     without = draft(settings, ELDERLY, Model(opening=lambda p: short))
     first = next(b for b in without.blocks if b.kind == "opening").sentences[0]
     assert first.origin == "phrase" and short not in without.draft
+
+
+def test_a_problem_that_opens_on_a_contrast_after_our_lead_in_loses_the_contrast(settings):
+    request = {**ELDERLY, "facts": ELDERLY["facts"][:3] + ["存在问题：专业护理员只有38人"]}
+    model = Model(part=lambda facts, p: "但对照群众需求，专业护理员只有38人，上门服务难以满足需要。")
+    result = draft(settings, request, model)
+    problems = result.draft.split("存在问题")[1].split("\n\n")[1]
+    assert "：但" not in problems and "专业护理员只有38人" in problems
+    assert any(e.guard == "leading-connective" for e in result.edits)
