@@ -23,7 +23,7 @@ from rag.job import DraftJob
 from rag.prompting import fence, numbered, render, word_re
 from rag.postprocess import clean_paragraph
 from rag.text import (REMINDER_RE, extract_numbers, han_count, is_year_token, nonspace_len, pair_key,
-                      sentence_key)
+                      sentence_key, sentences_of)
 from rag.textnorm import normalize_for_compare
 from rag.units import fix_unit_words, unit_kind
 
@@ -36,6 +36,9 @@ DOCUMENT_RULES = {"LEN-01", "STR-01", "FACT-01", "FACT-02", "INPUT-03"}
 # Origins a guard may cut or rewrite: what the model wrote. Facts, phrases, headings and the
 # user's own words stay.
 EDITABLE = ("model", "elaboration")
+# A reply's first sentence sharing this much of its character pairs with our lead-in is the lead-in
+# reworded (“在肯定成绩的同时，我们也看到工作中还有一些问题：”): ours stays, the copy goes.
+LEAD_ALIKE = 0.6
 
 
 def check_blocks(blocks: list[Block], request, copy_index) -> Evaluation:
@@ -244,17 +247,28 @@ def rewrite_block(block: Block, reply: str, job: DraftJob, blocks: list[Block], 
         if s.origin != "phrase" or REMINDER_RE.fullmatch(s.text.strip()):
             break
         lead.append(s)
+    # it stays whether the model copied it back as it is, reworded it, or left it out
     for s in lead:
         if answer.startswith(s.text):
             answer = answer[len(s.text):].lstrip()
-        else:
-            lead = lead[:lead.index(s)]
-            break
+            continue
+        said = sentences_of(answer)
+        first = said[0] if said else ""
+        if s.text.endswith(("：", ":")) and re.search("[：:]", first):   # a lead-in ends where its colon does
+            first = first[:re.search("[：:]", first).end()]
+        if first and _alike(first, s.text):
+            answer = answer[len(first):].lstrip()
     spans = runner.read_reply(answer, ctx)
     block.sentences = lead + kept_user + spans
     cover_facts(block, ctx.facts, ctx.where, runner)
     block.sentences += reminders if extra_facts is None else []
     runner.log(guard, before, block.body(), ctx.where)
+
+
+def _alike(a: str, b: str) -> bool:
+    """Two sentences saying the same with other words (a lead-in the model reworded)."""
+    ka, kb = pair_key(a), pair_key(b)
+    return bool(ka and kb) and len(ka & kb) >= LEAD_ALIKE * min(len(ka), len(kb))
 
 
 def _llm_repair(blocks: list[Block], ev: Evaluation, job: DraftJob, runner: GuardRunner, stream: bool) -> None:

@@ -182,3 +182,19 @@ def test_material_for_a_paragraph_part_keeps_its_lead_in_and_is_the_clerks(setti
     assert after.sentences[0].text == lead and after.sentences[0].origin == "phrase"
     assert any(s.origin == "user" and "村医队伍年龄偏大" in s.text for s in after.sentences)
     assert "【待补充" not in after.render()
+
+
+def test_a_lead_in_the_model_rewords_or_leaves_out_stays_ours_once(settings):
+    request = {**RURAL, "section": "全文", "length_chars": [600, 1200]}
+    with ScriptedOpenAIServer([Model(item=bare_items, grow=lambda f, p: "")], repeat_last=True) as stub:
+        draft = draft_report(parse_request(request), settings_for(settings, stub), retriever=lambda *a: [], embed=None)
+    lead = next(b for b in draft.blocks if b.kind == "paragraph" and b.key.startswith("problems")).sentences[0].text
+    material = "村医队伍年龄偏大，远程心电设备维护人员不足"
+    for reply in ("在肯定成绩的同时，我们也看到工作中还有一些不容忽视的问题：村医队伍年龄偏大，远程心电设备维护人员不足。",
+                  "村医队伍年龄偏大，远程心电设备维护人员不足。"):
+        with ScriptedOpenAIServer([lambda body, r=reply: r], repeat_last=True) as stub:
+            result = fill_paragraph(parse_request(request), draft.draft, "存在问题", material,
+                                    settings_for(settings, stub), blocks=draft.blocks, plan=draft.plan)
+        after = next(b for b in result.blocks if b.kind == "paragraph" and b.key.startswith("problems"))
+        assert after.sentences[0].text == lead and after.sentences[0].origin == "phrase"
+        assert after.render().count("问题：") == 1 and "村医队伍年龄偏大" in after.render()
