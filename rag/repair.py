@@ -312,24 +312,24 @@ def _llm_repair(blocks: list[Block], ev: Evaluation, job: DraftJob, runner: Guar
 def drop_dangling_leads(blocks: list[Block], runner: GuardRunner) -> None:
     """A paragraph that ends on a short lead (“二是加强宣传引导。”) with nothing after it — the
     sentences it led into went to other guards — stops mid-list: the lead goes, and the series is
-    counted again."""
+    counted again. A paragraph ends on 。, not on the ；of a list item whose next item went."""
+    def short_lead(s: Sentence) -> bool:
+        return han_count(s.text) < FRAGMENT_HAN and bool(word_re("lead_phrase").match(s.text.strip()))
+
     for b in blocks:
         if b.kind not in ("item", "paragraph"):
             continue
         body = [s for s in b.sentences if not (s.origin == "phrase" and REMINDER_RE.fullmatch(s.text.strip()))]
-        if len(body) < 2:
-            continue
-        def short_lead(s: Sentence) -> bool:
-            return han_count(s.text) < FRAGMENT_HAN and bool(word_re("lead_phrase").match(s.text.strip()))
-        last = body[-1]
+        last = body[-1] if body else None
         # a series of short leads (“一是加强组织领导。二是强化经费保障。”) is a list, not a lead left alone
-        if (last.origin in ("model", "elaboration") and last.text[-1:] in "。；" and short_lead(last)
-                and not any(short_lead(s) for s in body[:-1])):
+        if (len(body) > 1 and last.origin in ("model", "elaboration") and last.text[-1:] in "。；"
+                and short_lead(last) and not any(short_lead(s) for s in body[:-1])):
             _drop(b, last, runner, "dangling-lead")
             renumber_block(b)
-            tail = next((s for s in reversed(b.sentences) if s.origin != "phrase"), None)
-            if tail is not None and tail.text.endswith("；"):
-                tail.text = tail.text[:-1] + "。"
+            last = body[-2]
+        if last is not None and last.origin != "user" and last.text[-1:] in "；，、":
+            before, last.text = last.text, last.text[:-1] + "。"
+            runner.log("tidy-reply", before, last.text, _where(b), reason="段落末尾的“；”改为“。”")
 
 
 def finish_blocks(blocks: list[Block], job: DraftJob, runner: GuardRunner) -> None:

@@ -774,7 +774,7 @@ def test_a_paragraph_ending_on_a_lead_with_nothing_after_it_loses_the_lead_but_a
         Sentence("三是严格督导考核。", "model", [])])
     runner = GuardRunner()
     drop_dangling_leads([dangling, listed], runner)
-    assert dangling.body() == "开展饮用水卫生专项检查，覆盖供水单位12家，督促整改问题隐患。"
+    assert dangling.body() == "开展饮用水卫生专项检查，覆盖供水单位12家，督促整改问题隐患。"   # ends on 。
     assert listed.body() == "一是加强组织领导。二是强化经费保障。三是严格督导考核。"
     assert [e.guard for e in runner.edits] == ["dangling-lead"]
 
@@ -812,3 +812,15 @@ def test_a_problem_that_opens_on_a_contrast_after_our_lead_in_loses_the_contrast
     problems = result.draft.split("存在问题")[1].split("\n\n")[1]
     assert "：但" not in problems and "专业护理员只有38人" in problems
     assert any(e.guard == "leading-connective" for e in result.edits)
+
+
+def test_a_paragraph_never_ends_on_the_semicolon_of_a_list_item():
+    from rag.compose import Block
+    from rag.guards import GuardRunner, Sentence
+    from rag.repair import drop_dangling_leads
+    block = Block("work/3", "item", "推进上门服务", "（三）", [
+        Sentence("开展失能老年人上门服务，服务1.08万人次。", "fact", [4]),
+        Sentence("持续做好上门服务，提高老年人满意度；", "elaboration", [4]),
+        Sentence("【待补充：该项工作的具体做法和成效】", "phrase", [])])
+    drop_dangling_leads([block], GuardRunner())
+    assert block.sentences[1].text.endswith("满意度。")
