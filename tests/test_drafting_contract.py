@@ -776,7 +776,7 @@ def test_a_paragraph_ending_on_a_lead_with_nothing_after_it_loses_the_lead_but_a
     drop_dangling_leads([dangling, listed], runner)
     assert dangling.body() == "开展饮用水卫生专项检查，覆盖供水单位12家，督促整改问题隐患。"   # ends on 。
     assert listed.body() == "一是加强组织领导。二是强化经费保障。三是严格督导考核。"
-    assert [e.guard for e in runner.edits] == ["dangling-lead"]
+    assert [e.guard for e in runner.edits] == ["dangling-lead", "tidy-reply"]   # the lead, then the ；
 
 
 def test_a_sections_overview_may_start_on_the_year_but_never_repeats_a_sub_heading(settings):
