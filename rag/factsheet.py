@@ -221,7 +221,8 @@ def _select_record_pieces(request: DraftRequest, pieces: list[_Piece]) -> tuple[
     """(written, spare): when a record's pieces would fill more than RECORD_FACT_SHARE of the
     asked length, the facts typed as such, the pieces holding a key figure and the record's totals
     are written, then its other pieces in order while they fit — one per work done month after
-    month; the rest are spare. Every piece is written when they fit."""
+    month, never two that stand side by side in the record; the rest are spare. Every piece is
+    written when they fit."""
     records = {p.source for p in pieces if p.source and is_record(p.line.strip())}
     budget = int(request.length_chars[1] * RECORD_FACT_SHARE)
     if not records or sum(len(p.text) for p in pieces) <= budget:
@@ -237,11 +238,17 @@ def _select_record_pieces(request: DraftRequest, pieces: list[_Piece]) -> tuple[
     chosen = [p for p in pieces if must(p)]
     used = sum(len(p.text) for p in chosen)
     rest = sorted((p for p in pieces if not must(p)), key=lambda p: not cue_re("total").search(p.text))
+    place = {id(p): n for n, p in enumerate(pieces)}
+
+    def next_to_chosen(p: _Piece) -> bool:
+        # two neighbours of a record written side by side are the record pasted again
+        return any(c.source == p.source and abs(place[id(c)] - place[id(p)]) == 1 for c in chosen)
+
     for p in rest:
         mine = shape(p.text)
         alike = any(len(mine & shape(c.text)) >= RECORD_ALIKE * min(len(mine), len(shape(c.text)) or 1)
                     for c in chosen)
-        if used + len(p.text) <= budget and not alike:
+        if used + len(p.text) <= budget and not alike and not next_to_chosen(p):
             chosen.append(p)
             used += len(p.text)
     written = [p for p in pieces if any(p is c for c in chosen)]
