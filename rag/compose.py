@@ -55,6 +55,8 @@ OVERVIEW_CHARS = 60
 # An opener the model wrote (“2024年，在…领导下，我局…”) takes our phrase-bank sentence's place only
 # when it says at least this much: a bare “2024年，我局扎实推进各项工作。” says less than ours.
 OPENER_MIN_HAN = 40
+# An overview clause this long (compare keys) that is a fact's own words repeats the paragraph below.
+REPEAT_CLAUSE_KEY = 8
 _ENUM_MARK = re.compile(r"(?:^|(?<=[。；：\n]))\s*(?:[一二三四五六七八九十]+是|[（(]?[一二三四五六七八九十\d]{1,2}(?:[）)、]|[.．](?!\d)))\s*[，,]?")
 
 
@@ -273,6 +275,28 @@ class Composer:
             else:
                 kept.append(group)
         spans = [s for g in kept[:2] for s in g]
+        # a clause that is a fact's own words is said again where the fact is written: it goes
+        fact_keys = [sentence_key(f.text) for f in self.sheet.facts]
+
+        def fact_words(clause: str) -> bool:
+            k = sentence_key(clause)
+            return len(k) >= REPEAT_CLAUSE_KEY and any(k in fk for fk in fact_keys)
+
+        kept_spans = []
+        for s in spans:
+            parts = clauses_of(s.text)
+            rest = [c for c in parts if not fact_words(c)]
+            if len(rest) == len(parts):
+                kept_spans.append(s)
+                continue
+            text = "".join(rest)
+            if text and text[-1:] in "，、；：" and s.text[-1:] in "。！？":
+                text = text[:-1] + s.text[-1]
+            self.runner.log("repeated-clause", s.text, text, "开头", action=DROP_CLAUSE,
+                            reason="概述里照抄了事实原文，正文还要写")
+            if sentence_key(text):
+                kept_spans.append(Sentence(text, s.origin, s.fact_ids, s.confirmed))
+        spans = kept_spans
         if after_opening and not opener:     # our sentence stays: what the overview repeats of it goes
             ours = sentence_key(opening)
             for s in [s for s in spans if len(sentence_key(s.text)) >= 4 and sentence_key(s.text) in ours]:

@@ -824,3 +824,13 @@ def test_a_paragraph_never_ends_on_the_semicolon_of_a_list_item():
         Sentence("【待补充：该项工作的具体做法和成效】", "phrase", [])])
     drop_dangling_leads([block], GuardRunner())
     assert block.sentences[1].text.endswith("满意度。")
+
+
+def test_an_overview_that_copies_facts_word_for_word_keeps_only_its_own_words(settings):
+    fact = "推行家庭医生上门巡诊服务，覆盖12个乡镇"
+    request = {**ELDERLY, "section": "主要工作及成效", "facts": ELDERLY["facts"][:3] + [fact]}
+    overview = "我局聚焦老年健康服务，推行家庭医生上门巡诊服务，织密城乡老年健康服务网络。"
+    result = draft(settings, request, Model(opening=lambda p: overview))
+    lead = next(b for b in result.blocks if b.key.endswith("/lead"))
+    assert lead.body() == "我局聚焦老年健康服务，织密城乡老年健康服务网络。"
+    assert result.draft.count("推行家庭医生上门巡诊服务") == 1
