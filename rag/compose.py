@@ -256,8 +256,8 @@ class Composer:
         # the lead-in (“现将…如下：”, “重点抓好以下四个方面工作”) is the phrase bank's, and a count of
         # what follows is the plan's: an overview that says either goes. A sentence on the year
         # (“2024年，在…领导下…”) is an opener: after an opening it takes our sentence's place once,
-        # a second one says it twice. A sub-heading said as a sentence of its own (“免疫规划基础持续
-        # 巩固。”) is said again right below.
+        # a second one says it twice. A sub-heading said as a sentence of its own (“妇幼服务能力持续
+        # 提升。”) is said again right below.
         said = {sentence_key(h) for h in headings}
         kept: list[list[Sentence]] = []
         opener: list[Sentence] = []

@@ -30,7 +30,7 @@ SPARE = "spare"                     # a record's piece left out for length: list
 # writes every row is the pasted record again.
 RECORD_FACT_SHARE = 0.5
 # Two pieces whose character pairs, figures and months aside, overlap this much are the same work
-# in another month (“3月，组织消防应急演练6次” / “4月，组织消防应急演练4次”): one stands for both.
+# in another month (“5月，开展食品安全抽检9批次” / “6月，开展食品安全抽检7批次”): one stands for both.
 RECORD_ALIKE = 0.6
 VERIFY_MARK = "【待核实】"
 
@@ -102,7 +102,7 @@ def fact_kind(text: str, year: int, safeguards: bool = False) -> tuple[str, str]
         if m:
             return SAFEGUARD, m.group(0)
     # years inside a 《title》 or “name” date the document, and a period that holds the report year
-    # (“2024—2026年”) is not a later year
+    # (“2023—2027年”) is not a later year
     dated = QUOTED_NAME_RE.sub("", norm)
     dated = re.sub(r"(20\d\d)\s*[—–\-~～至]\s*(20\d\d)年",
                    lambda m: "" if int(m.group(1)) <= year <= int(m.group(2)) else m.group(0), dated)

@@ -238,7 +238,7 @@ _RUN_TAIL = re.compile("[以上下的和及与等或、在对为]+$")
 # Words a heading's object can end on; any other object reads better as “…工作” (“持续深化应急工作”).
 _OBJECT_END = re.compile("(?:工作|建设|管理|服务|体系|机制|能力|水平|改革|项目|行动|防控|防治|监管|保障|治理|发展)$")
 # Verbs a fact opens on; what follows them is the object a pattern heading can name.
-# 在 leads a place or time (“在全县…”), not a word it begins (在册, 在岗, 在编: “在册严重精神障碍患者”)
+# 在 leads a place or time (“在全县…”), not a word it begins (在册, 在岗, 在编: “在岗乡村医生”)
 _LEADING_VERB = re.compile("^(?:以上|以下|以内|为|对|在(?![册岗编院校建职读管])|向|以|给|从|"
                            "新建|新增|建成|建立|完成|开展|组织|实施|推进|推动|落实|举办|召开|培训|招录|引进|投入|"
                            "争取|下达|印发|出台|制定|组建|设立|创建|打造|启动|深化|加强|强化|提升|提高|扩大|全面|持续|"

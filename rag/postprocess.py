@@ -102,8 +102,8 @@ def restore_fact_terms(text: str, facts: Iterable[str]) -> str:
     Every 5–7 character window of a fact minus one inner character is a candidate shortening;
     it is replaced only where the shortened form occurs in the draft, nowhere in the facts, and
     leads to a figure (“孕妇死亡率为0”): a shortened term is a fact's label, and away from a figure
-    the shorter form is often a word of its own (“坚持以老年人健康需求为导向” is no shortening of
-    “65岁及以上老年人健康管理”).
+    the shorter form is often a word of its own (“围绕儿童健康需求” is no shortening of
+    “0—6岁儿童健康管理”).
     Shorter windows, and a dropped 级/的/和…, make ordinary phrases: with the fact “组建区级卫生
     应急队伍”, “星湖区卫生健康局” would have become “星湖区级卫生健康局”.
     """

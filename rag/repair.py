@@ -310,7 +310,7 @@ def _llm_repair(blocks: list[Block], ev: Evaluation, job: DraftJob, runner: Guar
 
 
 def drop_dangling_leads(blocks: list[Block], runner: GuardRunner) -> None:
-    """A paragraph that ends on a short lead (“二是加强宣传引导。”) with nothing after it — the
+    """A paragraph that ends on a short lead (“三是强化结果运用。”) with nothing after it — the
     sentences it led into went to other guards — stops mid-list: the lead goes, and the series is
     counted again. A paragraph ends on 。, not on the ；of a list item whose next item went."""
     def short_lead(s: Sentence) -> bool:

@@ -246,7 +246,7 @@ def pair_key(text: str) -> set[str]:
 def says_fact(sentence: str, fact: str, share: float = FACT_LINK_SHARE) -> bool:
     """The sentence is about this fact: it carries one of its figures or quoted names, `share` of
     its own character pairs are the fact's, or it holds the fact (a fact without figures said
-    inside a longer sentence, “…分管职业健康、医政医管和安全生产工作，…”, is still said)."""
+    inside a longer sentence, “…负责妇幼保健、计划免疫和爱国卫生工作，…”, is still said)."""
     if number_pairs(sentence) & number_pairs(fact):
         return True
     if any(n in sentence for n in quoted_names(fact)):

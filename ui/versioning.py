@@ -62,8 +62,8 @@ def version_facts(v: DraftVersion) -> list[str]:
 
 
 def carried_fact(text: str, facts: list[str]) -> str:
-    """The fact an elaboration span says word for word, whole or one of its clauses (“农村学校自备
-    水源监测全覆盖” of a longer fact), if any: such a span is not only elaboration, and deleting it
+    """The fact an elaboration span says word for word, whole or one of its clauses (“乡镇学校直饮水
+    设施维护全覆盖” of a longer fact), if any: such a span is not only elaboration, and deleting it
     would delete the fact or part of it (the clerk's answer to 【待补充】 among them)."""
     def says(f: str) -> bool:
         whole = f.strip("。；，")
