@@ -35,7 +35,7 @@ from rag.headings import ENUM_ITEM_RE, canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, fact_lead_heading, heading_problem
 from rag.postprocess import renumber_enumerations
 from rag.prompting import fact_lines, fence, render
-from rag.text import REMINDER_RE, SUPPLY_MARK, clauses_of, han_count, nonspace_len, sentence_key
+from rag.text import PERIOD_LEAD_RE, REMINDER_RE, SUPPLY_MARK, clauses_of, han_count, nonspace_len, sentence_key
 from rag.textnorm import chinese_numeral, normalize_for_compare
 
 # A paragraph under this share of its budget asks for more material (one more call, then 【待补充】).
@@ -449,9 +449,14 @@ class Composer:
             # the proposal, its leading clause (“加强职业健康监管，推动…” → “加强职业健康监管”), and — when
             # the model copied one of the group's own facts — the work that fact names before its figure
             candidates = [proposal, clean_heading(re.split(r"[，；：]", proposal)[0])]
+            # a record's row copied whole (“3月，启动消防安全集中整治”): the work after its month
+            undated = PERIOD_LEAD_RE.sub("", proposal)
+            if undated != proposal:
+                candidates += [undated, clean_heading(re.split(r"[，；：]", undated)[0])]
             if any(normalize_for_compare(proposal) in normalize_for_compare(f) for f in facts):
                 candidates.append(fact_lead_heading(proposal))
-            problems = [heading_problem(c, facts, self.job.guide, taken) for c in candidates]
+            others = [f.text for f in self.sheet.facts if f.part == part.key and f.id not in it.fact_ids]
+            problems = [heading_problem(c, facts, self.job.guide, taken, others) for c in candidates]
             usable = next((c for c, p in zip(candidates, problems) if c and not p), "")
             if not usable:
                 self.runner.log("heading-contract", proposal, it.heading, part.title,

@@ -148,6 +148,7 @@ class _Piece:
     original: str
     kind: str
     why: str
+    context: str = ""   # the month or place of a record's row the piece comes from (“3月”)
 
 
 def part_for(kind: str, parts: list[PartSpec]) -> str:
@@ -192,7 +193,7 @@ def analyse_facts(request: DraftRequest, parts: list[PartSpec]) -> FactSheet:
             sheet.notices.append(f"第{i}条中的“{aside[:40]}”是标题、表头或说明，未作为事实。")
         for piece in split.pieces:
             kind, why = fact_kind(piece.text, request.year, safeguards)
-            pieces.append(_Piece(i, line, strip_fact_label(piece.text), piece.original, kind, why))
+            pieces.append(_Piece(i, line, strip_fact_label(piece.text), piece.original, kind, why, piece.context))
     pieces += _key_figure_pieces(request, pieces, safeguards, sheet.notices)
     pieces, spare = _select_record_pieces(request, pieces)
     if spare:
@@ -220,9 +221,10 @@ def analyse_facts(request: DraftRequest, parts: list[PartSpec]) -> FactSheet:
 def _select_record_pieces(request: DraftRequest, pieces: list[_Piece]) -> tuple[list[_Piece], list[_Piece]]:
     """(written, spare): when a record's pieces would fill more than RECORD_FACT_SHARE of the
     asked length, the facts typed as such, the pieces holding a key figure and the record's totals
-    are written, then its other pieces in order while they fit — one per work done month after
-    month, never two that stand side by side in the record; the rest are spare. Every piece is
-    written when they fit."""
+    are written, then the first piece of each row (the work that month or place did; the row's
+    later pieces are its figures and details), then its other pieces in order while they fit —
+    one per work done month after month, never two that stand side by side in the record; the
+    rest are spare. Every piece is written when they fit."""
     records = {p.source for p in pieces if p.source and is_record(p.line.strip())}
     budget = int(request.length_chars[1] * RECORD_FACT_SHARE)
     if not records or sum(len(p.text) for p in pieces) <= budget:
@@ -237,12 +239,18 @@ def _select_record_pieces(request: DraftRequest, pieces: list[_Piece]) -> tuple[
 
     chosen = [p for p in pieces if must(p)]
     used = sum(len(p.text) for p in chosen)
-    rest = sorted((p for p in pieces if not must(p)), key=lambda p: not cue_re("total").search(p.text))
     place = {id(p): n for n, p in enumerate(pieces)}
+    leads = {id(p) for n, p in enumerate(pieces)
+             if p.context and not (n and (pieces[n - 1].source, pieces[n - 1].context) == (p.source, p.context))}
+    # “共计41人” inside a month's row is that month's figure, not the record's total
+    rest = sorted((p for p in pieces if not must(p)),
+                  key=lambda p: (bool(p.context) or not cue_re("total").search(p.text), id(p) not in leads))
 
     def next_to_chosen(p: _Piece) -> bool:
-        # two neighbours of a record written side by side are the record pasted again
-        return any(c.source == p.source and abs(place[id(c)] - place[id(p)]) == 1 for c in chosen)
+        # two neighbours of one row written side by side are the record pasted again (each row's
+        # pieces carry their month in front, so rows side by side are not)
+        return any(c.source == p.source and c.context == p.context and abs(place[id(c)] - place[id(p)]) == 1
+                   for c in chosen)
 
     for p in rest:
         mine = shape(p.text)

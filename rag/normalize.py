@@ -405,6 +405,11 @@ def fact_label(text: str) -> FactLabel | None:
     return FactLabel(label, kind, m.end())
 
 
+def _total_label(label: str) -> bool:
+    """“全年合计”, “汇总”: a label made only of total words."""
+    return bool(re.fullmatch(f"(?:{cue_re('total').pattern})+", label))
+
+
 def strip_fact_label(text: str) -> str:
     """A fact without the label debris that must never reach a draft: its numbering (“1.”,
     “（一）”), a series marker (“一是”) and a routing label (“存在问题：”, “今后：”, “2025年打算：”).
@@ -556,7 +561,8 @@ def split_fact(fact: str) -> SplitFact:
         for n, sentence in enumerate(sentences):
             sentence = strip_fact_label(sentence)
             context = label if label and label.kind != "topic" else _leading_period(sentence)
-            if n == 0 and label and label.kind == "topic":
+            # “全年合计：” heads a record's totals line: its figures say so, the label is debris
+            if n == 0 and label and label.kind == "topic" and not _total_label(label.text):
                 sentence = line[:label.end] + sentence
             for piece in _clause_pieces(sentence, PIECE_CHARS) if record else [sentence]:
                 text = _with_context(piece, context)

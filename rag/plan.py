@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.text import NUMBER_RE, char_pairs, han_count, pair_key, sentence_key
+from rag.text import NUMBER_RE, PERIOD_LEAD_RE, char_pairs, han_count, pair_key, sentence_key
 from rag.factsheet import FactSheet
 from rag.prompting import GenreGuide, PartSpec, echoes_prompt, generic_pairs, word_re
 from rag.schema import WHOLE_REPORT, DraftRequest
@@ -212,7 +212,8 @@ def item_count(n_facts: int, part: PartSpec, chars: int) -> int:
 # --- headings ------------------------------------------------------------------------------------
 
 # Runs that two facts share without being what they are about: scope, time, quantity and verbs.
-_STOP_RUNS = re.compile("全(?:县|市|区|州|旗|省|镇|院)|我(?:局|委|院|中心)|开展|工作|进一步|完成|实现|推进|加强|达到|提高|同比"
+# 卫生健康 is in every report this product drafts: a heading around it names no work.
+_STOP_RUNS = re.compile("全(?:县|市|区|州|旗|省|镇|院)|我(?:局|委|院|中心)|卫生健康|开展|工作|进一步|完成|实现|推进|加强|达到|提高|同比"
                         "|其中|累计|不少于|不低于|以上|以下|上半年|下半年|全年|年底|年内|今年|比上年|个百分点")
 
 
@@ -227,7 +228,9 @@ def heading_keyword(facts: Sequence[str]) -> str:
                 runs = {r[i:i + size] for r in re.findall(f"[{HAN}]+", t) for i in range(len(r) - size + 1)}
                 for r in runs:
                     counts[r] = counts.get(r, 0) + 1
-            shared = [r for r, c in counts.items() if c >= 2 and not _STOP_RUNS.search(r)]
+            # one object of a list (“重点检查病房楼、配电房和厨房”) is not the work the facts share
+            shared = [r for r, c in counts.items() if c >= 2 and not _STOP_RUNS.search(r)
+                      and not all(re.search(f"[、和及与]{r}|{r}[、和及与等]", t) for t in texts if r in t)]
             if shared:
                 return max(shared, key=lambda r: (counts[r], -texts[0].find(r) if r in texts[0] else -99))
     return ""
@@ -236,14 +239,15 @@ def heading_keyword(facts: Sequence[str]) -> str:
 # A shared run of characters can stop inside a word (“二级以上” → “二级以”): these never end a name.
 _RUN_TAIL = re.compile("[以上下的和及与等或、在对为]+$")
 # Words a heading's object can end on; any other object reads better as “…工作” (“持续深化应急工作”).
-_OBJECT_END = re.compile("(?:工作|建设|管理|服务|体系|机制|能力|水平|改革|项目|行动|防控|防治|监管|保障|治理|发展)$")
+_OBJECT_END = re.compile("(?:工作|建设|管理|服务|体系|机制|能力|水平|改革|项目|行动|防控|防治|监管|保障|治理|发展"
+                         "|整治|排查|检查|演练|培训|整改|宣传|督查|巡查)$")
 # Verbs a fact opens on; what follows them is the object a pattern heading can name.
 # 在 leads a place or time (“在全县…”), not a word it begins (在册, 在岗, 在编: “在岗乡村医生”)
 _LEADING_VERB = re.compile("^(?:以上|以下|以内|为|对|在(?![册岗编院校建职读管])|向|以|给|从|"
                            "新建|新增|建成|建立|完成|开展|组织|实施|推进|推动|落实|举办|召开|培训|招录|引进|投入|"
                            "争取|下达|印发|出台|制定|组建|设立|创建|打造|启动|深化|加强|强化|提升|提高|扩大|全面|持续|"
                            "累计|共|全年|全县|全市|全区|今年|计划|拟|力争|确保|将|要)+")
-_INNER_VERB = re.compile("开展|实施|组织|落实|推进|完成|举办|启动|建立|建成|推行|通过|获得|荣获|获批|争创|创建")
+_INNER_VERB = re.compile("开展|实施|组织|落实|推进|完成|举办|启动|建立|建成|推行|签订|通过|获得|荣获|获批|争创|创建")
 # Han characters a clause may carry after its first figure for the words before it to name the work
 # (“组建区级卫生应急队伍4支” names it; “联合县教育局对全县48所中小学开展…检查” does not).
 LEAD_TAIL_HAN = 5
@@ -273,23 +277,36 @@ def fact_lead_heading(text: str) -> str:
 
 
 def _work_object(facts: Sequence[str]) -> str:
-    """A name for the work a group of facts reports: the longest run two of them share, or the
-    object of the first fact's first clause (its words after the opening verb, before any figure)."""
+    """A name for the work a group of facts reports: the longest run two of them share when it
+    names a work (“消防应急演练”, or “安全隐患” as a fact says its work: “安全隐患整改”), else the
+    object of a fact's first clause (its words after the verb, before any figure), else the shared
+    run however it ends (“民营医院” is who, not what was done)."""
     shared = _RUN_TAIL.sub("", heading_keyword(facts))
     if len(shared) >= 3:
-        return shared
+        if _OBJECT_END.search(shared):
+            return shared
+        work = [m.group(0) for f in facts
+                for m in re.finditer(f"{re.escape(shared)}[{HAN}]{{0,2}}?{_OBJECT_END.pattern[:-1]}",
+                                     normalize_for_compare(f))]
+        if work:
+            return min(work, key=len)
     for fact in facts:
         bare = re.sub(r"[（(][^）)]*[）)]", "", normalize_for_compare(fact))    # “6个县（市、区）”
+        bare = PERIOD_LEAD_RE.sub("", bare)                                      # “3月，启动…”
         clause = re.split(r"[，；。：:]", bare, maxsplit=1)[0]
-        run = max(re.findall(f"[{HAN}]+", NUMBER_RE.sub("，", clause)) or [""], key=len)
+        runs = re.findall(f"[{HAN}]+", NUMBER_RE.sub("，", clause)) or [""]
+        # the run that holds the clause's verb names the work (“由局领导带队分4个组开展节前大检查”)
+        run = max(runs, key=lambda r: (bool(_INNER_VERB.search(r)), len(r)))
         # “幼儿园开展托班卫生检查”: the work is what follows the run's verb
         tail = _INNER_VERB.split(run)[-1]
         run = tail if len(tail) >= 3 else run
         obj = _RUN_TAIL.sub("", _LEADING_VERB.sub("", run))
         obj = word_re("heading_tail").sub("", obj)
+        if re.search(f"(?:{_INNER_VERB.pattern})$", obj):
+            continue    # “春节期间各单位落实”: a verb ends it, its object is elsewhere
         if 3 <= len(obj) <= HEADING_CHARS[1] - 6 and not word_re("heading_metric_end").search(obj):
             return obj
-    return ""
+    return shared if len(shared) >= 3 else ""
 
 
 def _metric_of(facts: Sequence[str]) -> str:
@@ -308,10 +325,21 @@ def _metric_of(facts: Sequence[str]) -> str:
     return ""
 
 
+def names_no_work(fact: str) -> bool:
+    """An honour or an outcome (“被评为…先进单位”, “未发生…事故”) says what the work brought, not
+    what was done: it never names a sub-heading (a heading “被评为先进单位” is the fact again)."""
+    from evals.rules.claims import find_claims
+    # “实现村卫生室全覆盖”, “新建…并投入使用” are outcomes that name their work: only the ones
+    # that say something did not happen name none
+    return any(c.kind == "honour" or c.kind == "outcome" and re.match("未|没有|无|零", c.text)
+               for c in find_claims(normalize_for_compare(fact)))
+
+
 def pattern_heading(guide: GenreGuide, n: int, facts: Sequence[str], topic: str) -> str:
     """A heading from the genre's patterns (genres.toml fallback_headings) filled with the work its
     own facts report; the work a fact names before its figure when no object can be found; the
     topic last. Never a heading that fits any report (“着力加强重点工作”)."""
+    facts = [f for f in facts if not names_no_work(f)] or list(facts)
     # a fact that opens on its verb names its work best (“查处收受‘红包’、回扣等问题”), a pattern
     # around the work's object next, the topic last
     lead = next((fact_lead_heading(f) for f in facts if fact_lead_heading(f)), "")
@@ -338,10 +366,12 @@ def _content_chars(text: str) -> set[str]:
     return {c for c in normalize_for_compare(text) if "\u4e00" <= c <= "\u9fff"} - common - set("的了和与及等在对为将把")
 
 
-def heading_problem(heading: str, facts: Sequence[str], guide: GenreGuide, taken: Sequence[str] = ()) -> str:
+def heading_problem(heading: str, facts: Sequence[str], guide: GenreGuide, taken: Sequence[str] = (),
+                    others: Sequence[str] = ()) -> str:
     """Why a heading cannot be used ("" when it can): length, digits, a name cut open, our prompt's
-    words, copied style example, no word of its own facts' work, one of its facts restated, or the
-    same opening as another heading of its part."""
+    words, copied style example, no word of its own facts' work, a fact of its part (`others`: the
+    part's other facts) restated or its label (“检查方式：”), an honour or outcome as the work, or
+    the same opening as another heading of its part."""
     h = heading.strip()
     if not HEADING_CHARS[0] <= len(h) <= HEADING_CHARS[1] or not re.search(f"[{HAN}]", h):
         return "长度不合适"
@@ -357,10 +387,15 @@ def heading_problem(heading: str, facts: Sequence[str], guide: GenreGuide, taken
     if not (pair_key(h) - generic_pairs()) & own and len(_content_chars(h) & _content_chars("".join(facts))) < 2:
         return "与所辖事实无关"
     hk = sentence_key(normalize_for_compare(h))
-    for f in facts:
+    for f in [*facts, *others]:
         fk = sentence_key(normalize_for_compare(f))
         if hk and hk in fk and len(hk) >= 0.8 * len(fk):
             return "照抄了事实"
+        label = re.match(r"([^：:，。；]{2,12})[：:]", normalize_for_compare(f))
+        if label and sentence_key(label.group(1)) == hk:
+            return "照抄了事实的标签"
+    if names_no_work(h):
+        return "是荣誉或结果，不是所做的工作"
     for other in taken:
         if other and (other == h or other[:2] == h[:2]):
             return "与同一部分的小标题开头相同"

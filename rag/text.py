@@ -20,6 +20,8 @@ SUPPLY_MARK = "【待补充"
 # name guard). Longer runs in quotes are quotations, not names.
 QUOTED_NAME_RE = re.compile(r"“([^“”\n]{1,40})”|《([^《》\n]{1,80})》")
 # A Latin token (DRG, 1+1+N, CMI): a draft may keep those its facts use (LANG-02).
+# the month or date a record's row opens on (“3月，”, “1月8日至1月26日，”)
+PERIOD_LEAD_RE = re.compile(r"^(?:\d{1,4}[年月日](?:[\d至—\-~～]{0,6}[年月日])*[，,、：:]?)+")
 LATIN_TOKEN_RE = re.compile(r"(?<![A-Za-z])[A-Za-z][A-Za-z0-9\-+]*")
 _HAN_CHAR = re.compile(f"[{HAN}]")
 _SENTENCE = re.compile(r"[^。；！？]*[。；！？]|[^。；！？]+$")

@@ -705,6 +705,28 @@ def test_a_pattern_heading_names_its_facts_work_never_only_the_topic(fact, headi
     assert pattern_heading(genre_guide("工作总结"), 0, [fact], "妇幼") == heading
 
 
+def test_a_heading_is_never_a_fact_of_its_part_a_facts_label_or_an_honour():
+    from rag.plan import heading_problem
+    from rag.prompting import genre_guide
+    guide = genre_guide("工作总结")
+    mine = ["督查方式：采取明察暗访与单位自查相结合，乡镇卫生院每季度至少自查1次", "开展燃气安全专项排查18家次"]
+    others = ["县卫生健康局被评为全市平安建设先进单位", "开展防汛安全排查9家次"]
+    assert heading_problem("督查方式", mine, guide) == "照抄了事实的标签"
+    assert heading_problem("县卫生健康局被评为全市平安建设先进单位", mine, guide, others=others) == "照抄了事实"
+    assert heading_problem("荣获全市平安建设先进单位", mine + others[:1], guide)
+    assert heading_problem("全年未发生较大安全事故", mine + ["全年未发生较大安全事故"], guide)
+    assert heading_problem("开展燃气安全专项排查", mine, guide, others=others) == ""
+
+
+def test_a_pattern_heading_is_never_named_after_an_honour_or_the_bureau():
+    from rag.plan import pattern_heading
+    from rag.prompting import genre_guide
+    facts = ["县卫生健康局被评为全市平安建设先进单位", "全县卫生健康系统签订消防安全责任书41份"]
+    heading = pattern_heading(genre_guide("工作总结"), 0, facts, "平安建设")
+    assert "先进单位" not in heading and "卫生健康" not in heading
+    assert "消防安全责任书" in heading
+
+
 def test_the_year_a_lead_sentence_says_is_not_said_again_in_every_item():
     from rag.compose import said_once
     from rag.guards import Sentence

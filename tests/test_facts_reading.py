@@ -123,6 +123,34 @@ def test_a_ledger_too_long_for_the_asked_length_is_written_from_its_totals_and_o
     assert any("未写入草稿" in n for n in sheet.notices)
 
 
+def test_a_long_ledger_writes_each_months_work_before_its_details():
+    works = ["开展节前安全大检查，由分管领导带队分3组", "启动燃气管道专项排查，逐一查看阀门和报警器",
+             "组织危化品库房专项检查，推行双人双锁", "开展电动车违规充电整治，清理楼道充电点",
+             "围绕防汛排查地下室和屋顶防水", "启动实验室生物安全检查，核查病原微生物备案"]
+    rows = "\n".join(f"{m}月：{w}，检查{10 + m}家次；发现隐患{20 + m}处，"
+                     f"整改资金用于更换灭火器和应急灯；参加人员共计{40 + m}人。"
+                     for m, w in enumerate(works, 1))
+    ledger = "石桥县2025年安全检查台账\n" + rows + "\n全年合计：检查医疗机构93家次，发现隐患141处。"
+    request = parse_request({"genre": "工作总结", "section": "主要工作及成效", "unit": UNIT, "year": 2025,
+                             "facts": [ledger], "length_chars": [300, 400]})
+    sheet = analyse_facts(request, requested_parts(request.genre, request.section))
+    texts = [f.text for f in sheet.facts]
+    leads = [t for t in texts if any(w[:6] in t for w in works)]
+    details = [t for t in texts if "整改资金用于" in t or "参加人员" in t]
+    # a month's work says what was done; its figures and details are what is left out first
+    assert len(leads) >= 5 and len(leads) > 2 * len(details)
+    assert sheet.spare
+
+
+def test_a_records_totals_label_is_not_written_but_a_topic_label_stays():
+    ledger = ("青禾县2025年督查台账\n督查方式：采取明察暗访，乡镇卫生院每季度至少自查1次。\n"
+              + "\n".join(f"{m}月：督查卫生院{m + 3}家，发现问题{m + 8}个。" for m in range(1, 13))
+              + "\n全年合计：督查卫生院114家，发现问题174个。")
+    texts = [f.text for f in sheet_of([ledger]).facts]
+    assert "督查卫生院114家，发现问题174个" in texts and not any("合计：" in t for t in texts)
+    assert any(t.startswith("督查方式：") for t in texts)
+
+
 def test_a_ledger_that_fits_is_written_whole():
     assert not sheet_of([LEDGER]).spare
 

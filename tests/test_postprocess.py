@@ -95,6 +95,12 @@ def test_a_prompts_instructions_echoed_around_an_answer_are_dropped_and_logged()
     assert {e.guard for e in runner.edits} >= {"prompt-echo"}
 
 
+@pytest.mark.parametrize("lead", ["这一段工作具体是如何做的，", "这项工作具体是怎么做的：", "具体措施包括，"])
+def test_our_prompts_question_echoed_as_a_lead_goes_and_the_answer_stays(lead):
+    from rag.guards import strip_label_lead
+    assert strip_label_lead(lead + "制定夜间巡查制度。") == "制定夜间巡查制度。"
+
+
 def test_enumerations_are_counted_in_order_within_a_paragraph():
     assert renumber_enumerations("工作中还存在一些问题：三是基层医务人员数量不足；四是机制不够健全。") == \
         "工作中还存在一些问题：一是基层医务人员数量不足；二是机制不够健全。"
