@@ -20,7 +20,8 @@ import numpy as np
 
 from rag.text import NUMBER_RE, PERIOD_LEAD_RE, char_pairs, han_count, pair_key, sentence_key
 from rag.factsheet import FactSheet
-from rag.prompting import GenreGuide, PartSpec, echoes_prompt, generic_pairs, word_re
+from rag.normalize import is_record
+from rag.prompting import GenreGuide, PartSpec, echoes_prompt, generic_pairs, word_re, work_kind
 from rag.schema import WHOLE_REPORT, DraftRequest
 from rag.textnorm import HAN, normalize_for_compare
 from rag.validation import PlanFields, PlanItemFields, PlanPartFields, validate_plan_fields
@@ -167,10 +168,12 @@ def _pair_vectors(texts: Sequence[str]) -> np.ndarray:
     return m / np.where(norms == 0, 1.0, norms)
 
 
-def group_by_meaning(texts: Sequence[str], k: int, embed: Embed | None = None) -> list[list[int]]:
+def group_by_meaning(texts: Sequence[str], k: int, embed: Embed | None = None,
+                     kinds: Sequence[str] = ()) -> list[list[int]]:
     """Indexes of `texts` in `k` groups of similar meaning (average-link agglomeration on cosine
     similarity), each group in fact order and the groups ordered by their first fact, so the
-    draft follows the order the user gave."""
+    draft follows the order the user gave. `kinds` (a work kind per text, from a record) draws
+    the texts of one kind together: a record's rows are months, a report's groups are works."""
     n = len(texts)
     if n == 0:
         return []
@@ -181,6 +184,9 @@ def group_by_meaning(texts: Sequence[str], k: int, embed: Embed | None = None) -
     # Similarity sums between groups, updated as groups merge: a split record gives 60+ facts,
     # and recomputing every pair's mean each round grew with the cube of that.
     sums = (vecs @ vecs.T).astype(np.float64)
+    if kinds:
+        same = np.array([[bool(a) and a == b for b in kinds] for a in kinds])
+        sums += KIND_BONUS * same
     sizes = np.ones(n)
     groups = [[i] for i in range(n)]
     while len(groups) > k:
@@ -198,6 +204,11 @@ def group_by_meaning(texts: Sequence[str], k: int, embed: Embed | None = None) -
         sizes[a] += sizes[b]
         sizes = np.delete(sizes, b)
     return sorted(groups, key=lambda g: g[0])
+
+
+# Similarity added between two pieces of a record that report the same kind of work: enough to
+# outweigh the month and place words rows share, not the meaning of two different works.
+KIND_BONUS = 0.5
 
 
 def item_count(n_facts: int, part: PartSpec, chars: int) -> int:
@@ -276,7 +287,7 @@ def fact_lead_heading(text: str) -> str:
     return "" if word_re("heading_metric_end").search(lead) else lead
 
 
-def _work_object(facts: Sequence[str]) -> str:
+def _work_object(facts: Sequence[str], kind: str = "") -> str:
     """A name for the work a group of facts reports: the longest run two of them share when it
     names a work (“消防应急演练”, or “安全隐患” as a fact says its work: “安全隐患整改”), else the
     object of a fact's first clause (its words after the verb, before any figure), else the shared
@@ -286,10 +297,12 @@ def _work_object(facts: Sequence[str]) -> str:
         if _OBJECT_END.search(shared):
             return shared
         work = [m.group(0) for f in facts
-                for m in re.finditer(f"{re.escape(shared)}[{HAN}]{{0,2}}?{_OBJECT_END.pattern[:-1]}",
+                for m in re.finditer(f"{re.escape(shared)}[{HAN}]{{0,2}}?{_OBJECT_END.pattern[:-1]}(?![人员者])",
                                      normalize_for_compare(f))]
         if work:
             return min(work, key=len)
+    if kind:
+        return kind     # the pieces of a record, one kind of work in several months
     for fact in facts:
         bare = re.sub(r"[（(][^）)]*[）)]", "", normalize_for_compare(fact))    # “6个县（市、区）”
         bare = PERIOD_LEAD_RE.sub("", bare)                                      # “3月，启动…”
@@ -335,17 +348,20 @@ def names_no_work(fact: str) -> bool:
                for c in find_claims(normalize_for_compare(fact)))
 
 
-def pattern_heading(guide: GenreGuide, n: int, facts: Sequence[str], topic: str) -> str:
+def pattern_heading(guide: GenreGuide, n: int, facts: Sequence[str], topic: str, kind: str = "") -> str:
     """A heading from the genre's patterns (genres.toml fallback_headings) filled with the work its
     own facts report; the work a fact names before its figure when no object can be found; the
-    topic last. Never a heading that fits any report (“着力加强重点工作”)."""
+    topic last; `kind` names the work of a record's pieces of one kind when they share no words.
+    Never a heading that fits any report (“着力加强重点工作”)."""
     facts = [f for f in facts if not names_no_work(f)] or list(facts)
     # a fact that opens on its verb names its work best (“查处收受‘红包’、回扣等问题”), a pattern
-    # around the work's object next, the topic last
-    lead = next((fact_lead_heading(f) for f in facts if fact_lead_heading(f)), "")
+    # around the work's object next, the topic last; in a group of one kind of work, only a fact
+    # of that kind names it
+    lead = next((fact_lead_heading(f) for f in facts
+                 if fact_lead_heading(f) and (not kind or work_kind(normalize_for_compare(f)) == kind)), "")
     if HEADING_CHARS[0] <= len(lead) <= HEADING_CHARS[1] and word_re("lead_phrase").match(lead + "。"):
         return lead
-    word = _work_object(facts)
+    word = _work_object(facts, kind)
     if not word:
         if HEADING_CHARS[0] <= len(lead) <= HEADING_CHARS[1]:
             return lead
@@ -434,17 +450,32 @@ def make_plan(request: DraftRequest, sheet: FactSheet, parts: list[PartSpec], gu
         ids, part.fact_ids = part.fact_ids, []
         share = shares[part.key]
         k = item_count(len(ids), specs[part.key], share)
-        groups = group_by_meaning(sheet.texts(ids), k, embed) if ids else []
+        kinds = _record_kinds(request, sheet, ids)
+        groups = group_by_meaning(sheet.texts(ids), k, embed, list(kinds.values())) if ids else []
         part.items = [PlanItem(heading="", fact_ids=[ids[i] for i in g]) for g in groups]
         taken: list[str] = []
         for n, it in enumerate(part.items):
-            it.heading = _distinct(pattern_heading(guide, n, sheet.texts(it.fact_ids), request.topic),
+            # the kind at least half of the group's facts report names it
+            named = [kinds[i] for i in it.fact_ids if kinds.get(i)]
+            kind = max(named, key=named.count) if named else ""
+            kind = kind if 2 * named.count(kind) >= len(it.fact_ids) else ""
+            it.heading = _distinct(pattern_heading(guide, n, sheet.texts(it.fact_ids), request.topic, kind),
                                    guide, n, taken)
             it.heading_source = "pattern"
             taken.append(it.heading)
         _share_out(part, share)
     _set_per_fact(plan)
     return plan
+
+
+def _record_kinds(request: DraftRequest, sheet: FactSheet, ids: Sequence[int]) -> dict[int, str]:
+    """The work kind of each fact, when a pasted record gave some of them (else nothing: typed
+    facts group by their own words)."""
+    lines = [f for f in request.facts if f.strip()]
+    if not any(0 < sheet.by_id(i).source <= len(lines) and is_record(lines[sheet.by_id(i).source - 1].strip())
+               for i in ids):
+        return {}
+    return {i: work_kind(normalize_for_compare(sheet.by_id(i).text)) for i in ids}
 
 
 def rebudget(plan: ReportPlan, sheet: FactSheet, request: DraftRequest) -> None:

@@ -106,6 +106,12 @@ def word_re(name: str) -> re.Pattern:
     return re.compile("|".join(e["pattern"] for e in guard_words()[name]))
 
 
+def work_kind(text: str) -> str:
+    """The kind of work a fact reports (guard_words.toml work_kind: 专项整治, 应急演练 …), "" when
+    it names none of them."""
+    return next((e["name"] for e in guard_words()["work_kind"] if re.search(e["pattern"], text)), "")
+
+
 @lru_cache(maxsize=1)
 def generic_pairs() -> frozenset[str]:
     """Character pairs every report uses: sharing only these says nothing about a paragraph."""

@@ -4,6 +4,7 @@ its month or place; a fact telling another county's figures waits for the clerk;
 numbering never reach a fact's text."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -149,6 +150,31 @@ def test_a_records_totals_label_is_not_written_but_a_topic_label_stays():
     texts = [f.text for f in sheet_of([ledger]).facts]
     assert "督查卫生院114家，发现问题174个" in texts and not any("合计：" in t for t in texts)
     assert any(t.startswith("督查方式：") for t in texts)
+
+
+def test_a_long_ledgers_sub_headings_are_its_kinds_of_work_not_its_months():
+    from rag.plan import make_plan
+    from rag.prompting import genre_guide
+    works = ["开展节前安全大检查，由分管领导带队分3组", "启动燃气管道专项排查，逐一查看阀门和报警器",
+             "组织消防应急演练4次，参演职工120人", "举办安全管理人员培训班2期，培训86人次",
+             "开展电动车违规充电专项整治，清理楼道充电点", "对卫生院配电房开展巡查，检查9家次",
+             "组织夜间疏散演练1次，参演医护人员60人", "开展警示教育和咨询宣传，发放资料900份",
+             "启动实验室生物安全专项检查，核查备案", "联合执法大队抽查民营医院7家次"]
+    rows = "\n".join(f"{m}月：{w}。" for m, w in enumerate(works, 1))
+    ledger = "石桥县2025年安全台账\n" + rows + "\n全年合计：检查医疗机构93家次，发现隐患255处。"
+    request = parse_request({"genre": "工作总结", "section": "主要工作及成效", "unit": UNIT, "year": 2025,
+                             "facts": [ledger, "签订安全生产责任书40份"], "length_chars": [800, 1200]})
+    parts = requested_parts(request.genre, request.section)
+    sheet = analyse_facts(request, parts)
+    plan = make_plan(request, sheet, parts, genre_guide(request.genre), title="")
+    items = [it for p in plan.parts for it in p.items]
+    drills = [it for it in items if any("演练" in sheet.by_id(i).text for i in it.fact_ids)]
+    special = [it for it in items if any("专项" in sheet.by_id(i).text for i in it.fact_ids)]
+    assert len(drills) == 1 and len(special) == 1          # one kind of work, one sub-heading
+    assert "演练" in drills[0].heading and "专项" in special[0].heading
+    training = next(it for it in items if any("培训班" in sheet.by_id(i).text for i in it.fact_ids))
+    assert "责任书" not in training.heading     # a typed fact among them does not name their work
+    assert not any(re.search(r"\d月", it.heading) for it in items)
 
 
 def test_a_ledger_that_fits_is_written_whole():
