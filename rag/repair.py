@@ -319,6 +319,10 @@ def drop_dangling_leads(blocks: list[Block], runner: GuardRunner) -> None:
     for b in blocks:
         if b.kind not in ("item", "paragraph"):
             continue
+        # a means or scope left alone when the words it led into went (“通过这些措施。”)
+        for s in [s for s in b.sentences if s.origin in ("model", "elaboration") and s.text[-1:] in "。；"
+                  and han_count(s.text) < FRAGMENT_HAN and word_re("dangling_opener").match(s.text[:-1])]:
+            _drop(b, s, runner, "fragment", reason="只剩引导语，后面的内容已删去")
         body = [s for s in b.sentences if not (s.origin == "phrase" and REMINDER_RE.fullmatch(s.text.strip()))]
         last = body[-1] if body else None
         # a series of short leads (“一是加强组织领导。二是强化经费保障。”) is a list, not a lead left alone

@@ -856,3 +856,17 @@ def test_an_overview_that_copies_facts_word_for_word_keeps_only_its_own_words(se
     lead = next(b for b in result.blocks if b.key.endswith("/lead"))
     assert lead.body() == "我局聚焦老年健康服务，织密城乡老年健康服务网络。"
     assert result.draft.count("推行家庭医生上门巡诊服务") == 1
+
+
+def test_a_means_left_alone_when_what_it_led_into_went_is_dropped():
+    from rag.compose import Block
+    from rag.guards import GuardRunner, Sentence
+    from rag.repair import drop_dangling_leads
+    block = Block("work/2", "item", "做实儿童健康管理", "（二）", [
+        Sentence("0—6岁儿童健康管理率91.4%。", "fact", [2]),
+        Sentence("通过这些措施。", "elaboration", [2]),
+        Sentence("儿童家长的健康意识进一步增强。", "elaboration", [2])])
+    runner = GuardRunner()
+    drop_dangling_leads([block], runner)
+    assert block.body() == "0—6岁儿童健康管理率91.4%。儿童家长的健康意识进一步增强。"
+    assert [e.guard for e in runner.edits] == ["fragment"]
