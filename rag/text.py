@@ -22,6 +22,9 @@ QUOTED_NAME_RE = re.compile(r"“([^“”\n]{1,40})”|《([^《》\n]{1,80})�
 # A Latin token (DRG, 1+1+N, CMI): a draft may keep those its facts use (LANG-02).
 # the month or date a record's row opens on (“3月，”, “1月8日至1月26日，”)
 PERIOD_LEAD_RE = re.compile(r"^(?:\d{1,4}[年月日](?:[\d至—\-~～]{0,6}[年月日])*[，,、：:]?)+")
+# a month a record's row was written under (“5月，”, “1月8日至1月26日，”): when, not what — a
+# sentence that says the row's work without it still says the fact
+MONTH_LEAD_RE = re.compile(r"^\d{1,2}月(?:\d{1,2}日)?(?:[至—\-~～](?:\d{1,2}月)?\d{1,2}日)?[，,：:]")
 LATIN_TOKEN_RE = re.compile(r"(?<![A-Za-z])[A-Za-z][A-Za-z0-9\-+]*")
 _HAN_CHAR = re.compile(f"[{HAN}]")
 _SENTENCE = re.compile(r"[^。；！？]*[。；！？]|[^。；！？]+$")
@@ -264,6 +267,7 @@ def contains_fact(text: str, fact: str) -> bool:
     norm = normalize_for_compare(text)
     if any(normalize_for_compare(n) not in norm for n in quoted_names(fact)):
         return False
+    fact = MONTH_LEAD_RE.sub("", normalize_for_compare(fact))
     need = number_pairs(fact)
     if need:
         return need <= {t.pair for t in extract_numbers(norm)}

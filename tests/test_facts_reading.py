@@ -350,3 +350,13 @@ def test_the_page_holds_a_neighbours_fact_until_the_clerk_confirms_it(app_env):
     next(b for b in at.button if b.label == "确认属于本单位").click().run()
     assert not any("石门县的情况" in w.value for w in at.warning)
     assert _store(app_env).load_form(at.query_params["s"])["confirmed"] == ["邻县石门县家庭医生签约率52.3%"]
+
+
+def test_a_ledger_rows_work_said_without_its_month_is_said():
+    from rag.text import contains_fact
+    piece = "7月，开展冷链设备专项检查，重点查看冰箱温度记录，检查11家次"
+    assert contains_fact("开展冷链设备专项检查，重点查看冰箱温度记录，检查11家次。", piece)
+    assert not contains_fact("开展冷链设备专项检查，重点查看冰箱温度记录。", piece)       # its figure is not
+    assert contains_fact("7月，建立冷链温度台账。", "7月，建立冷链温度台账")
+    # a year is no row's month: two years' figures stay two facts
+    assert not contains_fact("全县接种率96.1%。", "2023年全县接种率95.4%")
