@@ -341,8 +341,11 @@ def recognise_call(task: str, marks: list[FactMarks]) -> Call:
     named = facts_named(task, marks)
     if re.search(r"小标题“.+?”下", task):     # a heading may quote a name itself
         return Call("item", facts=named)
+    # the part the task names (写“存在的不足”部分) decides; its guide may quote our lead-in words
+    # (“以‘回顾一年来…’开头”), which are no part of their own
+    titled = re.search(r"写“([^“”]{2,30})”部分", task)
     for part, rx in _PART_WORDS:
-        if rx.search(task):
+        if rx.search(titled.group(1) if titled else task):
             return Call("part", facts=named, part=part)
     return Call("other", facts=named)
 

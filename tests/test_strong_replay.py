@@ -75,3 +75,12 @@ def test_a_rewrite_request_gets_nothing_back():
     good = GoodDraft.parse(GOOD, FACTS)
     call = recognise_call(task, good.marks)
     assert call.kind == "reask" and answer(call, task, good) == ""
+
+
+def test_a_problems_call_whose_guide_quotes_our_lead_in_is_a_problems_call():
+    task = render("task_part", part_title="存在的不足", chars=90, fact_refs="[3]", fact_list="[3] 全科医生仅12人",
+                  guide="以“回顾一年来的工作，还存在一些不足：”开头，再用“一是……；二是……”写不足。",
+                  item_guide="每条先照抄问题。")
+    good = GoodDraft.parse(GOOD, FACTS)
+    call = recognise_call(task, good.marks)
+    assert call.kind == "part" and call.part == "problems"
