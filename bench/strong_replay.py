@@ -291,7 +291,9 @@ class GoodDraft:
             if p.kind == kind:
                 paras = p.paragraphs
                 if any(x.heading for x in paras):
-                    paras = [x for x in paras[:next(i for i, x in enumerate(paras) if x.heading)]]
+                    lead = [x for x in paras[:next(i for i, x in enumerate(paras) if x.heading)]]
+                    # a part of sub-headed measures and no lead: asked as one part, it is all of them
+                    paras = lead if "".join(x.text for x in lead).strip() else paras
                 out += [x.text for x in paras]
             elif p.kind == "problems+next" and kind in ("problems", "next"):
                 sentences = [s.text for x in p.paragraphs for s in x.sentences]

@@ -600,6 +600,8 @@ def test_a_paragraph_never_opens_on_a_connective_or_ends_a_sentence_on_its_openi
     ctx = ReplyContext(facts=[], all_facts=[], year=2024, unit="云溪县卫生健康局", heading="")
     assert fragment.test("我局高度重视老龄健康，通过加强医养结合机构建设。", ctx)
     assert not fragment.test("通过加强医养结合机构建设，新增护理型床位260张。", ctx)
+    # the means named and what it did after it: a finished sentence
+    assert not fragment.test("同时，发挥县医院的带动作用，通过结对帮扶、远程会诊等方式带动卫生院服务能力提升。", ctx)
 
 
 def test_a_heading_that_says_a_fact_is_not_followed_by_the_same_fact(settings):
