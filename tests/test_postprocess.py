@@ -159,3 +159,9 @@ def test_a_shorter_word_away_from_any_figure_is_not_taken_for_a_shortened_fact_t
     facts = ["全区65岁及以上老年人健康管理2.31万人"]
     text = "我局坚持以老年人健康需求为导向，全区老年健康服务体系不断完善。"
     assert restore_fact_terms(text, facts) == text
+
+
+def test_the_domains_own_words_are_no_echo_of_our_instructions():
+    from rag.prompting import echoes_prompt
+    assert not echoes_prompt("下一步，将持续推动全县卫生健康系统行风建设再上新台阶。")
+    assert echoes_prompt("事实中的数字、名称照抄，不写事实以外的数字。")
