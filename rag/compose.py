@@ -267,6 +267,9 @@ class Composer:
                 self.runner.log("meta-sentence", text, "", "开头", reason="引导语由助手写，概述不再说“如下”")
             elif sentence_key(text) in said:
                 self.runner.log("repeated-sentence", text, "", "开头", reason="小标题已经说过")
+            elif sum(bool(h) and h in sentence_key(text) for h in said) >= 2:
+                # “围绕建成…、着力提高…和完成…，全面推进”: the sub-headings strung into a sentence
+                self.runner.log("repeated-sentence", text, "", "开头", reason="把小标题串成了一句，小标题下面都会写到")
             elif after_opening and text.startswith(year):
                 if not opener and han_count(text) >= OPENER_MIN_HAN:
                     opener = group

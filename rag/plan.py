@@ -284,7 +284,7 @@ def fact_lead_heading(text: str) -> str:
     if han_count(rest) > LEAD_TAIL_HAN:
         return ""
     lead = _without_tail(clause[:m.start()])
-    return "" if word_re("heading_metric_end").search(lead) else lead
+    return "" if word_re("heading_metric_end").search(lead) or word_re("heading_counted_end").search(lead) else lead
 
 
 def _work_object(facts: Sequence[str], kind: str = "") -> str:
@@ -399,6 +399,8 @@ def heading_problem(heading: str, facts: Sequence[str], guide: GenreGuide, taken
         return "照抄了写法示例或提示"
     if word_re("heading_metric_end").search(h) and not word_re("lead_phrase").match(h):
         return "只是指标名称，没有说做了什么工作"
+    if word_re("heading_counted_end").search(h):
+        return "说的是统计的对象，没有说做了什么工作"
     own = set().union(*(pair_key(f) for f in facts)) if facts else set()
     if not (pair_key(h) - generic_pairs()) & own and len(_content_chars(h) & _content_chars("".join(facts))) < 2:
         return "与所辖事实无关"

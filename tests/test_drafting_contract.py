@@ -814,6 +814,25 @@ def test_a_sections_overview_may_start_on_the_year_but_never_repeats_a_sub_headi
     assert any(e.guard == "repeated-sentence" and e.before == heading + "。" for e in result.edits)
 
 
+def test_an_overview_that_strings_the_sub_headings_together_is_not_kept(settings):
+    request = {**ELDERLY, "section": "主要工作及成效", "facts": ELDERLY["facts"][:3]}
+    first = draft(settings, request, Model())
+    headings = [b.heading for b in first.blocks if b.kind == "item"]
+    assert len(headings) >= 2
+    strung = "我局围绕" + "、".join(headings) + "，全面推进各项工作。"
+    result = draft(settings, request, Model(opening=lambda p: strung))
+    assert strung not in result.draft and "全面推进各项工作" not in result.draft
+    assert any(e.guard == "repeated-sentence" and "串成" in e.reason for e in result.edits)
+
+
+def test_a_count_of_who_did_the_work_is_no_heading():
+    from rag.plan import heading_problem
+    from rag.prompting import genre_guide
+    facts = ["完成网络安全等级保护测评的医院达到7家"]
+    assert heading_problem("完成网络安全等级保护测评的医院", facts, genre_guide("工作计划"))
+    assert not heading_problem("推进网络安全等级保护测评", facts, genre_guide("工作计划"))
+
+
 def test_an_opener_the_model_writes_takes_the_phrase_banks_place_once(settings):
     opener = ("2024年，在县委、县政府的坚强领导下，我局坚持以人民健康为中心，把医养结合和老年健康服务作为"
               "民生实事来抓，统筹推进机构建设、健康体检和友善医疗机构创建。")
