@@ -34,7 +34,7 @@ from rag.guards import (DROP_CLAUSE, GuardRunner, ReplyContext, Sentence, covers
 from rag.headings import ENUM_ITEM_RE, canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, fact_lead_heading, heading_problem
 from rag.postprocess import renumber_enumerations
-from rag.prompting import fact_lines, fence, render
+from rag.prompting import fact_lines, fence, render, word_re
 from rag.text import PERIOD_LEAD_RE, REMINDER_RE, SUPPLY_MARK, clauses_of, han_count, nonspace_len, sentence_key
 from rag.textnorm import chinese_numeral, normalize_for_compare
 
@@ -457,7 +457,10 @@ class Composer:
             if undated != proposal:
                 candidates += [undated, clean_heading(re.split(r"[，；：]", undated)[0])]
             if any(normalize_for_compare(proposal) in normalize_for_compare(f) for f in facts):
-                candidates.append(fact_lead_heading(proposal))
+                lead = fact_lead_heading(proposal)
+                # only words that say the work (“新建胸痛救治单元”), not what was counted (“试点医院”)
+                if word_re("lead_phrase").match(lead + "。"):
+                    candidates.append(lead)
             others = [f.text for f in self.sheet.facts if f.part == part.key and f.id not in it.fact_ids]
             problems = [heading_problem(c, facts, self.job.guide, taken, others) for c in candidates]
             usable = next((c for c, p in zip(candidates, problems) if c and not p), "")

@@ -500,6 +500,14 @@ def test_a_fact_copied_as_a_heading_keeps_the_work_it_names_without_figures(sett
     assert not any(h.endswith("对全市") or h.endswith("联合教育部门") for h in headings)
 
 
+def test_a_copied_fact_whose_words_before_the_figure_name_no_work_is_no_heading(settings):
+    request = {**CHILDCARE_PLAN, "section": "主要任务",
+               "facts": ["“家门口托育”试点社区由4个扩大到11个", "培训托育从业人员600人次"]}
+    result = draft(settings, request, FactCopyingHeadings())
+    headings = [it.heading for p in result.plan.parts for it in p.items]
+    assert "“家门口托育”试点社区" not in headings
+
+
 def test_fact_lead_heading_names_the_work_before_the_figure():
     from rag.compose import fact_lead_heading
     assert fact_lead_heading("组建区级卫生应急队伍4支、队员120人") == "组建区级卫生应急队伍"
