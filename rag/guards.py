@@ -27,7 +27,7 @@ from functools import cached_property
 from rag.factsheet import VERIFY_MARK, Fact
 from rag.postprocess import clean_paragraph
 from rag.prompting import MASK_RE, echoes_prompt, generic_pairs, word_re
-from rag.text import (FACT_LINK_SHARE, char_pairs, clauses_of, contains_fact, ensure_full_stop,
+from rag.text import (FACT_LINK_SHARE, FACT_PRESENT_SHARE, char_pairs, clauses_of, contains_fact, ensure_full_stop,
                       extract_numbers, han_count, han_grams, is_year_token, keyed_tokens, number_key,
                       number_pairs, pair_key, QUOTED_NAME_RE, says_fact, sentence_key, sentences_of,
                       shares_grams)
@@ -613,7 +613,19 @@ class GuardRunner:
                 out.append(Sentence(clause, origin, own or ids))
         if carry:
             out.append(Sentence(carry, "elaboration", ids))
-        return out
+        # clauses between this paragraph's facts that say another sub-heading's fact are that
+        # paragraph's (“…120人，同时，加强传染病监测预警，建立…监测体系，”): said there, not here
+        elsewhere = [s for s in out if s.origin == "elaboration"
+                     and facts_in(s.text, ctx.other_facts, FACT_PRESENT_SHARE)]
+        for s in elsewhere:
+            self.log("belongs-elsewhere", s.text, "", ctx.where, action=DROP_CLAUSE,
+                     reason="这几个分句写的是别的小标题下的事实")
+        if not elsewhere:
+            return out
+        kept = drop_spans(out, lambda x: any(x is e for e in elsewhere))
+        if kept and out[0] is not kept[0]:
+            kept[0].text = re.sub("^(?:并且|并|且|还|同时[，,]?)", "", kept[0].text)   # what it joined on to went
+        return kept
 
     @staticmethod
     def _elaborated(sentence: str, ctx: ReplyContext) -> list[int]:

@@ -899,3 +899,20 @@ def test_a_means_left_alone_when_what_it_led_into_went_is_dropped():
     drop_dangling_leads([block], runner)
     assert block.body() == "0—6岁儿童健康管理率91.4%。儿童家长的健康意识进一步增强。"
     assert [e.guard for e in runner.edits] == ["fragment"]
+
+
+def test_clauses_saying_another_sub_headings_fact_go_and_this_paragraphs_fact_stays():
+    from rag.factsheet import Fact
+    from rag.guards import GuardRunner, ReplyContext
+    team = Fact(2, "组建县级卫生应急队伍3支、队员90人", "", "plan")
+    training = Fact(6, "开展公众急救知识培训0.8万人次，新增配置AED设备40台", "", "plan")
+    watch = Fact(7, "加强传染病监测预警，建立发热门诊、哨点医院等多点触发监测体系", "", "plan")
+    runner = GuardRunner()
+    ctx = ReplyContext(facts=[team, training], all_facts=[team, training, watch], year=2025, future=True,
+                       heading="组建县级卫生应急队伍")
+    spans = runner.read_reply("我局将组建县级卫生应急队伍3支、队员90人。同时，加强传染病监测预警，建立发热门诊、"
+                              "哨点医院等多点触发监测体系，并开展公众急救知识培训0.8万人次，新增配置AED设备40台。", ctx)
+    text = "".join(s.text for s in spans)
+    assert "监测预警" not in text and "哨点医院" not in text
+    assert text.endswith("开展公众急救知识培训0.8万人次，新增配置AED设备40台。")   # no dangling 并
+    assert any(e.guard == "belongs-elsewhere" and "哨点医院" in e.before for e in runner.edits)
