@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 
 from evals.rules.claims import hollow_phrases, near_duplicate, unsupported_claims
 from rag.headings import ENUM_ITEM_RE
-from rag.text import (REMINDER_RE, SUPPLY_MARK, clauses_of, extract_numbers, han_count, is_year_token, nonspace_len,
+from rag.text import (REMINDER_RE, SUPPLY_MARK, clauses_of, extract_numbers, han_count, is_year_token, nonspace_len, written_len,
                       sentence_key, sentences_of)
 from rag.config import PROJECT_ROOT, get_settings
 from rag.draft import DraftResult, draft_report
@@ -138,7 +138,7 @@ def measure(result: DraftResult, request: DraftRequest) -> dict:
             "sub_headings": sum(b.kind == "item" for b in result.blocks),
             "label_debris": label_debris(result.draft), "in_range": None,"verdict": "-" if ev is None else ("pass" if ev.passed else "FAIL"),
             "failing": sorted({v.rule for v in ev.violations if v.severity in ("blocker", "major")}) if ev else [],
-            "chars": nonspace_len(result.draft), "present": present, "total": total, "invented": invented,
+            "chars": written_len(result.draft), "present": present, "total": total, "invented": invented,
             "claims": claims, "hollow": [c.text for c in hollow_phrases(result.draft)],
             "edits": dict(Counter(e.guard for e in result.edits)),
             "known_share": known_share(result.draft, [s.text for s in result.sentences]),

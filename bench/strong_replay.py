@@ -76,7 +76,7 @@ from rag.config import Settings, get_settings  # noqa: E402
 from rag.headings import parse_heading  # noqa: E402
 from rag.normalize import normalize_request  # noqa: E402
 from rag.schema import DraftRequest  # noqa: E402
-from rag.text import char_pairs, nonspace_len, sentence_key, sentences_of  # noqa: E402
+from rag.text import char_pairs, sentence_key, sentences_of, written_len  # noqa: E402
 from rag.textnorm import normalize_for_compare  # noqa: E402
 from rag.tokens import count_tokens  # noqa: E402
 
@@ -505,7 +505,7 @@ def run_case(case: Case, base: Settings, *, exemplars: bool, honour_max_tokens: 
     product = product_sentences(result.blocks)
     found = survival(good, clean, product)
     lo, hi = request.length_chars
-    chars, good_chars = nonspace_len(draft), nonspace_len(good_text)
+    chars, good_chars = written_len(draft), written_len(good_text)   # 【待补充】 marks are no writing
     return {
         "id": case.id, "genre": request.genre, "section": request.section,
         "range": [lo, hi], "good_chars": good_chars, "chars": chars,

@@ -23,7 +23,7 @@ from rag.job import DraftJob
 from rag.prompting import fence, numbered, render, word_re
 from rag.postprocess import clean_paragraph
 from rag.text import (REMINDER_RE, extract_numbers, han_count, is_year_token, nonspace_len, pair_key,
-                      sentence_key, sentences_of)
+                      sentence_key, sentences_of, written_len)
 from rag.textnorm import normalize_for_compare
 from rag.units import fix_unit_words, unit_kind
 
@@ -115,7 +115,7 @@ def trim_to_length(blocks: list[Block], limit: int, sheet_facts: list[Fact], run
         rest = "".join(x.text for x in b.sentences if x is not s)
         return all(covers(rest, by_id[i]) for i in {i for x in b.sentences for i in x.fact_ids} if i in by_id)
 
-    while nonspace_len(render_blocks(blocks)) > limit:
+    while written_len(render_blocks(blocks)) > limit:
         candidates = [(b, s) for b in blocks if b.kind in ("item", "paragraph", "opening") for s in b.sentences
                       if (s.origin == "elaboration" and not s.confirmed)
                       or (s.origin == "model" and len(b.sentences) > 1 and removable(b, s))]
@@ -287,7 +287,7 @@ def _llm_repair(blocks: list[Block], ev: Evaluation, job: DraftJob, runner: Guar
             by_block.setdefault(id(hit), []).append(v)
     extra = ""
     length = next((v for v in general if v.rule == "LEN-01"), None)
-    written, least = nonspace_len(render_blocks(blocks)), job.request.length_chars[0]
+    written, least = written_len(render_blocks(blocks)), job.request.length_chars[0]
     if length and not by_block and written < least:
         items = [b for b in blocks if b.kind == "item" and not any(s.origin == "user" for s in b.sentences)]
         targets = sorted(items, key=lambda b: nonspace_len(b.body()))[:3]
@@ -375,7 +375,7 @@ def check_and_repair(blocks: list[Block], job: DraftJob, runner: GuardRunner, ro
         blocks[:] = trial
         runner.edits += trial_runner.edits
         ev = cand
-    written, least = nonspace_len(render_blocks(blocks)), job.request.length_chars[0]
+    written, least = written_len(render_blocks(blocks)), job.request.length_chars[0]
     if written < least and any(v.rule == "LEN-01" for v in ev.violations):
         job.notices.append(f"草稿{written}字，少于要求的{least}字：{len(job.facts)}条事实撑不起这个篇幅，"
                            "没有用空话凑字数。请补充事实（具体做法、数字、典型事例），或调低目标字数。")

@@ -53,6 +53,12 @@ def nonspace_len(text: str) -> int:
     return len(_WS.sub("", text))
 
 
+def written_len(text: str) -> int:
+    """A draft's length as the clerk gets it: characters that are not white space, less the
+    【待补充…】 and 【待核实】 marks, which are places to write, not writing."""
+    return nonspace_len(REMINDER_RE.sub("", text))
+
+
 def han_grams(texts: Iterable[str], n: int) -> frozenset[str]:
     """Every n-character run of Han characters in the texts."""
     return frozenset(run[i:i + n] for text in texts for run in re.findall(f"[{HAN}]+", text)

@@ -18,7 +18,7 @@ from rag.config import PROJECT_ROOT
 from rag.sessions import SessionStore, is_session_id, new_session_id
 from tests.openai_stub import ScriptedOpenAIServer
 from ui import jobs
-from ui.common import char_count
+from rag.text import written_len
 
 APP = str(PROJECT_ROOT / "app.py")
 RUN_TIMEOUT = 900  # the first draft seeds the example index (embeddings on 2 cores)
@@ -859,7 +859,7 @@ def test_a_draft_far_under_its_range_says_so_and_loses_score(paced_env):
     assert store.load_form(at.query_params["s"])["length"] == [1500, 2200]
     click_draft(at)
     [v] = store.drafts(at.query_params["s"])
-    n = char_count(v.text)
+    n = written_len(v.text)
     assert n < 0.8 * 1500
     [length] = [x for x in v.evaluation["violations"] if x["rule"] == "LEN-01"]
     assert length["severity"] == "major" and not v.evaluation["passed"] and v.evaluation["score"] < 100
@@ -879,7 +879,7 @@ def test_the_verdict_line_counts_what_is_left_to_do():
                             {"text": "签约服务覆盖面继续扩大。", "origin": "elaboration"},
                             {"text": "慢病随访更加规范。", "origin": "elaboration"}]}
     todo = ToDo.of(text, {"length_chars": [900, 1200]}, detail)
-    assert todo.short and todo.line() == (f"未达字数 {char_count(text)}/900 字 · 待补充 2 处 · 待核实 1 处 · "
+    assert todo.short and todo.line() == (f"未达字数 {written_len(text)}/900 字 · 待补充 2 处 · 待核实 1 处 · "
                                           "扩写待确认 2 句")
     assert "900—1,200 字" in todo.advice() and "调低目标字数" in todo.advice()
     within = ToDo.of(text, {"length_chars": [50, 200]}, None)

@@ -37,6 +37,7 @@ from docx.enum.text import WD_COLOR_INDEX
 
 from rag.config import PROJECT_ROOT
 from rag.sessions import SessionStore
+from rag.text import written_len
 
 pytestmark = pytest.mark.browser
 
@@ -322,7 +323,7 @@ def test_a_clerks_day(servers, tmp_path):
             v1 = store.drafts(sid)[-1]
             assert (v1.version, v1.status) == (1, "done")
             assert f"（一）{HEADING}。" in v1.text, v1.text
-            n1 = len(re.sub(r"\s", "", v1.text))
+            n1 = written_len(v1.text)
             expect(page.get_by_text(f"未达字数 {n1:,}/600 字").first).to_be_visible()
             expect(page.get_by_text("调低目标字数").first).to_be_visible()
             expect(page.get_by_text("${")).to_have_count(0)

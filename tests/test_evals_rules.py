@@ -12,7 +12,7 @@ from evals.copy_index import CopyIndex, committed_corpus_docs
 from evals.registry import RULES
 from rag.schema import DraftRequest
 from rag.normalize import parse_request
-from rag.text import nonspace_len
+from rag.text import nonspace_len, written_len
 
 SUMMARY = """石门区卫生健康局2024年工作总结
 
@@ -439,7 +439,7 @@ def test_len01_major_and_minor():
 
 def test_len01_a_little_short_draft_that_marks_the_missing_material_is_a_reminder():
     marked = mutate(SUMMARY, "把优质医疗服务送到群众身边", "把优质医疗服务送到群众身边【待补充：该项工作的具体做法和成效】")
-    n = nonspace_len(marked)
+    n = written_len(marked)
     a_little_short = replace(SUMMARY_REQ, length_chars=(int(n / 0.9), 2 * n))   # 90 % of the lower bound
     ev = evaluate(marked, a_little_short)
     assert [v.severity for v in ev.violations if v.rule == "LEN-01"] == ["warn"] and ev.passed
@@ -449,7 +449,7 @@ def test_len01_a_little_short_draft_that_marks_the_missing_material_is_a_reminde
 
 def test_len01_a_draft_far_under_its_range_loses_score_whatever_it_marks():
     marked = mutate(SUMMARY, "把优质医疗服务送到群众身边", "把优质医疗服务送到群众身边【待补充：该项工作的具体做法和成效】")
-    n = nonspace_len(marked)
+    n = written_len(marked)
     a_third = replace(SUMMARY_REQ, length_chars=(3 * n, 4 * n))
     ev = evaluate(marked, a_third)
     [finding] = [v for v in ev.violations if v.rule == "LEN-01"]
@@ -457,6 +457,15 @@ def test_len01_a_draft_far_under_its_range_loses_score_whatever_it_marks():
     assert "【待补充】" in finding.message and str(n) in finding.message
     just_under_80 = replace(SUMMARY_REQ, length_chars=(int(n / 0.79), 2 * n))
     assert [v.severity for v in evaluate(marked, just_under_80).violations if v.rule == "LEN-01"] == ["major"]
+
+
+def test_len01_counts_what_is_written_not_the_places_left_to_write():
+    n = nonspace_len(SUMMARY)
+    marked = mutate(SUMMARY, "把优质医疗服务送到群众身边", "把优质医疗服务送到群众身边【待补充：该项工作的具体做法和成效】")
+    assert written_len(marked) == n and nonspace_len(marked) > n
+    # only the mark would bring it into range: it is short
+    just_above = replace(SUMMARY_REQ, length_chars=(n + 5, 2 * n))
+    assert [v.rule for v in evaluate(marked, just_above).violations if v.rule == "LEN-01"] == ["LEN-01"]
 
 
 def test_copy01_seed_passage_other_than_the_labelled_one(corpus_index):

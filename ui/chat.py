@@ -36,9 +36,10 @@ from rag.llm import get_llm
 from rag.repair import check_blocks
 from rag.schema import WHOLE_REPORT, DraftRequest
 from rag.sessions import UNFINISHED, DraftVersion, SessionBusy, SessionStore
+from rag.text import written_len
 from ui import evaluation as evalui
 from ui import jobs
-from ui.common import (ELABORATION_LABEL, char_count, diff_html, highlight_html, run_safely, same_text,
+from ui.common import (ELABORATION_LABEL, diff_html, highlight_html, run_safely, same_text,
                        version_label)
 from ui.form import FormPanel
 from rag.plan import ReportPlan
@@ -191,7 +192,7 @@ class ChatPanel:
             st.rerun()
         if not full:
             note = STATE_NOTE.get(v.status)
-            st.markdown(f"**{version_label(v)}**　{char_count(v.text)} 字　"
+            st.markdown(f"**{version_label(v)}**　{written_len(v.text)} 字　"
                         + (f":orange[{note}]" if note else evalui.badge(v.evaluation)))
             with st.expander("展开查看这一版"):
                 self._version_body(v, actions=False, noop=noop)
@@ -199,7 +200,7 @@ class ChatPanel:
         self._version_body(v, actions=actions, noop=noop)
 
     def _head(self, v: DraftVersion, note: str = "", text: str | None = None) -> None:
-        head = f"**{version_label(v)}**　{char_count(v.text if text is None else text)} 字"
+        head = f"**{version_label(v)}**　{written_len(v.text if text is None else text)} 字"
         if note:
             head += f'　<span class="gw-state gw-state-{v.status}">{note}</span>'
         if v.id == self._working_id and self._several:
@@ -411,7 +412,7 @@ class ChatPanel:
             new = next(v for v in usable if v.id == b)
             body, removed, added = diff_html(old.text, new.text)
             st.caption(f"删去 {removed} 字（红色删除线），新增 {added} 字（绿色）；"
-                       f"字数 {char_count(old.text)} → {char_count(new.text)}")
+                       f"字数 {written_len(old.text)} → {written_len(new.text)}")
             st.markdown(body, unsafe_allow_html=True)
 
     # -- actions -----------------------------------------------------------------------------

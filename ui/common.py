@@ -167,10 +167,6 @@ def diff_html(old: str, new: str) -> tuple[str, int, int]:
     return f'<div class="gw-doc gw-diff">{body}</div>', removed, added
 
 
-def char_count(text: str) -> int:
-    return len(re.sub(r"\s", "", text))
-
-
 def same_text(a: str, b: str) -> bool:
     """Equal but for blank lines and white space around lines: such a change makes no new
     version. A paragraph split or joined is a change (its line breaks differ)."""

@@ -11,7 +11,7 @@ import streamlit as st
 
 from evals.registry import RULES
 from rag.factsheet import VERIFY_MARK
-from rag.text import SUPPLY_MARK, nonspace_len
+from rag.text import SUPPLY_MARK, written_len
 from ui.common import SEVERITY, violation_spans
 
 # Notices that only repeat the findings listed below them.
@@ -69,7 +69,7 @@ class ToDo:
     def of(cls, text: str, request: dict[str, Any], detail: dict[str, Any] | None) -> "ToDo":
         least, most = (list(request.get("length_chars") or [0, 0]) + [0, 0])[:2]
         sentences = (detail or {}).get("sentences") or []
-        return cls(chars=nonspace_len(text), least=int(least), most=int(most),
+        return cls(chars=written_len(text), least=int(least), most=int(most),
                    to_fill=text.count(SUPPLY_MARK), to_verify=text.count(VERIFY_MARK.rstrip("】")),
                    to_confirm=sum(1 for s in sentences if s.get("origin") == "elaboration" and not s.get("confirmed")))
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rag.text import SUPPLY_MARK, is_year_token
+from rag.text import SUPPLY_MARK, is_year_token, written_len
 from rag.textnorm import normalize_for_copy
 from rag.units import wrong_unit_words
 
 from evals.context import CheckContext
 from evals.copy_index import CopyIndex
-from evals.document import nonspace_len
 from evals.registry import PRACTICE, PRODUCT, REGULATIONS, Finding, Rule, register, rule
 from evals.rules.claims import claim_facts, done_cues, paragraph_spans, plan_spans, sentences_in
 from evals.rules.language import _latin_runs
@@ -37,7 +36,7 @@ def length_in_range(ctx: CheckContext) -> Iterator[Finding]:
     it reaches 80 % of the lower bound; further under, it is major whatever it marks: the marks
     say honestly what is missing, but the draft is still not the report that was asked for, and
     its score must say so."""
-    n = nonspace_len(ctx.draft.text)
+    n = written_len(ctx.draft.text)      # the 【待补充】 marks are places to write, not writing
     lo, hi = ctx.request.length_chars
     if lo <= n <= hi:
         return
