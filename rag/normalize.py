@@ -561,9 +561,12 @@ def split_fact(fact: str) -> SplitFact:
         for n, sentence in enumerate(sentences):
             sentence = strip_fact_label(sentence)
             context = label if label and label.kind != "topic" else _leading_period(sentence)
-            # “全年合计：” heads a record's totals line: its figures say so, the label is debris
+            # “全年合计：” heads a record's totals line: said as prose, or not at all when the line
+            # says it itself (“全年合计：全年检查…”)
             if n == 0 and label and label.kind == "topic" and not _total_label(label.text):
                 sentence = line[:label.end] + sentence
+            elif n == 0 and label and label.kind == "topic" and not cue_re("total").match(sentence):
+                sentence = label.text + sentence    # “全年合计检查…”: still a total, said as prose
             for piece in _clause_pieces(sentence, PIECE_CHARS) if record else [sentence]:
                 text = _with_context(piece, context)
                 if _has_content(piece) and all(p.text != text for p in out.pieces):   # a record repeats itself
