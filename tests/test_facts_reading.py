@@ -360,3 +360,9 @@ def test_a_ledger_rows_work_said_without_its_month_is_said():
     assert contains_fact("7月，建立冷链温度台账。", "7月，建立冷链温度台账")
     # a year is no row's month: two years' figures stay two facts
     assert not contains_fact("全县接种率96.1%。", "2023年全县接种率95.4%")
+
+
+@pytest.mark.parametrize("fact", ["城乡结合部垃圾清运不及时，群众投诉较多", "农村卫生厕所普及率81.2%，仍低于全省平均水平",
+                                  "抽查病历900份，甲级病历率86.1%，低于全市平均水平", "慢病随访经费仅12万元，难以覆盖全部村"])
+def test_a_shortfall_against_a_benchmark_or_a_duty_is_a_problem(fact):
+    assert sheet_of([fact]).facts[0].kind == PROBLEM
