@@ -414,6 +414,12 @@ def heading_problem(heading: str, facts: Sequence[str], guide: GenreGuide, taken
             return "照抄了事实的标签"
     if names_no_work(h):
         return "是荣誉或结果，不是所做的工作"
+    # the model's headings drift one group along: a heading that says another group's fact
+    # better than any of its own heads the wrong paragraph
+    hp = pair_key(h) - generic_pairs()
+    mine = max((len(hp & pair_key(f)) for f in facts), default=0)
+    if others and max(len(hp & pair_key(f)) for f in others) >= max(2, 2 * mine):
+        return "说的是别的小标题下的事实"
     for other in taken:
         if other and (other == h or other[:2] == h[:2]):
             return "与同一部分的小标题开头相同"

@@ -726,6 +726,9 @@ def test_a_heading_is_never_a_fact_of_its_part_a_facts_label_or_an_honour():
     assert heading_problem("荣获全市平安建设先进单位", mine + others[:1], guide)
     assert heading_problem("全年未发生较大安全事故", mine + ["全年未发生较大安全事故"], guide)
     assert heading_problem("开展燃气安全专项排查", mine, guide, others=others) == ""
+    # a heading one group along: it says another group's fact, not its own
+    assert heading_problem("开展防汛安全排查", ["开展燃气安全专项排查18家次"], guide,
+                           others=["开展防汛安全排查9家次"]) == "说的是别的小标题下的事实"
 
 
 def test_a_pattern_heading_is_never_named_after_an_honour_or_the_bureau():
