@@ -84,3 +84,10 @@ def test_a_problems_call_whose_guide_quotes_our_lead_in_is_a_problems_call():
     good = GoodDraft.parse(GOOD, FACTS)
     call = recognise_call(task, good.marks)
     assert call.kind == "part" and call.part == "problems"
+
+
+def test_a_part_of_sub_headed_measures_asked_as_one_part_is_answered_with_all_of_them():
+    good = GoodDraft.parse(GOOD + "\n\n二、下一步工作打算\n\n（一）扩大健康小屋覆盖。推动健康小屋向偏远村延伸。\n\n"
+                                  "（二）提升健康教育实效。办好健康讲座，丰富宣传形式。", FACTS)
+    text = good.part_text("next")
+    assert "推动健康小屋向偏远村延伸" in text and "办好健康讲座" in text
