@@ -475,7 +475,10 @@ def test_a_clerks_day(servers, tmp_path):
             # 14. 恢复此版本: the first version is current again (no copy) and is what downloads
             count = len(store.drafts(sid))
             page.get_by_text("展开查看这一版").first.click()
-            page.get_by_role("button", name="恢复此版本").first.click()
+            restore = page.get_by_role("button", name="恢复此版本").first
+            expect(restore).to_be_visible()
+            expect(restore).to_be_enabled()
+            restore.click()
             expect(page.get_by_text("已恢复第1版为当前版本").first).to_be_visible()
             assert store.current_draft_id(sid) == v1.id and len(store.drafts(sid)) == count
             expect(page.get_by_text("当前版本", exact=True).first).to_be_visible()
