@@ -268,7 +268,7 @@ class Composer:
             elif sentence_key(text) in said:
                 self.runner.log("repeated-sentence", text, "", "开头", reason="小标题已经说过")
             elif sum(bool(h) and h in sentence_key(text) for h in said) >= 2:
-                # “围绕建成…、着力提高…和完成…，全面推进”: the sub-headings strung into a sentence
+                # “围绕新建…、提升…和规范…，全面推进”: the sub-headings strung into a sentence
                 self.runner.log("repeated-sentence", text, "", "开头", reason="把小标题串成了一句，小标题下面都会写到")
             elif after_opening and text.startswith(year):
                 if not opener and han_count(text) >= OPENER_MIN_HAN:
@@ -452,13 +452,13 @@ class Composer:
             # the proposal, its leading clause (“加强职业健康监管，推动…” → “加强职业健康监管”), and — when
             # the model copied one of the group's own facts — the work that fact names before its figure
             candidates = [proposal, clean_heading(re.split(r"[，；：]", proposal)[0])]
-            # a record's row copied whole (“3月，启动消防安全集中整治”): the work after its month
+            # a record's row copied whole (“4月，启动冷库安全集中治理”): the work after its month
             undated = PERIOD_LEAD_RE.sub("", proposal)
             if undated != proposal:
                 candidates += [undated, clean_heading(re.split(r"[，；：]", undated)[0])]
             if any(normalize_for_compare(proposal) in normalize_for_compare(f) for f in facts):
                 lead = fact_lead_heading(proposal)
-                # only words that say the work (“新建胸痛救治单元”), not what was counted (“试点医院”)
+                # only words that say the work (“新建胸痛救治单元”), not what was counted (“示范社区”)
                 if word_re("lead_phrase").match(lead + "。"):
                     candidates.append(lead)
             others = [f.text for f in self.sheet.facts if f.part == part.key and f.id not in it.fact_ids]

@@ -614,7 +614,7 @@ class GuardRunner:
         if carry:
             out.append(Sentence(carry, "elaboration", ids))
         # clauses between this paragraph's facts that say another sub-heading's fact are that
-        # paragraph's (“…120人，同时，加强传染病监测预警，建立…监测体系，”): said there, not here
+        # paragraph's (“…队员90人，同时，加强哨点监测，建立…报告网络，”): said there, not here
         elsewhere = [s for s in out if s.origin == "elaboration"
                      and facts_in(s.text, ctx.other_facts, FACT_PRESENT_SHARE)]
         for s in elsewhere:

@@ -562,7 +562,7 @@ def split_fact(fact: str) -> SplitFact:
             sentence = strip_fact_label(sentence)
             context = label if label and label.kind != "topic" else _leading_period(sentence)
             # “全年合计：” heads a record's totals line: said as prose, or not at all when the line
-            # says it itself (“全年合计：全年检查…”)
+            # says it itself (“全年合计：全年督查…”)
             if n == 0 and label and label.kind == "topic" and not _total_label(label.text):
                 sentence = line[:label.end] + sentence
             elif n == 0 and label and label.kind == "topic" and not cue_re("total").match(sentence):

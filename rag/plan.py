@@ -239,7 +239,7 @@ def heading_keyword(facts: Sequence[str]) -> str:
                 runs = {r[i:i + size] for r in re.findall(f"[{HAN}]+", t) for i in range(len(r) - size + 1)}
                 for r in runs:
                     counts[r] = counts.get(r, 0) + 1
-            # one object of a list (“重点检查病房楼、配电房和厨房”) is not the work the facts share
+            # one object of a list (“重点查看库房、锅炉房和食堂”) is not the work the facts share
             shared = [r for r, c in counts.items() if c >= 2 and not _STOP_RUNS.search(r)
                       and not all(re.search(f"[、和及与]{r}|{r}[、和及与等]", t) for t in texts if r in t)]
             if shared:
@@ -289,9 +289,9 @@ def fact_lead_heading(text: str) -> str:
 
 def _work_object(facts: Sequence[str], kind: str = "") -> str:
     """A name for the work a group of facts reports: the longest run two of them share when it
-    names a work (“消防应急演练”, or “安全隐患” as a fact says its work: “安全隐患整改”), else the
+    names a work (“疏散演练”, or “随访问题” as a fact says its work: “随访问题整改”), else the
     object of a fact's first clause (its words after the verb, before any figure), else the shared
-    run however it ends (“民营医院” is who, not what was done)."""
+    run however it ends (“乡镇卫生院” is who, not what was done)."""
     shared = _RUN_TAIL.sub("", heading_keyword(facts))
     if len(shared) >= 3:
         if _OBJECT_END.search(shared):
@@ -308,7 +308,7 @@ def _work_object(facts: Sequence[str], kind: str = "") -> str:
         bare = PERIOD_LEAD_RE.sub("", bare)                                      # “3月，启动…”
         clause = re.split(r"[，；。：:]", bare, maxsplit=1)[0]
         runs = re.findall(f"[{HAN}]+", NUMBER_RE.sub("，", clause)) or [""]
-        # the run that holds the clause's verb names the work (“由局领导带队分4个组开展节前大检查”)
+        # the run that holds the clause's verb names the work (“由分管领导带队分3组开展节后督查”)
         run = max(runs, key=lambda r: (bool(_INNER_VERB.search(r)), len(r)))
         # “幼儿园开展托班卫生检查”: the work is what follows the run's verb
         tail = _INNER_VERB.split(run)[-1]
@@ -316,7 +316,7 @@ def _work_object(facts: Sequence[str], kind: str = "") -> str:
         obj = _RUN_TAIL.sub("", _LEADING_VERB.sub("", run))
         obj = word_re("heading_tail").sub("", obj)
         if re.search(f"(?:{_INNER_VERB.pattern})$", obj):
-            continue    # “春节期间各单位落实”: a verb ends it, its object is elsewhere
+            continue    # “汛期各乡镇卫生院落实”: a verb ends it, its object is elsewhere
         if 3 <= len(obj) <= HEADING_CHARS[1] - 6 and not word_re("heading_metric_end").search(obj):
             return obj
     return shared if len(shared) >= 3 else ""

@@ -156,7 +156,7 @@ def prompt_grams() -> tuple[frozenset[str], frozenset[str]]:
             texts += [g["voice"], g["heading_style"]]
             texts += [p.get("guide", "") for p in g.get("parts", []) + g.get("section_parts", [])]
     # Quoted phrases (“现将…述职如下：”) are wording the model is asked to use, not instructions;
-    # the role line (“你是卫生健康系统机关的…”) names the domain every report is about.
+    # the role line (“你是…机关的公文写作助手”) names the domain every report is about.
     texts = [re.sub(r"^你是[^\n]*", "|", t) for t in texts]
     instructions = han_grams((re.sub(r"\$\{\w+\}|“[^”]*”", "|", t) for t in texts), ECHO_MIN_CHARS)
     # the worked examples' answers: a sentence copied from one is about a unit that does not exist

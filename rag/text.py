@@ -20,9 +20,9 @@ SUPPLY_MARK = "【待补充"
 # name guard). Longer runs in quotes are quotations, not names.
 QUOTED_NAME_RE = re.compile(r"“([^“”\n]{1,40})”|《([^《》\n]{1,80})》")
 # A Latin token (DRG, 1+1+N, CMI): a draft may keep those its facts use (LANG-02).
-# the month or date a record's row opens on (“3月，”, “1月8日至1月26日，”)
+# the month or date a record's row opens on (“3月，”, “2月3日至2月9日，”)
 PERIOD_LEAD_RE = re.compile(r"^(?:\d{1,4}[年月日](?:[\d至—\-~～]{0,6}[年月日])*[，,、：:]?)+")
-# a month a record's row was written under (“5月，”, “1月8日至1月26日，”): when, not what — a
+# a month a record's row was written under (“5月，”, “2月3日至2月9日，”): when, not what — a
 # sentence that says the row's work without it still says the fact
 MONTH_LEAD_RE = re.compile(r"^\d{1,2}月(?:\d{1,2}日)?(?:[至—\-~～](?:\d{1,2}月)?\d{1,2}日)?[，,：:]")
 LATIN_TOKEN_RE = re.compile(r"(?<![A-Za-z])[A-Za-z][A-Za-z0-9\-+]*")
