@@ -20,7 +20,7 @@ import numpy as np
 
 from rag.text import NUMBER_RE, PERIOD_LEAD_RE, char_pairs, han_count, pair_key, sentence_key
 from rag.factsheet import FactSheet
-from rag.normalize import is_record
+from rag.normalize import fact_label, is_record
 from rag.prompting import GenreGuide, PartSpec, echoes_prompt, generic_pairs, word_re, work_kind
 from rag.schema import WHOLE_REPORT, DraftRequest
 from rag.textnorm import HAN, normalize_for_compare
@@ -250,8 +250,9 @@ def heading_keyword(facts: Sequence[str]) -> str:
 # A shared run of characters can stop inside a word (“二级以上” → “二级以”): these never end a name.
 _RUN_TAIL = re.compile("[以上下的和及与等或、在对为]+$")
 # Words a heading's object can end on; any other object reads better as “…工作” (“持续深化应急工作”).
-_OBJECT_END = re.compile("(?:工作|建设|管理|服务|体系|机制|能力|水平|改革|项目|行动|防控|防治|监管|保障|治理|发展"
-                         "|整治|排查|检查|演练|培训|整改|宣传|督查|巡查)$")
+_OBJECT_WORDS = ("(?:工作|建设|管理|服务|体系|机制|能力|水平|改革|项目|行动|防控|防治|监管|保障|治理|发展"
+                 "|整治|排查|检查|演练|培训|整改|宣传|督查|巡查)")
+_OBJECT_END = re.compile(_OBJECT_WORDS + "$")
 # Verbs a fact opens on; what follows them is the object a pattern heading can name.
 # 在 leads a place or time (“在全县…”), not a word it begins (在册, 在岗, 在编: “在岗乡村医生”)
 _LEADING_VERB = re.compile("^(?:以上|以下|以内|为|对|在(?![册岗编院校建职读管])|向|以|给|从|"
@@ -297,7 +298,7 @@ def _work_object(facts: Sequence[str], kind: str = "") -> str:
         if _OBJECT_END.search(shared):
             return shared
         work = [m.group(0) for f in facts
-                for m in re.finditer(f"{re.escape(shared)}[{HAN}]{{0,2}}?{_OBJECT_END.pattern[:-1]}(?![人员者])",
+                for m in re.finditer(f"{re.escape(shared)}[{HAN}]{{0,2}}?{_OBJECT_WORDS}(?![人员者])",
                                      normalize_for_compare(f))]
         if work:
             return min(work, key=len)
@@ -357,8 +358,8 @@ def pattern_heading(guide: GenreGuide, n: int, facts: Sequence[str], topic: str,
     # a fact that opens on its verb names its work best (“查处收受‘红包’、回扣等问题”), a pattern
     # around the work's object next, the topic last; in a group of one kind of work, only a fact
     # of that kind names it
-    lead = next((fact_lead_heading(f) for f in facts
-                 if fact_lead_heading(f) and (not kind or work_kind(normalize_for_compare(f)) == kind)), "")
+    lead = next((lead for f in facts if (lead := fact_lead_heading(f))
+                 and (not kind or work_kind(normalize_for_compare(f)) == kind)), "")
     if HEADING_CHARS[0] <= len(lead) <= HEADING_CHARS[1] and word_re("lead_phrase").match(lead + "。"):
         return lead
     word = _work_object(facts, kind)
@@ -409,8 +410,8 @@ def heading_problem(heading: str, facts: Sequence[str], guide: GenreGuide, taken
         fk = sentence_key(normalize_for_compare(f))
         if hk and hk in fk and len(hk) >= 0.8 * len(fk):
             return "照抄了事实"
-        label = re.match(r"([^：:，。；]{2,12})[：:]", normalize_for_compare(f))
-        if label and sentence_key(label.group(1)) == hk:
+        label = fact_label(normalize_for_compare(f))
+        if label and sentence_key(label.text) == hk:
             return "照抄了事实的标签"
     if names_no_work(h):
         return "是荣誉或结果，不是所做的工作"
