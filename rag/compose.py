@@ -13,8 +13,9 @@ paragraphs), each made of spans (`Sentence`s) whose origin is known.
   A problems part with no facts asks the user: a problem is never invented.
 Every reply goes through the guard runner (rag/guards.py), the same one repair and revision use.
 
-Prompts share one prefix per draft (system, genre voice, every fact) so a llama.cpp server
-reuses its cache from the second call on; what changes (the task, its exemplars) comes last.
+Prompts share one prefix per draft (system, worked example, genre voice) so a llama.cpp server
+reuses its cache from the second call on; what changes (the task with its own facts, its
+exemplars) comes last. A call sees only the facts it writes.
 """
 from __future__ import annotations
 
@@ -38,7 +39,9 @@ from rag.prompting import fact_lines, fence, render, word_re
 from rag.text import PERIOD_LEAD_RE, REMINDER_RE, SUPPLY_MARK, clauses_of, han_count, nonspace_len, sentence_key
 from rag.textnorm import chinese_numeral, normalize_for_compare
 
-# A paragraph under this share of its budget asks for more material (one more call, then 【待补充】).
+# A paragraph under GROW_SHARE of its budget asks the model once more for material; one still
+# under SHORT_SHARE asks the user (【待补充】).
+GROW_SHARE = 0.9
 SHORT_SHARE = 0.6
 HEADINGS_TEMPERATURE = 0.1
 # Paragraph parts written as “一是……；二是……”: a list of problems, plans or safeguards.
@@ -46,9 +49,10 @@ ENUMERATED_PARTS = ("problems", "next", "safeguards")
 # Parts that may be written with no facts at all: measures to come, which claim nothing done.
 MEASURE_PARTS = ("next", "safeguards")
 # A short paragraph asks once for more material; a draft makes at most GROW_CALLS_MAX such calls
-# (each costs the embedded model 10–25 s: a whole report must stay within minutes).
-GROW_CALLS_MAX = 3
-GROW_MIN_CHARS = 80
+# (each costs the embedded model 10–20 s: a whole report must stay within minutes). The embedded
+# model writes about three quarters of the length it is asked for, so most paragraphs need one.
+GROW_CALLS_MAX = 6
+GROW_MIN_CHARS = 40
 # How many measures a part with no facts gets, and the characters the opening's overview may take.
 MEASURES_WITHOUT_FACTS = 3
 OVERVIEW_CHARS = 60
@@ -415,7 +419,7 @@ class Composer:
         ctx = self._part_ctx(part, [], title, anchor=anchor)
         ctx.future = True
         task = render("task_measures", part_title=title, count=MEASURES_WITHOUT_FACTS, chars=part.budget,
-                      theme=theme)
+                      theme=theme, fact_list=fact_list(self.sheet.facts))
         try:
             reply = self.job.ask(task, purpose=f"measures:{part.key}",
                                  max_tokens=self.job.answer_tokens(part.budget), stream=True)
@@ -523,7 +527,7 @@ class Composer:
         """Block-scope guards of a written paragraph: more material when it is short, every fact
         present, no connective at its start, a 【待补充】 prompt when it is still short."""
         short = budget - nonspace_len(block.body())
-        if (self.elaborate and nonspace_len(block.body()) < SHORT_SHARE * budget and short >= GROW_MIN_CHARS
+        if (self.elaborate and nonspace_len(block.body()) < GROW_SHARE * budget and short >= GROW_MIN_CHARS
                 and self.grows < GROW_CALLS_MAX):
             self.grows += 1
             block.sentences += self.grow(block, ctx, short)
@@ -606,7 +610,8 @@ class Composer:
     def _reasker(self, ctx: ReplyContext, facts: list[Fact]):
         def reask(failing: list[tuple[str, str]]) -> dict[int, str]:
             listing = "\n".join(f"{n}. {s}（问题：{reason}）" for n, (s, reason) in enumerate(failing, 1))
-            task = render("task_reask", heading=ctx.heading or ctx.where, fact_refs=_refs(facts), sentences=listing)
+            task = render("task_reask", heading=ctx.heading or ctx.where, fact_refs=_refs(facts),
+                          fact_list=fact_list(facts), sentences=listing)
             try:
                 answer = self.job.ask(task, purpose="reask", max_tokens=self.job.answer_tokens(
                     sum(len(s) for s, _r in failing)))

@@ -225,8 +225,9 @@ def draft_report(request: DraftRequest, settings: Settings, *, llm=None,
     parts = requested_parts(request.genre, request.section)
     if not job.sheet.facts:
         return DraftResult(draft="", notices=job.notices + [_ask_for_facts(request, parts)], facts=job.sheet)
-    # every call carries all the facts: a list the model cannot read with room to answer is refused
-    if not job.fits(job.bare_task(), job.answer_tokens(MIN_ITEM_CHARS)):
+    # the largest call (a part's headings, measures) lists every fact: a list the model cannot read
+    # with room to answer is refused
+    if not job.fits(job.bare_task(all_facts=True), job.answer_tokens(MIN_ITEM_CHARS)):
         raise RequestError(f"事实太多太长（共{sum(len(f) for f in job.facts)}字），超出了模型一次能读的长度。"
                            "请精简事实，或分部分起草（选择具体章节）。")
     plan = plan or (resume.plan if resume is not None else None)

@@ -26,7 +26,7 @@ from functools import cached_property
 
 from rag.factsheet import VERIFY_MARK, Fact
 from rag.postprocess import clean_paragraph
-from rag.prompting import MASK_RE, echoes_prompt, generic_pairs, word_re
+from rag.prompting import MASK_RE, demo_topics, echoes_prompt, generic_pairs, word_re
 from rag.text import (FACT_LINK_SHARE, FACT_PRESENT_SHARE, char_pairs, clauses_of, contains_fact, ensure_full_stop,
                       extract_numbers, han_count, han_grams, is_year_token, keyed_tokens, number_key,
                       number_pairs, pair_key, QUOTED_NAME_RE, says_fact, sentence_key, sentences_of,
@@ -320,6 +320,14 @@ def _hollow(sentence: str, ctx: ReplyContext) -> bool:
     return any(normalize_for_compare(c.text) not in facts for c in hollow_phrases(sentence))
 
 
+def _demo_topic(sentence: str, ctx: ReplyContext) -> bool:
+    """The worked example's topic carried into this report: a word naming it, when nothing the
+    user gave (facts, heading, the paragraph as it stands) names that topic at all."""
+    given = "".join(ctx.fact_texts) + ctx.heading + ctx.anchor + ctx.before
+    return any(any(w in sentence for w in words) and not any(w in given for w in words)
+               for words in demo_topics())
+
+
 def _elsewhere(sentence: str, ctx: ReplyContext) -> bool:
     """A sentence about another sub-heading's facts: it carries their figures and none of this
     paragraph's, or says one of them and none of these. Given every fact in its prompt, the small
@@ -408,6 +416,8 @@ REGISTRY: tuple[Guard, ...] = (
     _g("exemplar-echo", "sentence", THRESHOLD, REASK, "照抄范文", "照抄了范文片段中的内容（连续12字以上）", _exemplar_echo),
     _g("value-on-other-metric", "sentence", THRESHOLD, REASK, "数字张冠李戴", "把事实中的数字写到了别的指标上", _moved_value),
     _g("prompt-echo", "sentence", THRESHOLD, DROP, "复述写作要求", "复述了给模型的写作要求或示例", _echoes_prompt),
+    _g("demo-topic", "sentence", LEXICON, DROP, "写进了示例的话题", "写进了写作示例的话题（如“职业健康”），本报告的事实没有这项工作",
+       _demo_topic),
     _g("plan-written-as-done", "sentence", LEXICON, REASK, "计划写成已完成", "计划部分写成了已完成的事", _done_in_plan),
     _g("unanchored", "sentence", THRESHOLD, DROP, "与本段无关", "既不是本段的事实，也不是围绕本段事实的展开", _off_topic),
     _g("restates-heading", "sentence", THRESHOLD, DROP, "重复小标题", "只是重复了小标题", _restates_heading),
@@ -441,7 +451,7 @@ GUARDS: dict[str, Guard] = {g.id: g for g in REGISTRY}
 SENTENCE_GUARDS: tuple[Guard, ...] = tuple(g for g in REGISTRY if g.scope == "sentence" and g.test)
 # hard claims that sit in one clause: the clause goes and the rest of the sentence stays
 CLAUSE_CUTTABLE = frozenset({"number-not-in-facts", "name-not-in-facts", "claim-not-in-facts", "hollow-praise",
-                             "exemplar-mask", "plan-written-as-done", "exemplar-echo"})
+                             "exemplar-mask", "plan-written-as-done", "exemplar-echo", "demo-topic"})
 
 
 def failed_guard(sentence: str, ctx: ReplyContext) -> Guard | None:

@@ -16,7 +16,7 @@ from rag.config import Settings
 from rag.errors import LLMError, UserFacingError
 from rag.factsheet import FactSheet
 from rag.headings import parse_heading
-from rag.prompting import GenreGuide, UnitVoice, demo_exchange, fact_lines, fence, mask_exemplar, render
+from rag.prompting import GenreGuide, UnitVoice, demo_exchange, fact_lines, mask_exemplar, render
 from rag.schema import WHOLE_REPORT, DraftRequest, Exemplar
 from rag.text import sentences_of
 from rag.tokens import TOKENS_PER_MESSAGE, TOKENS_REPLY_PRIMING, count_tokens
@@ -87,10 +87,11 @@ class DraftJob:
     @cached_property
     def prefix(self) -> str:
         """What every writing call of this draft starts with, byte for byte the same: llama.cpp
-        reuses its cache for it, and remote endpoints bill a cached prefix cheaper."""
-        facts = self.sheet.facts if self.sheet else []
+        reuses its cache for it, and remote endpoints bill a cached prefix cheaper. It holds no
+        facts: each call lists its own. Shown every fact, the embedded model wrote other
+        paragraphs' facts into a paragraph (a third of what it wrote was dropped for that)."""
         return render("context", genre=self.request.genre, unit=self.request.unit, year=self.request.year,
-                      voice=self.guide.voice, facts=fence(fact_lines((f.id, f.text) for f in facts)) or "（无）")
+                      voice=self.guide.voice)
 
     @cached_property
     def demo(self) -> list[dict[str, str]]:
@@ -128,9 +129,11 @@ class DraftJob:
             self.on_token(text)
 
     def answer_tokens(self, chars: int) -> int:
-        """A little more than the asked length (Qwen ≈ 0.8 tokens per Chinese character): the model
-        ignores “约N字”, so the token cap is what keeps a paragraph near its length."""
-        return min(self.settings.llm_max_tokens, int(chars * 1.2) + 60)
+        """Room past the asked length (Qwen ≈ 0.8 tokens per Chinese character): a model that
+        writes well overshoots “约N字” by a sentence or two, and a reply cut at the cap loses its
+        last sentence (at 1.2× the replayed good drafts lost 35 replies' ends, at 1.5× 23); the
+        draft's length is held by the over-length guard, not by cutting replies."""
+        return min(self.settings.llm_max_tokens, int(chars * 1.5) + 60)
 
     def room(self, task: str) -> int:
         """Tokens left for the answer of a writing call with this task."""
@@ -190,21 +193,31 @@ class DraftJob:
         return self._call([self.system, {"role": "user", "content": user}], purpose=purpose,
                           max_tokens=max_tokens, stream=stream, temperature=temperature, prose=prose)
 
+    @property
+    def exemplars_wanted(self) -> int:
+        """How many example passages a writing call carries (Settings.exemplars_per_call says why
+        the embedded model gets none)."""
+        n = self.settings.exemplars_per_call
+        if n is None:
+            return 0 if self.settings.uses_embedded_llm else EXEMPLARS_PER_CALL[1]
+        return max(0, n)
+
     def exemplars(self, query: str, role: str | None) -> list[str]:
         """2–3 masked sentences of this genre's exemplars (and role, when the index has any).
         A store that fails mid-draft leaves the draft with the exemplars it already has."""
-        if self.retrieval_failed:
+        wanted = self.exemplars_wanted
+        if self.retrieval_failed or not wanted:
             return []
         try:
-            hits = self.retriever(query, self.request.genre, role, EXEMPLARS_PER_CALL[1])
-            if len(hits) < EXEMPLARS_PER_CALL[0] and role is not None:
-                hits += [h for h in self.retriever(query, self.request.genre, None, EXEMPLARS_PER_CALL[1])
+            hits = self.retriever(query, self.request.genre, role, wanted)
+            if len(hits) < min(EXEMPLARS_PER_CALL[0], wanted) and role is not None:
+                hits += [h for h in self.retriever(query, self.request.genre, None, wanted)
                          if h.chunk_id not in {x.chunk_id for x in hits}]
         except UserFacingError as e:
             self.retrieval_failed = True
             self.notices.append(f"范文检索出错（{e}），其余部分不再参照范文起草。")
             return []
-        hits = hits[:EXEMPLARS_PER_CALL[1]]
+        hits = hits[:wanted]
         for h in hits:
             if h.chunk_id not in {s.chunk_id for s in self.sources}:
                 self.sources.append(h)

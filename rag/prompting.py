@@ -124,6 +124,12 @@ def _demos() -> list[dict]:
         return tomllib.load(f)["demo"]
 
 
+@lru_cache(maxsize=1)
+def demo_topics() -> tuple[frozenset[str], ...]:
+    """For each worked example, the words that name its own topic (prompts/demo_item.toml says why)."""
+    return tuple(dict.fromkeys(frozenset(d.get("topic_words", [])) for d in _demos() if d.get("topic_words")))
+
+
 def demo_exchange(genre: str) -> list[dict[str, str]]:
     """The worked example for a genre's voice as a finished user/assistant exchange, the task in
     the very format of a real writing call (prompts/demo_item.toml says why)."""
@@ -131,10 +137,9 @@ def demo_exchange(genre: str) -> list[dict[str, str]]:
     if demo is None:
         return []
     own = list(enumerate(demo["facts"], 1))
-    everything = list(enumerate(demo["facts"] + demo.get("others", []), 1))
     refs = "".join(f"[{i}]" for i, _t in own)
     user = (render("context", genre=genre, unit=demo["unit"], year=demo["year"],
-                   voice=genre_guide(genre).voice, facts=fence(fact_lines(everything))) + "\n\n"
+                   voice=genre_guide(genre).voice) + "\n\n"
             + render("task_item", part_title=demo["part_title"], heading=demo["heading"],
                      chars=len(demo["answer"]), fact_refs=refs, fact_list=fact_lines(own),
                      guide="", exemplars="（无）"))

@@ -55,8 +55,7 @@ def scripted_model(body: dict) -> str:
     repairs that keep the text."""
     prompt = body["messages"][-1]["content"]
     task = _task(prompt)
-    facts = {int(m.group(1)): m.group(2)
-             for m in re.finditer(r"^\[(\d+)\] (.+)$", _fenced(prompt, "【全部事实】"), re.M)}
+    facts = {int(m.group(1)): m.group(2) for m in re.finditer(r"^\[(\d+)\] (.+)$", task, re.M)}
     if "拟小标题" in task:
         groups = re.findall(r"^第\d+组：(.*)$", task, re.M)
         return json.dumps(["免疫规划工作扎实推进" if "接种" in g else "传染病防控能力持续提升" for g in groups],

@@ -42,7 +42,8 @@ def fenced(prompt: str, label: str) -> str:
 
 
 def all_facts(prompt: str) -> dict[int, str]:
-    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^\[(\d+)\] (.+)$", fenced(prompt, "全部事实"), re.M)}
+    """The facts a prompt lists (a writing call lists only its own), by their numbers."""
+    return {int(m.group(1)): m.group(2) for m in re.finditer(r"^\[(\d+)\] (.+)$", prompt, re.M)}
 
 
 class Model:
@@ -340,9 +341,41 @@ def test_cli_prints_the_contract_fields_and_a_partial_exit_code(tmp_path):
     assert not [s for s in json.loads(plain.stdout)["sentences"] if s["origin"] == "elaboration"]
 
 
+def test_a_writing_call_sees_only_the_facts_it_writes(settings):
+    # shown every fact, a small model writes other paragraphs' facts into the one it is asked for
+    model = Model()
+    result = draft(settings, ELDERLY, model)
+    assert not result.partial
+    writing = [p for p in model.prompts if "下的一段正文" in p.split("【本次任务】", 1)[-1]]
+    assert len(writing) >= 2
+    for prompt in writing:
+        listed = set(all_facts(prompt).values())
+        shown = {f for f in ELDERLY["facts"] if f in prompt}
+        assert listed and shown == listed, prompt
+
+
+def test_the_worked_examples_topic_is_not_carried_into_another_report(settings):
+    stray = "同时加强职业健康监管，督促用人单位落实岗位防护责任。"
+
+    def item(facts, prompt):
+        return "坚持统筹推进，细化工作措施。" + "。".join(facts) + "。" + stray
+
+    result = draft(settings, ELDERLY, Model(item=item))
+    assert "职业健康" not in result.draft and "用人单位" not in result.draft
+    assert any(e.guard == "demo-topic" for e in result.edits)
+    for fact in ELDERLY["facts"][:3]:
+        assert normalize_for_compare(fact.split("，")[0]) in normalize_for_compare(result.draft), fact
+    # a report whose own facts are about that work keeps the words
+    own = dict(ELDERLY, topic="职业健康", facts=["检查存在职业病危害的用人单位54家，下达整改意见12份",
+                                              "培训职业健康管理人员320人次"])
+    kept = draft(settings, own, Model(item=item))
+    assert "职业健康监管" in kept.draft
+    assert not any(e.guard == "demo-topic" for e in kept.edits)
+
+
 def test_praise_no_fact_gives_and_sentences_about_other_headings_are_not_kept(settings):
     def item(facts, prompt):
-        others = [f for f in all_facts(prompt).values() if f not in facts]
+        others = [f for f in ELDERLY["facts"] if f not in facts]
         stray = f"同时，{others[0]}，" if others else ""
         return ("各项工作取得了显著成效，为全县老年健康事业做出了重要贡献。" + stray.rstrip("，") + "。"
                 + "。".join(facts) + "。")
@@ -919,3 +952,34 @@ def test_clauses_saying_another_sub_headings_fact_go_and_this_paragraphs_fact_st
     assert "监测预警" not in text and "哨点医院" not in text
     assert text.endswith("开展公众急救知识培训0.8万人次，新增配置AED设备40台。")   # no dangling 并
     assert any(e.guard == "belongs-elsewhere" and "哨点医院" in e.before for e in runner.edits)
+
+
+def test_example_passages_go_to_a_configured_model_and_not_to_the_embedded_one(settings):
+    from rag.schema import Exemplar
+    passage = Exemplar(text="坚持预防为主，织密基层公共卫生服务网络。", genre="工作总结", role="主要工作及成效",
+                       title="t", section="", source="s", score=1.0, chunk_id="c1")
+    asked: list[int] = []
+
+    def retriever(query, genre, role, k):
+        asked.append(k)
+        return [passage]
+
+    def run(**update) -> list[str]:
+        model = Model()
+        with ScriptedOpenAIServer([model], repeat_last=True) as stub:
+            s = settings.model_copy(update={"llm_base_url": stub.base_url, "llm_timeout": 5.0, **update})
+            draft_report(parse_request(ELDERLY), s, embed=None, retriever=retriever)
+        return [p for p in model.prompts if "下的一段正文" in p.split("【本次任务】", 1)[-1]]
+
+    configured = run()
+    assert asked and all("织密基层公共卫生服务网络" in p for p in configured)
+    asked.clear()
+    # the embedded model copied example passages more than it learned from them: none are sent
+    none = run(exemplars_per_call=0)
+    assert none and not asked and not any("织密基层公共卫生服务网络" in p for p in none)
+    # unset, the embedded model gets none and a configured endpoint gets them
+    from types import SimpleNamespace
+    from rag.job import DraftJob
+    wanted = DraftJob.exemplars_wanted.fget
+    assert wanted(SimpleNamespace(settings=Settings(llm_base_url=None))) == 0
+    assert wanted(SimpleNamespace(settings=Settings(llm_base_url="http://127.0.0.1:9/v1"))) > 0

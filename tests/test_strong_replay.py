@@ -71,7 +71,8 @@ def test_a_headings_call_gets_the_heading_of_the_paragraph_holding_each_group():
 
 
 def test_a_rewrite_request_gets_nothing_back():
-    task = render("task_reask", heading="建设健康小屋", fact_refs="[1]", sentences="1. 全县新建健康小屋。（问题：缺数字）")
+    task = render("task_reask", heading="建设健康小屋", fact_refs="[1]", fact_list="[1] 全县新建健康小屋12个",
+                  sentences="1. 全县新建健康小屋。（问题：缺数字）")
     good = GoodDraft.parse(GOOD, FACTS)
     call = recognise_call(task, good.marks)
     assert call.kind == "reask" and answer(call, task, good) == ""
