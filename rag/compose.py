@@ -35,7 +35,7 @@ from rag.guards import (DROP_CLAUSE, GuardRunner, ReplyContext, Sentence, covers
 from rag.headings import ENUM_ITEM_RE, canonical_marker
 from rag.plan import PlanItem, PlanPart, ReportPlan, clean_heading, fact_lead_heading, heading_problem
 from rag.postprocess import renumber_enumerations
-from rag.prompting import fact_lines, fence, render, word_re
+from rag.prompting import fact_lines, fence, headings_demo_exchange, render, word_re
 from rag.text import PERIOD_LEAD_RE, REMINDER_RE, SUPPLY_MARK, clauses_of, han_count, nonspace_len, sentence_key
 from rag.textnorm import chinese_numeral, normalize_for_compare
 
@@ -447,7 +447,7 @@ class Composer:
         task = render("task_headings", part_title=self.job.fill(part.title) or "正文",
                       groups=groups, heading_style=self.job.guide.heading_style)
         answer = self.job.ask(task, purpose=f"headings:{part.key}", max_tokens=60 + 40 * len(items),
-                              temperature=HEADINGS_TEMPERATURE)
+                              temperature=HEADINGS_TEMPERATURE, demo=headings_demo_exchange(self.job.request.genre))
         proposed = _json_list(answer)
         taken: list[str] = [it.heading for it in part.items if it.heading_source == "user"]
         for it, raw in zip(items, proposed):
@@ -542,8 +542,9 @@ class Composer:
     def grow(self, block: Block, ctx: ReplyContext, chars: int) -> list[Sentence]:
         """One more call for a short paragraph: more of how the work was done and what it brought,
         about the same facts, not repeating what is there."""
-        task = render("task_grow", heading=ctx.heading, text=fence(block.body()), fact_refs=_refs(ctx.facts),
-                      fact_list=fact_list(ctx.facts), chars=chars)
+        # the paragraph is shown, its facts are not listed again: shown them, the small model wrote
+        # its first answer again (dropped as repeats) instead of anything new
+        task = render("task_grow", heading=ctx.heading, text=fence(block.body()), chars=chars)
         try:
             reply = self.job.ask(task, purpose=f"grow:{ctx.where}", max_tokens=self.job.answer_tokens(chars))
         except LLMError:

@@ -181,9 +181,16 @@ class DraftJob:
         return text
 
     def ask(self, task: str, *, purpose: str, max_tokens: int, stream: bool = False,
-            temperature: float | None = None, prose: bool = True) -> str:
-        """A writing call: the shared prefix, then this call's task."""
-        messages = [self.system, *self.demo, {"role": "user", "content": self.prefix + "\n\n" + task}]
+            temperature: float | None = None, prose: bool = True, demo: list[dict] | None = None) -> str:
+        """A writing call: the shared prefix, then this call's task. `demo` is a worked example of
+        this call's own kind, sent instead of the paragraph example when it fits."""
+        user = {"role": "user", "content": self.prefix + "\n\n" + task}
+        if demo is not None:
+            used = (count_tokens(self.system["content"]) + _message_tokens(demo) + count_tokens(user["content"])
+                    + 3 * TOKENS_PER_MESSAGE + TOKENS_REPLY_PRIMING)
+            if used + max_tokens > self.settings.llm_context_tokens:
+                demo = []
+        messages = [self.system, *(self.demo if demo is None else demo), user]
         return self._call(messages, purpose=purpose, max_tokens=max_tokens, stream=stream,
                           temperature=temperature, prose=prose)
 

@@ -415,6 +415,9 @@ def heading_problem(heading: str, facts: Sequence[str], guide: GenreGuide, taken
             return "照抄了事实的标签"
     if names_no_work(h):
         return "是荣誉或结果，不是所做的工作"
+    from evals.rules.claims import hollow_phrases   # the checker's list; evals imports rag at load
+    if hollow_phrases(h):
+        return "是空泛的评价，不是所做的工作"
     # the model's headings drift one group along: a heading that says another group's fact
     # better than any of its own heads the wrong paragraph
     hp = pair_key(h) - generic_pairs()

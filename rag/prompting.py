@@ -7,6 +7,7 @@ they can teach style but never leak facts into a draft.
 """
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from collections.abc import Iterable
@@ -122,6 +123,23 @@ def generic_pairs() -> frozenset[str]:
 def _demos() -> list[dict]:
     with open(PROMPTS_DIR / "demo_item.toml", "rb") as f:
         return tomllib.load(f)["demo"]
+
+
+def headings_demo_exchange(genre: str) -> list[dict[str, str]]:
+    """The worked example of the sub-headings call as a finished exchange in that call's format
+    (prompts/demo_headings.toml says why); [] when no answer shows this genre's style."""
+    with open(PROMPTS_DIR / "demo_headings.toml", "rb") as f:
+        demo = tomllib.load(f)
+    answer = next((a for a in demo["answer"] if genre in a["genres"]), None)
+    if answer is None:
+        return []
+    item = next((d for d in _demos() if genre in d["genres"]), _demos()[0])
+    groups = "\n".join(f"第{n}组：{g}" for n, g in enumerate(demo["groups"], 1))
+    user = (render("context", genre=genre, unit=item["unit"], year=item["year"], voice=genre_guide(genre).voice)
+            + "\n\n" + render("task_headings", part_title=demo["part_title"], groups=groups,
+                                heading_style=genre_guide(genre).heading_style))
+    return [{"role": "user", "content": user},
+            {"role": "assistant", "content": json.dumps(answer["headings"], ensure_ascii=False)}]
 
 
 @lru_cache(maxsize=1)

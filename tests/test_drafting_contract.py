@@ -616,14 +616,19 @@ def test_every_writing_call_carries_the_worked_example_of_its_genres_voice(setti
         s = settings.model_copy(update={"llm_base_url": stub.base_url, "llm_timeout": 5.0})
         draft_report(parse_request(CHILDCARE_PLAN), s, retriever=lambda *a: [], embed=None)
     assert bodies
+    paragraphs = []
     for body in bodies:
         roles = [m["role"] for m in body["messages"]]
         assert roles == ["system", "user", "assistant", "user"]
         example = body["messages"][2]["content"]
-        assert "将" in example                      # a plan's example speaks of what will be done
+        if "拟小标题" in body["messages"][-1]["content"]:
+            assert isinstance(json.loads(example), list)   # the headings call: an example of headings
+        else:
+            assert "将" in example                      # a plan's example speaks of what will be done
+            paragraphs.append(example)
     # the example's own words are never kept in a draft (prompt echo)
     from rag.prompting import echoes_prompt
-    assert echoes_prompt(bodies[0]["messages"][2]["content"][:20])
+    assert paragraphs and echoes_prompt(paragraphs[0][:20])
 
 
 def test_a_paragraph_never_opens_on_a_connective_or_ends_a_sentence_on_its_opening_phrase(settings):
@@ -762,6 +767,33 @@ def test_a_heading_is_never_a_fact_of_its_part_a_facts_label_or_an_honour():
     # a heading one group along: it says another group's fact, not its own
     assert heading_problem("开展防汛安全排查", ["开展燃气安全专项排查18家次"], guide,
                            others=["开展防汛安全排查9家次"]) == "说的是别的小标题下的事实"
+
+
+def test_a_heading_that_only_praises_the_work_is_refused():
+    from rag.plan import heading_problem
+    from rag.prompting import genre_guide
+    facts = ["城区鼠密度、蚊密度均达到国家C级控制水平"]
+    assert heading_problem("鼠蚊防制成效显著", facts, genre_guide("工作总结")) == "是空泛的评价，不是所做的工作"
+    assert heading_problem("抓好鼠蚊密度控制", facts, genre_guide("工作总结")) == ""
+
+
+def test_the_headings_call_is_shown_a_worked_example_of_headings(settings):
+    seen: list[list[dict]] = []
+    model = Model()
+
+    def answer(body):
+        if "拟小标题" in body["messages"][-1]["content"]:
+            seen.append(body["messages"])
+        return model(body)
+
+    with ScriptedOpenAIServer([answer], repeat_last=True) as stub:
+        s = settings.model_copy(update={"llm_base_url": stub.base_url, "llm_timeout": 5.0})
+        draft_report(parse_request(ELDERLY), s, retriever=lambda *a: [], embed=None)
+    messages = seen[0]
+    shown = [m for m in messages if m["role"] == "assistant"]
+    # the example answers in the call's own format (a JSON list of headings), not a paragraph
+    assert shown and isinstance(json.loads(shown[-1]["content"]), list)
+    assert "第1组" in messages[-3]["content"]
 
 
 def test_a_pattern_heading_is_never_named_after_an_honour_or_the_bureau():
