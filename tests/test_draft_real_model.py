@@ -52,7 +52,8 @@ def test_embedded_model_drafts_a_plan_section(real_settings):
     print("\n" + result.draft + "\n" + result.summary())
     assert result.draft.strip()
     assert result.draft.startswith("一、主要任务")
-    assert result.evaluation is not None and result.sources
+    # the embedded model is sent no example passages (Settings.exemplars_per_call says why)
+    assert result.evaluation is not None and result.sources == []
     fact_pairs = {t.pair for f in REQUEST["facts"] for t in _tokens(f)}
     draft_tokens = _tokens(result.draft)
     assert fact_pairs <= {t.pair for t in draft_tokens}                     # every fact number
