@@ -150,6 +150,9 @@ FACTS = ["全县公共场所控烟巡查1260家次", "举办口腔健康论坛1�
     ("县人民医院获批省级重点专科。", {"honour"}),
     ("打造“口腔健康守护者”服务品牌。", {"name"}),
     ("印发《松岩县口腔健康促进实施方案》。", {"title"}),
+    ("会同县财政局、县医保局联合推进控烟工作。", {"organisation"}),     # partner departments
+    ("成立了由疾控中心、社区卫生服务中心和学校组成的控烟巡查小组。", {"organisation"}),
+    ("通过控烟巡查，有效降低了吸烟相关疾病发病率。", {"outcome"}),  # a rate no fact gives
 ])
 def test_claims_no_fact_gives_are_reported(sentence, kinds):
     claims = unsupported_claims(sentence, FACTS)
@@ -175,6 +178,7 @@ def test_claims_no_fact_gives_are_reported(sentence, kinds):
     "利用国际护士节、世界无烟日开展控烟宣传。",                 # days, not scope
     "面对疫情全球蔓延的形势，加强口岸卫生检疫协作。",
     "局领导率先垂范，带头遵守控烟规定。",
+    "推行预约诊疗等便民措施，减少群众排队等候时间。",           # what a measure is for, in words
 ])
 def test_grounded_or_rhetorical_text_is_not_a_claim(sentence):
     assert unsupported_claims(sentence, FACTS) == []
