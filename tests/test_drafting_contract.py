@@ -387,6 +387,15 @@ def test_praise_no_fact_gives_and_sentences_about_other_headings_are_not_kept(se
         assert result.draft.count(re.sub(r"^20\d\d年，?", "", fact.split("，")[0])) == 1, fact   # the lead says the year
 
 
+def test_a_sentence_about_how_the_work_was_organised_instead_of_the_work_goes(settings):
+    def grow(facts, prompt):
+        return "这项工作是由我局牵头、多部门联合组织推进的。坚持医养结合，为老年人逐户建立健康档案。"
+    result = draft(settings, ELDERLY, Model(grow=grow))
+    assert "这项工作是由" not in result.draft
+    assert any(e.guard == "meta-sentence" and "这项工作是由" in e.before for e in result.edits)
+    assert "为老年人逐户建立健康档案" in result.draft
+
+
 def test_our_prompts_questions_echoed_as_a_lead_go_and_the_answer_stays(settings):
     def item(facts, prompt):
         return ("。".join(facts) + "。这项工作具体是怎么做的，一是压实老年健康服务责任，二是织密城乡服务网络。"
