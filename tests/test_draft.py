@@ -184,7 +184,7 @@ def test_a_fact_whose_quoted_name_the_model_dropped_is_written_in(settings):
     assert "FACT-02" not in result.evaluation.rule_ids()
 
 
-@pytest.mark.parametrize("context", [1100, 4096])
+@pytest.mark.parametrize("context", [1200, 4096])
 def test_every_writing_call_fits_the_context_dropping_exemplars_first(settings, context):
     from rag.tokens import count_tokens
     many = [Exemplar(text="坚持以人民健康为中心，持续完善基层医疗卫生服务体系。" * 6, genre="工作计划", role="目标任务",
