@@ -416,7 +416,7 @@ REGISTRY: tuple[Guard, ...] = (
     _g("exemplar-echo", "sentence", THRESHOLD, REASK, "照抄范文", "照抄了范文片段中的内容（连续12字以上）", _exemplar_echo),
     _g("value-on-other-metric", "sentence", THRESHOLD, REASK, "数字张冠李戴", "把事实中的数字写到了别的指标上", _moved_value),
     _g("prompt-echo", "sentence", THRESHOLD, DROP, "复述写作要求", "复述了给模型的写作要求或示例", _echoes_prompt),
-    _g("demo-topic", "sentence", LEXICON, DROP, "写进了示例的话题", "写进了写作示例的话题（如“职业健康”），本报告的事实没有这项工作",
+    _g("demo-topic", "sentence", LEXICON, DROP, "写进了示例的话题", "写进了写作示例的话题（如“职业健康”）或示例单位的地名，本报告的事实没有这些",
        _demo_topic),
     _g("plan-written-as-done", "sentence", LEXICON, REASK, "计划写成已完成", "计划部分写成了已完成的事", _done_in_plan),
     _g("unanchored", "sentence", THRESHOLD, DROP, "与本段无关", "既不是本段的事实，也不是围绕本段事实的展开", _off_topic),

@@ -144,8 +144,13 @@ def headings_demo_exchange(genre: str) -> list[dict[str, str]]:
 
 @lru_cache(maxsize=1)
 def demo_topics() -> tuple[frozenset[str], ...]:
-    """For each worked example, the words that name its own topic (prompts/demo_item.toml says why)."""
-    return tuple(dict.fromkeys(frozenset(d.get("topic_words", [])) for d in _demos() if d.get("topic_words")))
+    """For each worked example, the words that name its own topic (prompts/demo_item.toml says why),
+    and the place of its made-up unit (“临川县卫生健康局” → 临川): a draft that names that place
+    copied the example's unit into another unit's report."""
+    topics = [frozenset(d.get("topic_words", [])) for d in _demos() if d.get("topic_words")]
+    places = [frozenset({m.group(1)}) for d in _demos()
+              if (m := re.match(r"([\u4e00-\u9fff]{2,}?)(?:县|市|区|旗|州)", d.get("unit", "")))]
+    return tuple(dict.fromkeys(topics + places))
 
 
 def demo_exchange(genre: str) -> list[dict[str, str]]:

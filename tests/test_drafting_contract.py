@@ -360,8 +360,11 @@ def test_the_worked_examples_topic_is_not_carried_into_another_report(settings):
     def item(facts, prompt):
         return "坚持统筹推进，细化工作措施。" + "。".join(facts) + "。" + stray
 
-    result = draft(settings, ELDERLY, Model(item=item))
-    assert "职业健康" not in result.draft and "用人单位" not in result.draft
+    def part(facts, prompt):   # the example's made-up unit named as if it were this one
+        return "\n".join(f"{'一二三'[i]}是{f}，我局是临川县唯一的县级卫生健康局。" for i, f in enumerate(facts))
+
+    result = draft(settings, ELDERLY, Model(item=item, part=part))
+    assert "职业健康" not in result.draft and "用人单位" not in result.draft and "临川" not in result.draft
     assert any(e.guard == "demo-topic" for e in result.edits)
     for fact in ELDERLY["facts"][:3]:
         assert normalize_for_compare(fact.split("，")[0]) in normalize_for_compare(result.draft), fact
@@ -389,9 +392,10 @@ def test_praise_no_fact_gives_and_sentences_about_other_headings_are_not_kept(se
 
 def test_a_sentence_about_how_the_work_was_organised_instead_of_the_work_goes(settings):
     def grow(facts, prompt):
-        return "这项工作是由我局牵头、多部门联合组织推进的。坚持医养结合，为老年人逐户建立健康档案。"
+        return ("这项工作是由我局牵头、多部门联合组织推进的。坚持医养结合，为老年人逐户建立健康档案。"
+                "这项工作组织推进机制主要由领导小组负责。")
     result = draft(settings, ELDERLY, Model(grow=grow))
-    assert "这项工作是由" not in result.draft
+    assert "这项工作是由" not in result.draft and "推进机制主要由" not in result.draft
     assert any(e.guard == "meta-sentence" and "这项工作是由" in e.before for e in result.edits)
     assert "为老年人逐户建立健康档案" in result.draft
 
