@@ -125,11 +125,16 @@ def _demos() -> list[dict]:
         return tomllib.load(f)["demo"]
 
 
+@lru_cache(maxsize=1)
+def _headings_demo() -> dict:
+    with open(PROMPTS_DIR / "demo_headings.toml", "rb") as f:
+        return tomllib.load(f)
+
+
 def headings_demo_exchange(genre: str) -> list[dict[str, str]]:
     """The worked example of the sub-headings call as a finished exchange in that call's format
     (prompts/demo_headings.toml says why); [] when no answer shows this genre's style."""
-    with open(PROMPTS_DIR / "demo_headings.toml", "rb") as f:
-        demo = tomllib.load(f)
+    demo = _headings_demo()
     answer = next((a for a in demo["answer"] if genre in a["genres"]), None)
     if answer is None:
         return []
